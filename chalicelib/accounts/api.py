@@ -1,0 +1,73 @@
+"""Account management routes: accounts, API tokens, accesses, permission resources."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.accounts import service
+from chalicelib.core.http import api_route, json_object, no_content, principal, query_list
+
+bp = Blueprint(__name__)
+
+
+@api_route(bp, "/api/accounts", ["GET"], prefixed=False)
+def list_accounts():
+    return service.list_accounts(principal(bp))
+
+
+@api_route(bp, "/api_tokens", ["GET"])
+def list_api_tokens(account_id=None):
+    return [service.token_to_wire(t) for t in service.list_tokens(principal(bp, account_id))]
+
+
+@api_route(bp, "/api_tokens", ["POST"])
+def create_api_token(account_id=None):
+    who = principal(bp, account_id)
+    body = json_object(bp)
+    params = body.get("api_token", body) if isinstance(body.get("api_token"), dict) else body
+    token, value = service.create_token(
+        who, params.get("name"), params.get("resources"), params.get("expires_at", service.UNSET))
+    return service.token_to_wire(token, value)
+
+
+@api_route(bp, "/api_tokens/{token_id}", ["GET"])
+def get_api_token(token_id, account_id=None):
+    return service.token_to_wire(service.get_token(principal(bp, account_id), token_id))
+
+
+@api_route(bp, "/api_tokens/{token_id}", ["DELETE"])
+def delete_api_token(token_id, account_id=None):
+    service.delete_token(principal(bp, account_id), token_id)
+    return no_content()
+
+
+@api_route(bp, "/api_tokens/{token_id}/reset", ["POST"])
+def reset_api_token(token_id, account_id=None):
+    who = principal(bp, account_id)
+    body = json_object(bp, allow_empty=True)
+    token, value = service.reset_token(who, token_id, body.get("expires_at", service.UNSET))
+    return service.token_to_wire(token, value)
+
+
+@api_route(bp, "/permissions/resources", ["GET"])
+def permission_resources(account_id=None):
+    return service.permission_resources(principal(bp, account_id))
+
+
+@api_route(bp, "/account_accesses", ["GET"])
+def list_account_accesses(account_id=None):
+    who = principal(bp, account_id)
+    filters = {k: query_list(bp, k) for k in ("domain_ids", "inbox_ids", "project_ids")}
+    return service.list_account_accesses(who, filters)
+
+
+@api_route(bp, "/account_accesses/{access_id}", ["DELETE"])
+def delete_account_access(access_id, account_id=None):
+    service.delete_account_access(principal(bp, account_id), access_id)
+    return {"id": int(access_id)}
+
+
+@api_route(bp, "/account_accesses/{access_id}/permissions/bulk", ["PUT"])
+def bulk_update_permissions(access_id, account_id=None):
+    who = principal(bp, account_id)
+    return service.bulk_update_permissions(who, access_id, json_object(bp).get("permissions"))

@@ -1,0 +1,377 @@
+"""Accounts, API tokens and access rules.
+
+Token values are shown once (create, reset) and stored only as SHA-256 hashes: a token is
+32 random bytes, so a slow password hash would add latency to every request and no safety.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.accounts.models import Account, ApiToken, GrantAttribute
+from chalicelib.core import clock, ids, resources
+from chalicelib.core.config import settings
+from chalicelib.core.errors import Forbidden, NotFound, Unauthorized, Unprocessable
+from chalicelib.core.permissions import (
+    ADMIN,
+    GRANTABLE_LEVELS,
+    OWNER,
+    RESOURCE_ALIASES,
+    VIEWER,
+    Grant,
+    Principal,
+)
+
+UNSET: Any = object()  # "expires_at not given" is different from "expires_at: null"
+MAX_TOKEN_LIFETIME = timedelta(days=5 * 365)
+_NAME_SUFFIX = re.compile(r"\s+token\s+\d+$")
+
+
+def hash_token(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _new_token_value() -> str:
+    return secrets.token_hex(16)
+
+
+# ---------------------------------------------------------------- accounts
+
+
+def create_account(name: str, owner_email: str, owner_name: str | None = None) -> tuple[Account, str]:
+    """Create an account with its owner and a full-access token; returns the token value."""
+    account = Account(
+        ids.next_id("account"),
+        name=name,
+        owner_email=owner_email,
+        owner_name=owner_name or owner_email.split("@")[0],
+        owner_user_id=ids.next_id("user"),
+        owner_access_id=ids.next_id("account_access"),
+    )
+    account.save()
+    _, value = _issue_token(
+        account.account_id,
+        name=f"{name} owner token",
+        grants=[Grant("account", account.account_id, ADMIN)],
+        created_by=account.owner_email,
+        expires_at=None,
+    )
+    return account, value
+
+
+def get_account(account_id: int) -> Account:
+    try:
+        return Account.get(int(account_id))
+    except DoesNotExist:
+        raise NotFound() from None
+
+
+def list_accounts(principal: Principal) -> list[dict[str, Any]]:
+    account = get_account(principal.account_id)
+    levels = sorted({g.access_level for g in principal.grants}, reverse=True)
+    return [{"id": account.account_id, "name": account.name, "access_levels": levels}]
+
+
+# ---------------------------------------------------------------- authentication
+
+
+def authenticate(token_value: str | None) -> Principal:
+    if not token_value:
+        raise Unauthorized()
+    try:
+        token = ApiToken.get(hash_token(token_value), consistent_read=True)
+    except DoesNotExist:
+        raise Unauthorized() from None
+    if token.expires_at is not None and token.expires_at <= clock.now():
+        raise Unauthorized()
+    return Principal(token.account_id, token.token_id, token.name, token.grants())
+
+
+def require(principal: Principal, level: int, resource_type: str = "account",
+            resource_id: int | None = None, parents: tuple[tuple[str, int], ...] = ()) -> None:
+    if not principal.can(level, resource_type, resource_id, parents):
+        raise Forbidden("Access forbidden")
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def token_to_wire(token: ApiToken, value: str | None = None) -> dict[str, Any]:
+    body = {
+        "id": token.token_id,
+        "name": token.name,
+        "last_4_digits": token.last_4_digits,
+        "created_by": token.created_by,
+        "expires_at": clock.iso(token.expires_at),
+        "resources": [g.to_wire() for g in token.grants()],
+    }
+    if value is not None:
+        body["token"] = value
+    return body
+
+
+def list_tokens(principal: Principal) -> list[ApiToken]:
+    require(principal, ADMIN)
+    return list(ApiToken.by_account.query(principal.account_id))
+
+
+def get_token(principal: Principal, token_id: int) -> ApiToken:
+    require(principal, ADMIN)
+    found = list(ApiToken.by_account.query(principal.account_id, ApiToken.token_id == int(token_id)))
+    if not found:
+        raise NotFound()
+    return found[0]
+
+
+def create_token(principal: Principal, name: Any, raw_resources: Any,
+                 expires_at: Any = UNSET) -> tuple[ApiToken, str]:
+    require(principal, ADMIN)
+    if not isinstance(name, str) or not name.strip():
+        raise Unprocessable.field("name", "can't be blank")
+    if len(name) > 255:
+        raise Unprocessable.field("name", "is too long (maximum is 255 characters)")
+    grants = parse_grants(principal, raw_resources)
+    return _issue_token(
+        principal.account_id,
+        name=name.strip(),
+        grants=grants,
+        created_by=principal.token_name,
+        expires_at=_parse_expiry(expires_at),
+    )
+
+
+def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) -> tuple[ApiToken, str]:
+    """Expire a token after the grace period and issue a new one with the same permissions."""
+    old = get_token(principal, token_id)
+    now = clock.now()
+    if old.expires_at is not None and old.expires_at <= now:
+        raise Unprocessable("Token has already expired")
+    if old.reset_at is not None:
+        raise Unprocessable("Token has already been reset")
+    new_expiry = _parse_expiry(expires_at)
+    grace_end = now + timedelta(hours=settings().token_reset_grace_hours)
+    old.update(
+        actions=[
+            ApiToken.reset_at.set(now),
+            ApiToken.expires_at.set(min(old.expires_at, grace_end) if old.expires_at else grace_end),
+        ],
+        condition=ApiToken.reset_at.does_not_exist(),  # two concurrent resets: one wins
+    )
+    base_name = _NAME_SUFFIX.sub("", old.name)
+    return _issue_token(
+        principal.account_id,
+        name=base_name,
+        grants=list(old.grants()),
+        created_by=principal.token_name,
+        expires_at=new_expiry,
+        suffix_id=True,
+    )
+
+
+def delete_token(principal: Principal, token_id: int) -> None:
+    token = get_token(principal, token_id)
+    _refuse_if_last_token(token)
+    token.delete()
+
+
+def purge_expired_tokens(older_than: timedelta = timedelta(hours=24)) -> int:
+    """Delete tokens whose expiry passed more than ``older_than`` ago (the seeds: within 24 h)."""
+    cutoff = clock.now() - older_than
+    purged = 0
+    for token in ApiToken.scan(ApiToken.expires_at < cutoff):
+        token.delete()
+        purged += 1
+    return purged
+
+
+def _issue_token(account_id: int, *, name: str, grants: list[Grant], created_by: str,
+                 expires_at: Any, suffix_id: bool = False) -> tuple[ApiToken, str]:
+    value = _new_token_value()
+    token_id = ids.next_id("api_token")
+    token = ApiToken(
+        hash_token(value),
+        account_id=account_id,
+        token_id=token_id,
+        access_id=ids.next_id("account_access"),
+        name=f"{name} token {token_id}" if suffix_id else name,
+        last_4_digits=value[-4:],
+        created_by=created_by,
+        expires_at=expires_at,
+        resources=[GrantAttribute(**g.to_wire()) for g in grants],
+    )
+    token.save(condition=ApiToken.token_hash.does_not_exist())
+    return token, value
+
+
+def _parse_expiry(value: Any) -> Any:
+    now = clock.now()
+    if value is UNSET:
+        return now + timedelta(days=settings().default_token_lifetime_days)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Unprocessable.field("expires_at", "must be an ISO 8601 date-time or null")
+    try:
+        when = clock.parse_iso(value)
+    except ValueError:
+        raise Unprocessable.field("expires_at", "must be an ISO 8601 date-time or null") from None
+    if when <= now:
+        raise Unprocessable.field("expires_at", "must be in the future")
+    if when > now + MAX_TOKEN_LIFETIME:
+        raise Unprocessable.field("expires_at", "must be at most 5 years ahead")
+    return when
+
+
+def _access_level(value: Any) -> int:
+    named = {"admin": ADMIN, "viewer": VIEWER}
+    if isinstance(value, str) and value.strip().lower() in named:
+        return named[value.strip().lower()]
+    try:
+        level = int(value)
+    except (TypeError, ValueError):
+        level = -1
+    if level not in GRANTABLE_LEVELS:
+        raise Unprocessable.field("access_level", "must be 100 (admin) or 10 (viewer)")
+    return level
+
+
+def parse_grants(principal: Principal, raw: Any) -> list[Grant]:
+    """Validate requested permissions: known types, resources of this account, no escalation."""
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise Unprocessable.field("resources", "must be an array")
+    if not raw:
+        raise Unprocessable("No permissions selected. Please choose at least one.")
+    grants: dict[tuple[str, int], Grant] = {}
+    for item in raw:
+        if not isinstance(item, dict):
+            raise Unprocessable.field("resources", "must be an array of objects")
+        rtype = RESOURCE_ALIASES.get(str(item.get("resource_type")), str(item.get("resource_type")))
+        try:
+            rid = int(item.get("resource_id"))
+        except (TypeError, ValueError):
+            raise Unprocessable.field("resource_id", "must be an integer") from None
+        level = _access_level(item.get("access_level"))
+        if rtype == "account":
+            if rid != principal.account_id:
+                raise Forbidden("Account access forbidden")
+        else:
+            kind = resources.get(rtype)
+            if kind is None:
+                raise Unprocessable.field("resource_type", f"'{rtype}' is not a known resource type")
+            if not kind.exists(principal.account_id, rid):
+                raise Unprocessable.field("resource_id", f"{rtype} {rid} does not exist")
+        if not principal.can(level, rtype, rid):
+            raise Forbidden("Access forbidden")
+        grants[(rtype, rid)] = Grant(rtype, rid, level)
+    return list(grants.values())
+
+
+def _active(token: ApiToken) -> bool:
+    return token.reset_at is None and (token.expires_at is None or token.expires_at > clock.now())
+
+
+def _refuse_if_last_token(token: ApiToken) -> None:
+    """The seeds: the last token of a domain can't be deleted. Likewise the last account admin
+    token, or the account would be locked out of its own API."""
+    others = [t for t in ApiToken.by_account.query(token.account_id)
+              if t.token_id != token.token_id and _active(t)]
+    for grant in token.grants():
+        if grant.access_level < ADMIN:
+            continue
+        if grant.resource_type == "account":
+            if not any(Principal(t.account_id, t.token_id, t.name, t.grants()).is_account_admin()
+                       for t in others):
+                raise Unprocessable("You can't delete the last account admin token")
+        elif grant.resource_type == "domain":
+            if not any(g.resource_type == "domain" and g.resource_id == grant.resource_id
+                       and g.access_level >= ADMIN for t in others for g in t.grants()):
+                raise Unprocessable("You can't delete the last token of a domain")
+
+
+# ---------------------------------------------------------------- accesses and resources
+
+
+def list_account_accesses(principal: Principal, filters: dict[str, list[int]] | None = None) -> list[dict]:
+    """Users and invites with access to the account (the owner; Postline has no invites yet)."""
+    require(principal, ADMIN)
+    account = get_account(principal.account_id)
+    return [{
+        "id": account.owner_access_id,
+        "specifier_type": "User",
+        "specifier": {
+            "id": account.owner_user_id,
+            "email": account.owner_email,
+            "name": account.owner_name,
+            "two_factor_authentication_enabled": False,
+        },
+        "resources": [{"resource_id": account.account_id, "resource_type": "account", "access_level": OWNER}],
+        "permissions": {"can_read": True, "can_update": False, "can_destroy": False, "can_leave": False},
+    }]
+
+
+def _token_by_access_id(principal: Principal, access_id: int) -> ApiToken:
+    for token in ApiToken.by_account.query(principal.account_id):
+        if token.access_id == int(access_id):
+            return token
+    raise NotFound()
+
+
+def delete_account_access(principal: Principal, access_id: int) -> None:
+    require(principal, ADMIN)
+    account = get_account(principal.account_id)
+    if int(access_id) == account.owner_access_id:
+        raise Unprocessable("The account owner's access can't be removed")
+    token = _token_by_access_id(principal, access_id)
+    _refuse_if_last_token(token)
+    token.delete()
+
+
+def bulk_update_permissions(principal: Principal, access_id: int, raw: Any) -> dict[str, str]:
+    """Create, update (same type and id) or remove (``_destroy``) a token's permissions."""
+    require(principal, ADMIN)
+    account = get_account(principal.account_id)
+    if int(access_id) == account.owner_access_id:
+        raise Unprocessable("The account owner's permissions can't be changed")
+    token = _token_by_access_id(principal, access_id)
+    if not isinstance(raw, list) or not raw:
+        raise Unprocessable("No permissions selected. Please choose at least one.")
+    current = {(g.resource_type, g.resource_id): g for g in token.grants()}
+    keep = [p for p in raw if isinstance(p, dict) and not p.get("_destroy")]
+    for grant in parse_grants(principal, keep) if keep else []:
+        current[(grant.resource_type, grant.resource_id)] = grant
+    for item in raw:
+        if isinstance(item, dict) and item.get("_destroy"):
+            rtype = RESOURCE_ALIASES.get(str(item.get("resource_type")), str(item.get("resource_type")))
+            try:
+                current.pop((rtype, int(item.get("resource_id"))), None)
+            except (TypeError, ValueError):
+                raise Unprocessable.field("resource_id", "must be an integer") from None
+    if not current:
+        raise Unprocessable("No permissions selected. Please choose at least one.")
+    token.update(actions=[ApiToken.resources.set([GrantAttribute(**g.to_wire()) for g in current.values()])])
+    return {"message": "Permissions have been updated!"}
+
+
+def permission_resources(principal: Principal) -> list[dict[str, Any]]:
+    """The account's resources the token has admin access to, nested by hierarchy."""
+    account = get_account(principal.account_id)
+
+    def node(n: resources.ResourceNode, parents: tuple[tuple[str, int], ...]) -> dict[str, Any] | None:
+        level = principal.level_for(n.type, n.id, parents)
+        children = [c for c in (node(ch, parents + ((n.type, n.id),)) for ch in n.children) if c]
+        if level < ADMIN and not children:
+            return None
+        return {"id": n.id, "name": n.name, "type": n.type, "access_level": level, "resources": children}
+
+    root = resources.ResourceNode(account.account_id, account.name, "account",
+                                  [n for kind in resources.all_types() for n in kind.nodes(account.account_id)])
+    tree = node(root, ())
+    return [tree] if tree else []

@@ -1,0 +1,46 @@
+"""pynamodb base model: table names from configuration, and a registry of every model.
+
+infra/template.yaml declares the same tables; tests/test_infra.py checks that every model
+here has its table there with the same keys and indexes (one source of truth).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import UTCDateTimeAttribute
+from pynamodb.models import Model
+
+from chalicelib.core import clock
+from chalicelib.core.config import settings
+
+ALL_MODELS: list[type[Model]] = []
+
+
+def table_name(name: str) -> str:
+    return settings().table_name(name)
+
+
+class BaseModel(Model):
+    """Every Postline table model derives from this."""
+
+    class Meta:
+        abstract = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not getattr(cls.Meta, "abstract", False):
+            cls.Meta.region = settings().region
+            ALL_MODELS.append(cls)
+
+
+class TimestampedModel(BaseModel):
+    class Meta:
+        abstract = True
+
+    created_at = UTCDateTimeAttribute(default_for_new=clock.now)
+    updated_at = UTCDateTimeAttribute(default=clock.now)
+
+    def save(self, *args: Any, **kwargs: Any) -> Any:
+        self.updated_at = clock.now()
+        return super().save(*args, **kwargs)

@@ -1,0 +1,35 @@
+"""Host routing like Mailtrap's: one API, four hosts, chosen by the Host's first label.
+
+``send.<domain>`` is the transactional stream, ``bulk.<domain>`` the bulk stream,
+``sandbox.<domain>`` the testing sandbox, and any other host the management API.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+GENERAL = "general"
+TRANSACTIONAL = "transactional"
+BULK = "bulk"
+SANDBOX = "sandbox"
+
+_FIRST_LABEL = {"send": TRANSACTIONAL, "bulk": BULK, "sandbox": SANDBOX}
+
+# Routes served on the sending hosts; everything else is served on the general host only.
+SENDING_ROUTES: set[str] = set()
+# Routes served on every host (health, the API description).
+ANY_HOST_ROUTES: set[str] = set()
+
+
+def host_kind(headers: Mapping[str, str]) -> str:
+    host = (headers.get("host") or "").split(":")[0].strip().lower()
+    return _FIRST_LABEL.get(host.split(".")[0], GENERAL)
+
+
+def serves(route: str, kind: str) -> bool:
+    """Whether a route (its path pattern) is served on a host of this kind."""
+    if route in ANY_HOST_ROUTES:
+        return True
+    if route in SENDING_ROUTES:
+        return kind != GENERAL
+    return kind == GENERAL

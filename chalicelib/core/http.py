@@ -1,0 +1,147 @@
+"""The HTTP edge shared by every capability: route registration, bodies, auth, errors.
+
+``api_route`` registers a view under both path styles Mailtrap clients use
+(``/api/accounts/{account_id}/x`` as the SDKs call it, ``/api/x`` as the current spec names
+it) and maps every PostlineError to its Mailtrap-shaped response in one place.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any, Callable, Iterable
+
+from chalice import Blueprint, ChaliceViewError, Response
+
+from chalicelib.accounts import service as accounts
+from chalicelib.core import hosts, ratelimit
+from chalicelib.core.config import settings
+from chalicelib.core.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    PostlineError,
+)
+from chalicelib.core.permissions import Principal
+
+log = logging.getLogger("postline.http")
+ACCOUNT_PREFIX = "/api/accounts/{account_id}"
+
+
+def error_response(error: PostlineError) -> Response:
+    return Response(body=error.body(), status_code=error.status,
+                    headers={"Content-Type": "application/json", **error.headers()})
+
+
+def _guarded(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except PostlineError as exc:
+            return error_response(exc)
+        except ChaliceViewError as exc:  # e.g. chalice's own JSON parsing
+            return error_response(BadRequest(str(exc)))
+        except Exception:  # never a stack trace or a secret to the client
+            log.exception("unhandled error in %s", view.__name__)
+            return error_response(PostlineError("Unexpected error"))
+
+    return wrapper
+
+
+def api_route(bp: Blueprint, path: str, methods: Iterable[str], *, unprefixed: str | None = "",
+              prefixed: bool = True, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``view`` at ``/api/accounts/{account_id}<path>`` and ``/api<unprefixed or path>``.
+
+    ``unprefixed=None`` skips the short form; ``prefixed=False`` registers ``path`` as given
+    (for routes that are not account resources, such as ``/api/health``).
+    """
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        guarded = _guarded(view)
+        if not prefixed:
+            bp.route(path, methods=list(methods), **options)(guarded)
+            return guarded
+        bp.route(ACCOUNT_PREFIX + path, methods=list(methods), **options)(guarded)
+        if unprefixed is not None:
+            bp.route("/api" + (unprefixed or path), methods=list(methods), **options)(guarded)
+        return guarded
+
+    return decorate
+
+
+def json_body(bp: Blueprint, *, allow_empty: bool = False) -> Any:
+    """The request's JSON body. Malformed JSON is a 400, oversize a 413, never a 500."""
+    raw = bp.current_request.raw_body or b""
+    if len(raw) > settings().max_body_bytes:
+        raise PayloadTooLarge()
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise BadRequest("Request body is empty; a JSON object is expected")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Malformed JSON in request body") from None
+
+
+def json_object(bp: Blueprint, *, allow_empty: bool = False) -> dict[str, Any]:
+    body = json_body(bp, allow_empty=allow_empty)
+    if not isinstance(body, dict):
+        raise BadRequest("Request body must be a JSON object")
+    return body
+
+
+def token_from_headers(headers: Any) -> str | None:
+    auth = headers.get("authorization") or ""
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return (headers.get("api-token") or "").strip() or None
+
+
+def principal(bp: Blueprint, account_id: str | int | None = None) -> Principal:
+    """Authenticate the caller, hold it to the account in the path, count it against its limit."""
+    request = bp.current_request
+    who = accounts.authenticate(token_from_headers(request.headers))
+    if account_id is not None:
+        try:
+            same = int(account_id) == who.account_id
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise Forbidden("Account access forbidden")
+    if hosts.host_kind(request.headers) == hosts.GENERAL:
+        ratelimit.hit(f"token:{who.token_id}", settings().rate_limit_requests,
+                      settings().rate_limit_window_seconds)
+    return who
+
+
+def query_param(bp: Blueprint, name: str, default: str | None = None) -> str | None:
+    params = bp.current_request.query_params or {}
+    return params.get(name, default)
+
+
+def query_list(bp: Blueprint, name: str) -> list[str]:
+    """A repeated query parameter, in either ``name[]=`` or ``name=`` form."""
+    request = bp.current_request
+    multi = getattr(request, "multi_value_query_params", None) or {}
+    return list(multi.get(f"{name}[]", []) or multi.get(name, []) or [])
+
+
+def created(body: Any) -> Response:
+    return Response(body=body, status_code=201)
+
+
+def no_content() -> Response:
+    return Response(body="", status_code=204)
+
+
+def host_guard(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """HTTP middleware: a route answers only on the hosts it belongs to (404 elsewhere)."""
+    route = (event.context or {}).get("resourcePath", "")
+    if route and not hosts.serves(route, hosts.host_kind(event.headers)):
+        return error_response(NotFound())
+    return get_response(event)

@@ -1,0 +1,140 @@
+"""API tokens: shown once, stored hashed, reset with a 12-hour grace, deletion rules."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from chalicelib.accounts.models import ApiToken
+from chalicelib.core import clock
+
+
+def test_token_value_is_returned_once_and_stored_only_as_hash(api, account):
+    acct, _ = account
+    r = api.post(f"/api/accounts/{acct.account_id}/api_tokens", {
+        "name": "CI", "resources": [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 10}]})
+    assert r.status == 200, r
+    value = r.json["token"]
+    assert r.json["last_4_digits"] == value[-4:]
+    assert r.json["resources"] == [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 10}]
+    stored = ApiToken.get(hashlib.sha256(value.encode()).hexdigest())
+    assert value not in str(stored.attribute_values)
+
+    listed = api.get(f"/api/accounts/{acct.account_id}/api_tokens").json
+    assert all("token" not in t for t in listed)
+    assert {t["id"] for t in listed} >= {r.json["id"]}
+    one = api.get(f"/api/accounts/{acct.account_id}/api_tokens/{r.json['id']}")
+    assert one.status == 200 and "token" not in one.json
+    # and it authenticates
+    assert api.get("/api/accounts", token=value).status == 200
+
+
+def test_unprefixed_paths_work_with_account_from_token(api, account):
+    acct, _ = account
+    r = api.post("/api/api_tokens", {
+        "name": "short", "resources": [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]})
+    assert r.status == 200
+    assert api.get(f"/api/api_tokens/{r.json['id']}").json["name"] == "short"
+
+
+def test_default_expiry_one_year_null_means_never_past_rejected(api, account):
+    acct, _ = account
+    res = [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 10}]
+    default = api.post("/api/api_tokens", {"name": "a", "resources": res}).json
+    expires = clock.parse_iso(default["expires_at"])
+    assert timedelta(days=364) < expires - clock.now() <= timedelta(days=365)
+    never = api.post("/api/api_tokens", {"name": "b", "resources": res, "expires_at": None}).json
+    assert never["expires_at"] is None
+    past = api.post("/api/api_tokens", {"name": "c", "resources": res, "expires_at": "2001-01-01T00:00:00Z"})
+    assert past.status == 422 and "expires_at" in past.json["errors"]
+    far = api.post("/api/api_tokens", {"name": "d", "resources": res,
+                                        "expires_at": clock.iso(clock.now() + timedelta(days=6 * 365))})
+    assert far.status == 422
+
+
+def test_validation_errors_are_422_with_field_messages(api, account):
+    acct, _ = account
+    r = api.post("/api/api_tokens", {"resources": [
+        {"resource_type": "account", "resource_id": acct.account_id, "access_level": 10}]})
+    assert r.status == 422 and r.json == {"errors": {"name": ["can't be blank"]}}
+    r = api.post("/api/api_tokens", {"name": "x", "resources": []})
+    assert r.status == 422
+    assert r.json == {"errors": {"base": ["No permissions selected. Please choose at least one."]}}
+    r = api.post("/api/api_tokens", {"name": "x", "resources": [
+        {"resource_type": "account", "resource_id": acct.account_id, "access_level": 55}]})
+    assert r.status == 422 and "access_level" in r.json["errors"]
+    r = api.post("/api/api_tokens", {"name": "x", "resources": [
+        {"resource_type": "galaxy", "resource_id": 1, "access_level": 10}]})
+    assert r.status == 422 and "resource_type" in r.json["errors"]
+
+
+def test_reset_keeps_old_token_for_12_hours_then_refuses_it(api, account):
+    acct, _ = account
+    res = [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]
+    old = api.post("/api/api_tokens", {"name": "deploy", "resources": res}).json
+    new = api.post(f"/api/api_tokens/{old['id']}/reset").json
+    assert new["token"] != old["token"]
+    assert new["name"] == f"deploy token {new['id']}"
+    assert new["resources"] == old["resources"]
+
+    clock.advance(timedelta(hours=11, minutes=59))
+    assert api.get("/api/accounts", token=old["token"]).status == 200
+    clock.advance(timedelta(minutes=2))
+    r = api.get("/api/accounts", token=old["token"])
+    assert r.status == 401 and r.json == {"error": "Incorrect API token"}
+    assert api.get("/api/accounts", token=new["token"]).status == 200
+
+
+def test_reset_twice_is_refused(api, account):
+    acct, _ = account
+    res = [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]
+    old = api.post("/api/api_tokens", {"name": "x", "resources": res}).json
+    assert api.post(f"/api/api_tokens/{old['id']}/reset").status == 200
+    again = api.post(f"/api/api_tokens/{old['id']}/reset")
+    assert again.status == 422
+
+
+def test_expired_tokens_are_purged_a_day_after_expiry(api, account):
+    from chalicelib.accounts import service
+
+    acct, _ = account
+    res = [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]
+    old = api.post("/api/api_tokens", {"name": "x", "resources": res}).json
+    api.post(f"/api/api_tokens/{old['id']}/reset")
+    clock.advance(timedelta(hours=12 + 23))
+    service.purge_expired_tokens()
+    assert api.get(f"/api/api_tokens/{old['id']}").status == 200
+    clock.advance(timedelta(hours=2))
+    service.purge_expired_tokens()
+    assert api.get(f"/api/api_tokens/{old['id']}").status == 404
+
+
+def test_delete_takes_effect_at_once_but_not_for_last_admin(api, account):
+    acct, owner_token = account
+    owner_id = [t for t in api.get("/api/api_tokens").json][0]["id"]
+    assert api.delete(f"/api/api_tokens/{owner_id}").status == 422  # the only admin token
+
+    res = [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]
+    second = api.post("/api/api_tokens", {"name": "second", "resources": res}).json
+    assert api.delete(f"/api/api_tokens/{second['id']}").status == 204
+    assert api.get("/api/accounts", token=second["token"]).status == 401
+    assert api.get(f"/api/api_tokens/{second['id']}").status == 404
+
+
+def test_viewer_token_cannot_manage_tokens(api, account):
+    acct, _ = account
+    viewer = api.post("/api/api_tokens", {"name": "v", "resources": [
+        {"resource_type": "account", "resource_id": acct.account_id, "access_level": 10}]}).json
+    r = api.get("/api/api_tokens", token=viewer["token"])
+    assert r.status == 403 and r.json == {"errors": "Access forbidden"}
+    r = api.post("/api/api_tokens", {"name": "escalate", "resources": [
+        {"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]}, token=viewer["token"])
+    assert r.status == 403
+
+
+def test_both_auth_headers_are_accepted(api, account):
+    _, token = account
+    assert api.get("/api/accounts", token=None, headers={"Api-Token": token}).status == 200
+    assert api.get("/api/accounts", token=None, headers={"Authorization": f"Bearer {token}"}).status == 200
+    assert api.get("/api/accounts", token=None).status == 401
+    assert api.get("/api/accounts", token=None, headers={"Authorization": "Basic abc"}).status == 401
