@@ -1,0 +1,50 @@
+# Postline. `make run` starts the local stack; `make test` runs the suite. Both set up the
+# virtualenv first (pinned: requirements*.txt, every transitive version in constraints.txt).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAGE ?= dev
+PACKAGE_DIR := build/package
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: install run test package deploy bench lint clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) -m chalicelib.local run
+
+test: install
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+# Builds the deployable SAM template (Chalice's + infra/template.yaml) and lints it.
+# Works offline with no AWS credentials.
+package: install
+	rm -rf $(PACKAGE_DIR)
+	AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-offline} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-offline} \
+	  $(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/template.yaml \
+	  --template-format yaml $(PACKAGE_DIR)
+	$(VENV)/bin/cfn-lint $(PACKAGE_DIR)/sam.yaml
+
+# Needs real AWS credentials and an S3 bucket for the code: make deploy STAGE=prod ARTIFACT_BUCKET=...
+deploy: package
+	@test -n "$(ARTIFACT_BUCKET)" || (echo "set ARTIFACT_BUCKET=<s3 bucket for the code package>"; exit 2)
+	aws cloudformation package --template-file $(PACKAGE_DIR)/sam.yaml \
+	  --s3-bucket $(ARTIFACT_BUCKET) --output-template-file $(PACKAGE_DIR)/packaged.yaml
+	aws cloudformation deploy --template-file $(PACKAGE_DIR)/packaged.yaml \
+	  --stack-name postline-$(STAGE) --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM \
+	  --parameter-overrides ResourcePrefix=postline-$(STAGE)-
+
+bench: install
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+lint: install
+	$(VENV)/bin/ruff check app.py chalicelib tests bench
+
+clean:
+	rm -rf $(VENV) build .postline
