@@ -1,0 +1,107 @@
+"""The HTTP edge: error shapes, rate limiting, host routing, health, OpenAPI completeness."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.core import clock, config, openapi
+from chalicelib.core import http as core_http
+from tests.conftest import Api
+
+
+def _with_settings(monkeypatch, **changes):
+    patched = dataclasses.replace(config.settings(), **changes)
+    monkeypatch.setattr(core_http, "settings", lambda: patched)
+
+
+def test_malformed_json_is_400_not_500(api):
+    r = api.post("/api/api_tokens", raw="{not json")
+    assert r.status == 400 and r.json == {"errors": "Malformed JSON in request body"}
+    r = api.post("/api/api_tokens", raw="[1, 2]")
+    assert r.status == 400 and r.json == {"errors": "Request body must be a JSON object"}
+    r = api.post("/api/api_tokens", raw="")
+    assert r.status == 400
+
+
+def test_wrong_types_are_422(api):
+    r = api.post("/api/api_tokens", {"name": 12, "resources": "all"})
+    assert r.status == 422 and "name" in r.json["errors"]
+    r = api.post("/api/api_tokens", {"name": "x", "resources": "all"})
+    assert r.status == 422 and r.json["errors"] == {"resources": ["must be an array"]}
+
+
+def test_oversize_body_is_413(api, monkeypatch):
+    _with_settings(monkeypatch, max_body_bytes=100)
+    r = api.post("/api/api_tokens", raw='{"name": "' + "x" * 200 + '"}')
+    assert r.status == 413 and r.json == {"errors": "Request body is too large"}
+
+
+def test_rate_limit_per_token_with_retry_after(api, account, client, monkeypatch):
+    acct, _ = account
+    _with_settings(monkeypatch, rate_limit_requests=3, rate_limit_window_seconds=10)
+    other = api.post("/api/api_tokens", {"name": "other", "resources": [
+        {"resource_type": "account", "resource_id": acct.account_id, "access_level": 10}]}).json["token"]
+    # the call above counted once; two more pass, the next is refused
+    assert api.get("/api/accounts").status == 200
+    assert api.get("/api/accounts").status == 200
+    r = api.get("/api/accounts")
+    assert r.status == 429 and r.json == {"errors": "Rate limit exceeded"}
+    assert 1 <= int(r.headers["retry-after"]) <= 10
+    # another token has its own budget
+    assert api.get("/api/accounts", token=other).status == 200
+    # the next window is open again
+    clock.advance(timedelta(seconds=11))
+    assert api.get("/api/accounts").status == 200
+
+
+@pytest.mark.parametrize("host,status", [
+    ("postline.example.com", 200),
+    ("mailtrap.io", 200),
+    ("send.postline.example.com", 404),
+    ("bulk.postline.example.com", 404),
+    ("sandbox.postline.example.com", 404),
+])
+def test_management_routes_answer_only_on_the_general_host(api, host, status):
+    r = api.get("/api/accounts", host=host)
+    assert r.status == status
+    if status == 404:
+        assert r.json == {"error": "Not Found"}
+
+
+@pytest.mark.parametrize("host", ["postline.test", "send.postline.test", "bulk.postline.test"])
+def test_health_reports_each_resource_on_every_host(client, host):
+    r = Api(client).get("/api/health", host=host, token=None)
+    assert r.status == 200, r
+    body = r.json
+    assert body["status"] == "ok" and body["api"] == "ok"
+    assert "postline-dev-accounts" in body["tables"]
+    assert all(v == "ok" for v in body["tables"].values())
+    assert body["buckets"] == {"postline-dev-data": "ok"}
+
+
+def test_openapi_documents_every_route(app, client):
+    doc = Api(client).get("/api/openapi.json", token=None).json
+    assert doc["openapi"].startswith("3.")
+    missing = [
+        f"{method} {path}"
+        for path, methods in app.routes.items()
+        for method in methods
+        if method.lower() not in (doc["paths"].get(path) or {})
+    ]
+    assert missing == [], f"routes missing from the OpenAPI document: {missing}"
+
+
+def test_openapi_has_no_phantom_routes(app):
+    documented = {(p, m.upper()) for p, item in openapi.document()["paths"].items()
+                  for m in item if m in openapi.METHODS}
+    served = {(p, m) for p, methods in app.routes.items() for m in methods}
+    assert documented - served == set()
+
+
+def test_docs_page_lists_operations(client):
+    r = Api(client).get("/api/docs", token=None)
+    assert r.status == 200 and "text/html" in r.headers["content-type"]
+    assert "/api/accounts/{account_id}/api_tokens" in r.body.decode()

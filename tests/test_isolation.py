@@ -1,0 +1,80 @@
+"""Tenant isolation as a matrix over every route the app serves.
+
+For each route: no token -> 401; a token of account B on account A's path -> 403; a token
+of account B naming a resource of account A -> 404. A's data is unchanged afterwards.
+A route whose path parameter has no factory below fails the test: a new capability adds
+a factory that creates such a resource in an account.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from chalicelib.accounts import service as accounts
+from chalicelib.core import hosts
+from tests.conftest import Api
+
+PUBLIC_ROUTES = {"/api/health", "/api/openapi.json", "/api/docs"}
+
+
+def _token_factory(api: Api, account_id: int) -> dict[str, int]:
+    token = api.post("/api/api_tokens", {"name": "victim", "resources": [
+        {"resource_type": "account", "resource_id": account_id, "access_level": 100}]}).json
+    listed = accounts.list_tokens(accounts.authenticate(api.token))
+    access_id = next(t.access_id for t in listed if t.token_id == token["id"])
+    return {"token_id": token["id"], "access_id": access_id}
+
+
+# path parameter -> function(api of account A, account id) returning {param: id, ...}
+PARAM_FACTORIES = {
+    "token_id": _token_factory,
+    "access_id": _token_factory,
+}
+
+
+def _routes(app):
+    for path, methods in sorted(app.routes.items()):
+        if path in PUBLIC_ROUTES:
+            continue
+        for method in sorted(methods):
+            yield path, method
+
+
+def _host_for(path: str) -> str:
+    return "send.postline.test" if path in hosts.SENDING_ROUTES else "postline.test"
+
+
+@pytest.fixture()
+def two_accounts(client):
+    a, token_a = accounts.create_account("Victim", "a@victim.example")
+    b, token_b = accounts.create_account("Attacker", "b@attacker.example")
+    return (a, Api(client, token_a)), (b, Api(client, token_b))
+
+
+def test_every_route_is_isolated_between_accounts(app, two_accounts):
+    (a, api_a), (b, api_b) = two_accounts
+    params: dict[str, int] = {"account_id": a.account_id}
+    needed = {p for path, _ in _routes(app) for p in re.findall(r"{(\w+)}", path)} - {"account_id"}
+    for name in sorted(needed):
+        assert name in PARAM_FACTORIES, f"no isolation factory for path parameter {{{name}}}"
+        if name not in params:
+            params.update(PARAM_FACTORIES[name](api_a, a.account_id))
+    before = sorted(t.token_id for t in accounts.list_tokens(accounts.authenticate(api_a.token)))
+
+    failures = []
+    for path, method in _routes(app):
+        url = path.format(**params)
+        host = _host_for(path)
+        anon = api_b.call(method, url, body={}, token=None, host=host)
+        if anon.status != 401:
+            failures.append(f"{method} {path} without token -> {anon.status}")
+        other = api_b.call(method, url, body={}, host=host)
+        expected = {403} if "{account_id}" in path else ({404} if re.search(r"{\w+}", path) else None)
+        # (an unprefixed collection route acts on B's own account; A's data is checked below)
+        if expected and other.status not in expected:
+            failures.append(f"{method} {path} with B's token -> {other.status} {other.body[:120]!r}")
+    assert failures == []
+    after = sorted(t.token_id for t in accounts.list_tokens(accounts.authenticate(api_a.token)))
+    assert after == before
