@@ -4,7 +4,12 @@ from chalice import Chalice, Rate
 
 from chalicelib.accounts import api as accounts_api
 from chalicelib.accounts import service as accounts_service
+from chalicelib.automations import api as automations_api
+from chalicelib.automations import machines as automation_machines
+from chalicelib.automations import worker as automation_worker
 from chalicelib.core import api as core_api
+from chalicelib.core import queues
+from chalicelib.core.config import settings
 from chalicelib.core.http import host_guard
 from chalicelib.core.logs import configure_logging
 
@@ -13,8 +18,14 @@ app = Chalice(app_name="postline")
 app.register_middleware(host_guard, "http")
 app.register_blueprint(core_api.bp)
 app.register_blueprint(accounts_api.bp)
+app.register_blueprint(automations_api.bp)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def purge_expired_tokens(event):
     return {"purged": accounts_service.purge_expired_tokens()}
+
+
+@app.on_sqs_message(queue=settings().queue_name(automation_machines.ACTIONS_QUEUE), batch_size=10)
+def automation_actions(event):
+    return queues.process_batch(event, automation_worker.handle)

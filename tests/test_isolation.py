@@ -27,10 +27,17 @@ def _token_factory(api: Api, account_id: int) -> dict[str, int]:
     return {"token_id": token["id"], "access_id": access_id}
 
 
+def _automation_factory(api: Api, account_id: int) -> dict[str, int]:
+    created = api.post("/api/automations", {"name": "victim", "trigger_type": "contact_created",
+                                            "steps": [{"type": "send_email", "template_id": 1}]})
+    return {"automation_id": created.json["id"]}
+
+
 # path parameter -> function(api of account A, account id) returning {param: id, ...}
 PARAM_FACTORIES = {
     "token_id": _token_factory,
     "access_id": _token_factory,
+    "automation_id": _automation_factory,
 }
 
 

@@ -29,6 +29,34 @@ def _str(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+def _plan_limits(name: str, default: str) -> dict[str, int]:
+    """``free:2000,basic:10000`` -> {"free": 2000, "basic": 10000} (plan names lowercased)."""
+    raw = os.environ.get(name) or default
+    limits: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        plan, sep, value = part.partition(":")
+        try:
+            limits[plan.strip().lower()] = int(value)
+        except ValueError:
+            sep = ""
+        if not sep or not plan.strip():
+            raise ConfigError(f"{name} must look like 'free:2000,basic:10000', got {raw!r}")
+    return limits
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str
@@ -42,6 +70,11 @@ class Settings:
     max_body_bytes: int
     token_reset_grace_hours: int
     default_token_lifetime_days: int
+    # Automations (chalicelib/automations).
+    automations_per_account: int  # seed 001: "up to 20 Automations" per account
+    automation_runs_per_month: dict[str, int]  # "Automations run count" per plan (account.plan)
+    automation_time_scale: float  # real seconds waited per second of a delay step (tests: 0)
+    automation_role_arn: str | None  # role the state machines run as; None: derived from the account
 
     def table_name(self, name: str) -> str:
         return f"{self.resource_prefix}{name}"
@@ -67,6 +100,11 @@ def settings() -> Settings:
         max_body_bytes=_int("POSTLINE_MAX_BODY_BYTES", 10 * 1024 * 1024),
         token_reset_grace_hours=_int("POSTLINE_TOKEN_RESET_GRACE_HOURS", 12),
         default_token_lifetime_days=_int("POSTLINE_TOKEN_LIFETIME_DAYS", 365),
+        automations_per_account=_int("POSTLINE_AUTOMATIONS_PER_ACCOUNT", 20),
+        automation_runs_per_month=_plan_limits(
+            "POSTLINE_AUTOMATION_RUNS_PER_MONTH", "free:1000,basic:10000,business:100000,enterprise:1000000"),
+        automation_time_scale=_float("POSTLINE_AUTOMATION_TIME_SCALE", 1.0),
+        automation_role_arn=os.environ.get("POSTLINE_AUTOMATION_ROLE_ARN") or None,
     )
 
 
