@@ -6,6 +6,7 @@ from chalicelib.accounts import api as accounts_api
 from chalicelib.accounts import service as accounts_service
 from chalicelib.automations import api as automations_api
 from chalicelib.automations import machines as automation_machines
+from chalicelib.automations import matcher as automation_matcher
 from chalicelib.automations import worker as automation_worker
 from chalicelib.core import api as core_api
 from chalicelib.core import queues
@@ -29,3 +30,8 @@ def purge_expired_tokens(event):
 @app.on_sqs_message(queue=settings().queue_name(automation_machines.ACTIONS_QUEUE), batch_size=10)
 def automation_actions(event):
     return queues.process_batch(event, automation_worker.handle)
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def automation_reengagement(event):
+    return {"started": automation_matcher.reengage()}

@@ -180,3 +180,23 @@ def wait_execution(run: Run, timeout: float = 10.0) -> str:
             return status
         time.sleep(0.05)
     return "RUNNING"
+
+
+def set_time_scale(monkeypatch, scale: float) -> None:
+    """Make delay steps really wait ``delay * scale`` seconds (0 in tests by default)."""
+    import dataclasses
+
+    from chalicelib.automations import enrollment
+    from chalicelib.core import config
+
+    patched = dataclasses.replace(config.settings(), automation_time_scale=scale)
+    monkeypatch.setattr(enrollment, "settings", lambda: patched)
+
+
+def set_settings(monkeypatch, module, **changes) -> None:
+    import dataclasses
+
+    from chalicelib.core import config
+
+    patched = dataclasses.replace(config.settings(), **changes)
+    monkeypatch.setattr(module, "settings", lambda: patched)

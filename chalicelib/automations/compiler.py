@@ -194,7 +194,7 @@ def _next_info(rest: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _ordered(states: dict[str, Any], start: str) -> dict[str, Any]:
-    """States in the order a reader follows them (start first, then breadth-first)."""
+    """States in the order a reader follows them: the steps breadth-first, then the endings."""
     order: list[str] = []
     queue = [start]
     while queue:
@@ -203,9 +203,10 @@ def _ordered(states: dict[str, Any], start: str) -> dict[str, Any]:
             continue
         order.append(name)
         state = states[name]
-        nexts = [state.get("Next"), *(c["Next"] for c in state.get("Choices", [])), state.get("Default"),
-                 *(c["Next"] for c in state.get("Catch", []))]
+        nexts = [state.get("Next"), *(c["Next"] for c in state.get("Choices", [])), state.get("Default")]
         queue.extend(n for n in nexts if n)
+    # then the endings: completed, removed, failure handling
+    order.extend(n for n in (COMPLETED, REMOVED, RECORD_FAILURE, FAILED) if n in states and n not in order)
     order.extend(n for n in states if n not in order)
     return {n: states[n] for n in order}
 
