@@ -16,7 +16,9 @@ from chalicelib.accounts import service as accounts
 from chalicelib.core import hosts
 from tests.conftest import Api
 
-PUBLIC_ROUTES = {"/api/health", "/api/openapi.json", "/api/docs"}
+PUBLIC_ROUTES = {"/api/health", "/api/openapi.json", "/api/docs",
+                 # signed links (the signature is the credential): unsubscribe, raw message
+                 "/api/unsubscribe/{token}", "/api/raw_messages/{token}"}
 
 
 def _token_factory(api: Api, account_id: int) -> dict[str, int]:
@@ -27,10 +29,20 @@ def _token_factory(api: Api, account_id: int) -> dict[str, int]:
     return {"token_id": token["id"], "access_id": access_id}
 
 
+def _message_factory(api: Api, account_id: int) -> dict[str, str]:
+    from tests.sending_support import verified_domain
+
+    domain = verified_domain(account_id)
+    sent = api.post("/api/send", {"from": {"email": f"app@{domain.domain_name}"}, "to": [{"email": "v@victim.example"}],
+                                  "subject": "s", "text": "t"}, host="send.postline.test")
+    return {"message_id": sent.json["message_ids"][0]}
+
+
 # path parameter -> function(api of account A, account id) returning {param: id, ...}
 PARAM_FACTORIES = {
     "token_id": _token_factory,
     "access_id": _token_factory,
+    "message_id": _message_factory,
 }
 
 
