@@ -113,6 +113,11 @@ def install_domains() -> None:
     package.service = module
     sys.modules["chalicelib.domains"] = package
     sys.modules["chalicelib.domains.service"] = module
+    from chalicelib.core import resources
+
+    resources.register(resources.ResourceType(
+        "domain", exists=lambda a, d: any(x.domain_id == int(d) for (acc, _), x in _domains.items() if acc == a),
+        nodes=lambda a: []))
 
 
 def verified_domain(account_id: int, name: str | None = None, **settings: Any) -> Any:

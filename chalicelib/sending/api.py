@@ -19,12 +19,13 @@ from chalice import Blueprint, Response
 from chalicelib.core import hosts
 from chalicelib.core.errors import (
     Forbidden,
+    NotFound,
     PayloadTooLarge,
     PostlineError,
     RateLimited,
     Unauthorized,
 )
-from chalicelib.core.http import api_route, principal, query_param
+from chalicelib.core.http import api_route, error_response, principal, query_param
 from chalicelib.sending import email_logs, service, unsubscribe
 from chalicelib.sending.validation import SendError
 
@@ -48,6 +49,8 @@ def sending_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return view(*args, **kwargs)
+            except NotFound:
+                return error_response(NotFound())  # as host routing answers
             except SendError as exc:
                 return Response(body=exc.body(), status_code=exc.status, headers={"Content-Type": "application/json"})
             except Unauthorized:
@@ -86,23 +89,30 @@ def _client_ip() -> str | None:
 
 
 def _stream() -> str:
-    return hosts.host_kind(bp.current_request.headers)  # transactional or bulk (host routing)
+    """transactional or bulk, from the host. hosts.SENDING_ROUTES also lets the sandbox host
+    through; its send is another route (/api/send/{inbox_id}), so these paths are 404 there."""
+    kind = hosts.host_kind(bp.current_request.headers)
+    if kind not in (hosts.TRANSACTIONAL, hosts.BULK):
+        raise NotFound()
+    return kind
 
 
 @sending_route("/api/send")
 def send():
     from chalicelib.core.config import settings
 
+    stream = _stream()
     who = principal(bp)
     # base64 makes attachments a third larger; the message limit itself is checked decoded
     body = _body(2 * settings().max_message_bytes + 1024 * 1024)
-    return service.send(who, body, _stream(), _client_ip())
+    return service.send(who, body, stream, _client_ip())
 
 
 @sending_route("/api/batch")
 def batch():
+    stream = _stream()
     who = principal(bp)
-    return service.batch(who, _body(BATCH_BODY_LIMIT), _stream(), _client_ip())
+    return service.batch(who, _body(BATCH_BODY_LIMIT), stream, _client_ip())
 
 
 # ---------------------------------------------------------------- email logs

@@ -69,7 +69,8 @@ def header_value(value: str) -> str:
     """A header value as ASCII: RFC 2047-encoded when needed, folded when long."""
     if value.isascii() and len(value) < 900:
         return value
-    return Header(value, "utf-8" if not value.isascii() else "us-ascii", maxlinelen=76).encode(linesep="\r\n")
+    # encoded words fold anywhere, even inside a long unbroken run of characters
+    return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
 
 
 def address(addr: Address) -> str:
