@@ -99,7 +99,8 @@ def main() -> None:
     zone = StubZone(args.zone)
     zone._reload_if_changed()
     start(zone, args.port, args.address)
-    print(f"serving {args.zone} on {args.address}:{args.port} (UDP); set POSTLINE_DNS_RESOLVER={args.address}:{args.port}")
+    where = f"{args.address}:{args.port}"
+    print(f"serving {args.zone} on {where} (UDP); set POSTLINE_DNS_RESOLVER={where}")
     while True:
         time.sleep(3600)
 

@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     reject.add_argument("--domain-id", type=int, required=True)
     reject.add_argument("--reason", required=True, help="shown to the account as compliance_note")
     for name in ("check", "zone"):
-        sub = commands.add_parser(name, help="re-check DNS now" if name == "check" else "print the records as a zone file")
+        about = "re-check DNS now" if name == "check" else "print the records as a zone file"
+        sub = commands.add_parser(name, help=about)
         sub.add_argument("--domain-id", type=int, required=True)
     args = parser.parse_args(argv)
     try:

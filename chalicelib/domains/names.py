@@ -48,12 +48,25 @@ def normalize(raw: object) -> str:
         raise _invalid("must be a domain name, not an IP address")
     if any(ch.isspace() for ch in name):
         raise _invalid("can't contain spaces")
+    if name.isascii():
+        _check_labels(name.lower())  # plain names get the precise message before IDNA's
     try:
         ascii_name = idna.encode(name, uts46=True).decode("ascii").lower()
     except idna.IDNAError as exc:
         raise _invalid(f"is not a valid domain name ({exc})") from None
     except UnicodeError:
         raise _invalid("is not a valid domain name") from None
+    labels = _check_labels(ascii_name)
+    if labels[-1].isdigit():
+        raise _invalid("must end in a top-level domain, not a number")
+    if labels[0] == "www":
+        raise _invalid("should be added without www. (for example example.com)")
+    if ascii_name in PUBLIC_MAILBOX_DOMAINS:
+        raise _invalid(f"{ascii_name} is a public mailbox provider; add a domain you own")
+    return ascii_name
+
+
+def _check_labels(ascii_name: str) -> list[str]:
     if len(ascii_name) > MAX_LENGTH:
         raise _invalid(f"is too long (maximum is {MAX_LENGTH} characters)")
     labels = ascii_name.split(".")
@@ -65,13 +78,7 @@ def normalize(raw: object) -> str:
         if not _LABEL.match(label):
             raise _invalid(f"has an invalid label '{label}': use letters, digits and hyphens, "
                            "not starting or ending with a hyphen")
-    if labels[-1].isdigit():
-        raise _invalid("must end in a top-level domain, not a number")
-    if labels[0] == "www":
-        raise _invalid("should be added without www. (for example example.com)")
-    if ascii_name in PUBLIC_MAILBOX_DOMAINS:
-        raise _invalid(f"{ascii_name} is a public mailbox provider; add a domain you own")
-    return ascii_name
+    return labels
 
 
 def from_address(email: str) -> str | None:

@@ -282,7 +282,8 @@ def update_domain(principal: Principal, domain_id: Any, params: dict[str, Any]) 
     values = {f: _bool(f, params[f]) for f in BOOLEAN_SETTINGS if f in params}
     if values.get("click_tracking_enabled"):
         if domain.caa_status == "blocked":
-            raise Unprocessable.field("click_tracking_enabled", domain.caa_explanation or "the tracking hostname is blocked")
+            raise Unprocessable.field("click_tracking_enabled",
+                                      domain.caa_explanation or "the tracking hostname is blocked")
         values.setdefault("custom_domain_tracking_enabled", True)  # the seeds: it switches on with clicks
     if "inbound_enabled" in params and _bool("inbound_enabled", params["inbound_enabled"]):
         raise Unprocessable.field("inbound_enabled", "inbound email is not available in Postline")

@@ -32,7 +32,7 @@ def check(domain: Domain) -> Domain:
     outcomes, caa = dnscheck.check_all(items, domain.domain_name, records.tracking_hostname(domain.domain_name))
     checked = [DnsRecordAttribute(key=r.key, type=r.type, name=r.name, domain=r.domain, value=r.value,
                                   required=r.required, status=o.status, explanation=o.explanation)
-               for r, o in zip(domain.records, outcomes)]
+               for r, o in zip(domain.records, outcomes, strict=True)]
     required = [r for r in checked if r.required]
     now = clock.now()
     actions: list[Any] = [Domain.records.set(checked), Domain.dns_checked_at.set(now)]
