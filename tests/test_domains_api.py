@@ -157,7 +157,8 @@ def test_update_tracking_alerts_and_auto_bcc(api):
     assert r.json["click_tracking_enabled"] is True and r.json["custom_domain_tracking_enabled"] is True
     r = api.patch(url, {"domain": {"auto_bcc": {"emails": ["Archive@Example.org", "archive@example.org"],
                                                 "headers": [{"name": "X-Copy", "value": "archive"}]}}})
-    assert r.json["auto_bcc"] == {"emails": ["archive@example.org"], "headers": [{"name": "X-Copy", "value": "archive"}]}
+    assert r.json["auto_bcc"] == {"emails": ["archive@example.org"],
+                                  "headers": [{"name": "X-Copy", "value": "archive"}]}
     got = api.get(url).json
     assert got["open_tracking_enabled"] is False and got["auto_bcc"]["emails"] == ["archive@example.org"]
 
@@ -209,7 +210,7 @@ def test_send_setup_instructions_renders_the_email_for_delivery(api, account, cl
     domain = create(api)
     r = api.post(f"/api/domains/{domain['id']}/send_setup_instructions", {"email": "dns-admin@example.org"})
     assert r.status == 204
-    bodies = [b for b in drain("setup-instructions")]
+    bodies = drain("setup-instructions")
     item = SetupInstructionRequest.get(bodies[-1]["request_id"])
     assert (item.account_id, item.domain_id, item.email, item.status) == (
         acct.account_id, domain["id"], "dns-admin@example.org", "queued")
@@ -217,7 +218,8 @@ def test_send_setup_instructions_renders_the_email_for_delivery(api, account, cl
     result = client.lambda_.invoke("render_setup_instructions", sqs_event(bodies, "setup-instructions")).payload
     assert result == {"batchItemFailures": []}
     item.refresh()
-    assert item.status == "pending_delivery" and item.request_id in [p.request_id for p in instructions.pending_delivery()]
+    assert item.status == "pending_delivery"
+    assert item.request_id in [p.request_id for p in instructions.pending_delivery()]
     stored = json.loads(aws.client("s3").get_object(Bucket=aws.bucket("data"), Key=item.s3_key)["Body"].read())
     assert stored["to"] == "dns-admin@example.org" and domain["domain_name"] in stored["subject"]
     for rec in domain["dns_records"]:

@@ -83,9 +83,9 @@ def _check_labels(ascii_name: str) -> list[str]:
 
 def from_address(email: str) -> str | None:
     """The ASCII domain of an email address, or None if it has none that parses."""
-    _, _, domain = (email or "").strip().rpartition("@")
+    local, at, domain = (email or "").strip().rpartition("@")
     domain = domain.strip().rstrip(".>").lower()
-    if not domain:
+    if not (local and at and domain):
         return None
     try:
         return idna.encode(domain, uts46=True).decode("ascii").lower()
