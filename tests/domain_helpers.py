@@ -64,9 +64,9 @@ def drain(queue: str) -> list[dict]:
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
         if not got:
             return bodies
-        for m in got:
-            bodies.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        bodies += [json.loads(m["Body"]) for m in got]
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
 
 
 def sqs_event(bodies: list[dict], queue: str) -> dict:

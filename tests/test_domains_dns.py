@@ -195,15 +195,18 @@ def _run_schedule(client, domain: dict) -> None:
     assert len(bodies) == enqueued
     ours = [b for b in bodies if b["domain_id"] == domain["id"]]
     assert len(ours) == 1
-    result = client.lambda_.invoke("check_domains", sqs_event(ours, "domain-checks")).payload
+    _run_consumer(client, ours)
+
+
+def _run_consumer(client, bodies: list[dict]) -> None:
+    result = client.lambda_.invoke("check_domains", sqs_event(bodies, "domain-checks")).payload
     assert result == {"batchItemFailures": []}
 
 
 def test_scheduled_recheck_flags_a_domain_whose_records_disappear(api, account, client, zone, new_domain):  # noqa: F811
     domain = new_domain()
     publish(zone, domain)
-    _run_schedule(client, domain)
-    assert api.get(f"/api/domains/{domain['id']}").json["dns_verified"] is True
+    assert verify(api, domain)["dns_verified"] is True
 
     zone.remove(record(domain, "dkim1")["domain"])
     _run_schedule(client, domain)
@@ -218,14 +221,25 @@ def test_scheduled_recheck_flags_a_domain_whose_records_disappear(api, account, 
     assert api.get(f"/api/domains/{domain['id']}").json["sending_allowed"] is False  # even before the next run
     with pytest.raises(Forbidden, match="stopped verifying"):
         service.sender_check(account[0].account_id, sender, ["x@y.example"])
-    _run_schedule(client, domain)
+    _run_consumer(client, [{"account_id": account[0].account_id, "domain_id": domain["id"]}])
     expired = api.get(f"/api/domains/{domain['id']}").json
     assert expired["dns_verified"] is False and expired["dns_verified_at"] is None
 
     publish(zone, domain)  # fixed: verified again, flag cleared
-    _run_schedule(client, domain)
-    healed = api.get(f"/api/domains/{domain['id']}").json
+    healed = verify(api, domain)
     assert healed["dns_verified"] is True and healed["dns_failing_since"] is None and healed["sending_allowed"]
+
+
+def test_a_failing_check_goes_back_to_the_queue_alone(client, account, monkeypatch):
+    from chalicelib.domains import verification
+
+    def flaky(body):
+        if body["domain_id"] == -1:
+            raise RuntimeError("boom")
+    monkeypatch.setattr(verification, "handle_check", flaky)
+    result = client.lambda_.invoke("check_domains", sqs_event([{"domain_id": 1}, {"domain_id": -1}],
+                                                              "domain-checks")).payload
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
 
 
 def test_records_restored_within_the_grace_period_clear_the_flag(api, client, zone, new_domain):  # noqa: F811
