@@ -38,11 +38,19 @@ def _message_factory(api: Api, account_id: int) -> dict[str, str]:
     return {"message_id": sent.json["message_ids"][0]}
 
 
+def _domain_factory(api: Api, account_id: int) -> dict[str, int]:
+    import uuid
+
+    created = api.post("/api/domains", {"domain": {"domain_name": f"iso{uuid.uuid4().hex[:8]}.example.org"}}).json
+    return {"domain_id": created["id"]}
+
+
 # path parameter -> function(api of account A, account id) returning {param: id, ...}
 PARAM_FACTORIES = {
     "token_id": _token_factory,
     "access_id": _token_factory,
     "message_id": _message_factory,
+    "domain_id": _domain_factory,
 }
 
 
