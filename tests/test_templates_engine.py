@@ -401,6 +401,7 @@ REJECTED = [
     ("{{x.[a' + str(6*7) + 'b]}}", "can't be empty or contain quotes"),
     ("{{a$b}}", "is not a valid expression"),
     ("{{#if a}}" * 33 + "x" + "{{/if}}" * 33, "nested more than 32 deep"),
+    ("{{x}}" * 3001, "has more than 3000 Handlebars expressions"),
 ]
 
 
@@ -451,3 +452,11 @@ def test_sample_variables_for_the_test_data_tab():
                     "user": {"address": {"city": "Test_city"}}, "guest": "Test_guest"}
     source = "Hi {{user_name}} {{#each items}}<{{name}}>{{/each}}"
     assert render_string(source, syntax.sample_variables(source)) == "Hi Test_user_name <Test_name>"
+
+
+def test_literal_text_comes_back_byte_for_byte():
+    # the engine hands pybars only the tags; the text is put back into the generated code
+    tricky = "quotes ' \" ''' \"\"\" backslash \\ \\n tab\t unicode é 漢字 \ue000 0 \ue001 } {"
+    big = tricky + ("<p>" + "lorem ipsum " * 50 + "</p>\n") * 2000
+    source = big + "{{x}}" + big + "{{#if x}}" + tricky + "{{/if}}"
+    assert render_string(source, {"x": "X"}) == big + "X" + big + tricky

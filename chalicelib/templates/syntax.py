@@ -24,6 +24,9 @@ BLOCK_HELPERS = ("if", "unless", "each", "with")
 CHAINABLE = ("if", "unless")  # {{else if x}}, {{else unless x}}
 DATA_VARIABLES = ("@index", "@key", "@first", "@last", "@root")
 MAX_DEPTH = 32  # nesting of blocks; deeper is a mistake and would strain the compiler
+# pybars' parser needs about 1 ms per tag: this bounds saving (and a cold first render) to
+# a few seconds. Real templates use tens to hundreds.
+MAX_TAGS = 3000
 
 # Marker that stands for text run number N in the skeleton given to pybars: no
 # whitespace, no braces, nothing pybars' grammar treats specially.
@@ -290,6 +293,9 @@ def _path(path: str, text: str, at: str) -> str:
 def validate(source: str) -> list[Text | Tag]:
     """Scan and check block structure; raises TemplateSyntaxError naming the first problem."""
     tokens = scan(source)
+    if sum(1 for t in tokens if isinstance(t, Tag) and t.kind != "comment") > MAX_TAGS:
+        raise TemplateSyntaxError(f"has more than {MAX_TAGS} Handlebars expressions; "
+                                  "move repeated markup into an {{#each}} or into your application")
     stack: list[tuple[Tag, bool]] = []  # (opening tag, plain {{else}} seen)
     for tok in tokens:
         if not isinstance(tok, Tag):
