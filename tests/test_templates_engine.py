@@ -456,7 +456,7 @@ def test_sample_variables_for_the_test_data_tab():
 
 def test_literal_text_comes_back_byte_for_byte():
     # the engine hands pybars only the tags; the text is put back into the generated code
-    tricky = "quotes ' \" ''' \"\"\" backslash \\ \\n tab\t unicode é 漢字 \ue000 0 \ue001 } {"
+    tricky = "quotes ' \" ''' \"\"\" backslash \\ \\n tab\t unicode é 漢字 \ue000 0 \ue001 } { end"
     big = tricky + ("<p>" + "lorem ipsum " * 50 + "</p>\n") * 2000
     source = big + "{{x}}" + big + "{{#if x}}" + tricky + "{{/if}}"
     assert render_string(source, {"x": "X"}) == big + "X" + big + tricky
