@@ -15,6 +15,7 @@ from chalicelib.domains import worker as domains_worker
 from chalicelib.sending import api as sending_api
 from chalicelib.sending import streams as sending_streams
 from chalicelib.sending import worker as sending_worker
+from chalicelib.templates import api as templates_api
 
 configure_logging()
 app = Chalice(app_name="postline")
@@ -23,6 +24,7 @@ app.register_blueprint(core_api.bp)
 app.register_blueprint(accounts_api.bp)
 app.register_blueprint(sending_api.bp)
 app.register_blueprint(domains_api.bp)
+app.register_blueprint(templates_api.bp)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))

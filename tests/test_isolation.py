@@ -18,7 +18,8 @@ from tests.conftest import Api
 
 PUBLIC_ROUTES = {"/api/health", "/api/openapi.json", "/api/docs",
                  # signed links (the signature is the credential): unsubscribe, raw message
-                 "/api/unsubscribe/{token}", "/api/raw_messages/{token}"}
+                 "/api/unsubscribe/{token}", "/api/raw_messages/{token}",
+                 "/api/email_template_images/{account_id}/{image_name}"}
 
 
 def _token_factory(api: Api, account_id: int) -> dict[str, int]:
@@ -45,12 +46,19 @@ def _domain_factory(api: Api, account_id: int) -> dict[str, int]:
     return {"domain_id": created["id"]}
 
 
+def _email_template_factory(api: Api, account_id: int) -> dict[str, int]:
+    template = api.post("/api/email_templates", {"email_template": {
+        "name": "victim", "subject": "Hi {{name}}", "category": "c", "body_text": "x"}}).json
+    return {"email_template_id": template["id"]}
+
+
 # path parameter -> function(api of account A, account id) returning {param: id, ...}
 PARAM_FACTORIES = {
     "token_id": _token_factory,
     "access_id": _token_factory,
     "message_id": _message_factory,
     "domain_id": _domain_factory,
+    "email_template_id": _email_template_factory,
 }
 
 
