@@ -13,6 +13,13 @@ from chalicelib.core import queues
 from chalicelib.core.config import settings
 from chalicelib.core.http import host_guard
 from chalicelib.core.logs import configure_logging
+from chalicelib.domains import api as domains_api
+from chalicelib.domains import verification as domains_verification
+from chalicelib.domains import worker as domains_worker
+from chalicelib.sending import api as sending_api
+from chalicelib.sending import streams as sending_streams
+from chalicelib.sending import worker as sending_worker
+from chalicelib.templates import api as templates_api
 
 configure_logging()
 app = Chalice(app_name="postline")
@@ -20,6 +27,9 @@ app.register_middleware(host_guard, "http")
 app.register_blueprint(core_api.bp)
 app.register_blueprint(accounts_api.bp)
 app.register_blueprint(automations_api.bp)
+app.register_blueprint(sending_api.bp)
+app.register_blueprint(domains_api.bp)
+app.register_blueprint(templates_api.bp)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
@@ -27,6 +37,35 @@ def purge_expired_tokens(event):
     return {"purged": accounts_service.purge_expired_tokens()}
 
 
+# ------------------------------------------------------------------ sending
+@app.on_sqs_message(queue=settings().queue_name(sending_streams.QUEUES[sending_streams.TRANSACTIONAL]),
+                    batch_size=10)
+def deliver_transactional(event):
+    return queues.process_batch(event, sending_worker.handle)
+
+
+@app.on_sqs_message(queue=settings().queue_name(sending_streams.QUEUES[sending_streams.BULK]), batch_size=10)
+def deliver_bulk(event):
+    return queues.process_batch(event, sending_worker.handle)
+
+
+# ------------------------------------------------------------------ sending domains
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def recheck_domains(event):
+    return {"enqueued": domains_verification.enqueue_rechecks()}
+
+
+@app.on_sqs_message(queue=settings().queue_name("domain-checks"), batch_size=10)
+def check_domains(event):
+    return domains_worker.check_domains(event)
+
+
+@app.on_sqs_message(queue=settings().queue_name("setup-instructions"), batch_size=10)
+def render_setup_instructions(event):
+    return domains_worker.render_setup_instructions(event)
+
+
+# ------------------------------------------------------------------ automations
 @app.on_sqs_message(queue=settings().queue_name(automation_machines.ACTIONS_QUEUE), batch_size=10)
 def automation_actions(event):
     return queues.process_batch(event, automation_worker.handle)

@@ -146,6 +146,14 @@ def create_token(principal: Principal, name: Any, raw_resources: Any,
     )
 
 
+def issue_domain_token(account_id: int, domain_id: int, domain_name: str,
+                       created_by: str) -> tuple[ApiToken, str]:
+    """The token every new sending domain gets (seed-B §3.2): named "<domain> token <id>",
+    admin on that domain only, no expiry (it doubles as the domain's SMTP password)."""
+    return _issue_token(account_id, name=domain_name, grants=[Grant("domain", int(domain_id), ADMIN)],
+                        created_by=created_by, expires_at=None, suffix_id=True)
+
+
 def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) -> tuple[ApiToken, str]:
     """Expire a token after the grace period and issue a new one with the same permissions."""
     old = get_token(principal, token_id)
