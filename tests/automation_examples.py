@@ -6,18 +6,19 @@ Their compiled ASL is checked in under tests/fixtures/automations/ (test_automat
 from __future__ import annotations
 
 PRO_LIST, ONBOARDING_LIST, VIP_LIST = 11, 12, 13
+SENDER = "hello@acme.example"  # on the account's verified sending domain
 
 # Welcome series: contact created -> send email -> delay -> split by plan -> send email.
 WELCOME_SERIES = {
     "name": "Welcome series",
     "trigger_type": "contact_created",
     "steps": [
-        {"type": "send_email", "template_id": 1, "subject": "Welcome, {{first_name}}!"},
+        {"type": "send_email", "template_id": 1, "from_email": SENDER, "subject": "Welcome, {{first_name}}!"},
         {"type": "time_delay", "amount": 2, "unit": "days"},
         {"type": "conditional_split",
          "conditions": {"match": "all", "conditions": [{"field": "plan", "operator": "is", "value": "pro"}]},
-         "yes": [{"type": "send_email", "template_id": 2, "subject": "Getting the most out of Pro"}],
-         "no": [{"type": "send_email", "template_id": 3, "subject": "Why teams upgrade to Pro"}]},
+         "yes": [{"type": "send_email", "template_id": 2, "from_email": SENDER, "subject": "Getting the most out of Pro"}],
+         "no": [{"type": "send_email", "template_id": 3, "from_email": SENDER, "subject": "Why teams upgrade to Pro"}]},
     ],
 }
 
@@ -27,7 +28,7 @@ ONBOARDING_FLOW = {
     "trigger_type": "contact_field_updated",
     "trigger_config": {"field": "plan"},
     "steps": [
-        {"type": "send_email", "template_id": 4, "subject": "Your next steps on {{plan}}"},
+        {"type": "send_email", "template_id": 4, "from_email": SENDER, "subject": "Your next steps on {{plan}}"},
         {"type": "add_to_lists", "list_ids": [ONBOARDING_LIST]},
     ],
 }
@@ -39,14 +40,14 @@ EVENT_DRIVEN_FLOW = {
     "trigger_type": "contact_custom_event",
     "trigger_config": {"event_name": "purchase_completed"},
     "steps": [
-        {"type": "send_email", "template_id": 5, "subject": "Thanks for your purchase"},
+        {"type": "send_email", "template_id": 5, "from_email": SENDER, "subject": "Thanks for your purchase"},
         {"type": "update_contact_field", "field": "customer", "value": True},
         {"type": "conditional_split",
          "conditions": {"match": "all", "conditions": [
              {"field": "event.params.amount", "operator": "gt", "value": 50}]},
          "yes": [{"type": "add_to_lists", "list_ids": [VIP_LIST]}],
          "no": [{"type": "time_delay", "amount": 3, "unit": "days"},
-                {"type": "send_email", "template_id": 6, "subject": "A little something for next time"}]},
+                {"type": "send_email", "template_id": 6, "from_email": SENDER, "subject": "A little something for next time"}]},
     ],
 }
 

@@ -14,7 +14,7 @@ from tests.automation_examples import EVENT_DRIVEN_FLOW, WELCOME_SERIES
 from tests.automation_support import install_stand_ins
 from tests.conftest import Api
 
-EMAIL_STEP = {"type": "send_email", "template_id": 1}
+EMAIL_STEP = {"type": "send_email", "template_id": 1, "from_email": "hi@acme.example"}
 
 
 @pytest.fixture(autouse=True)
@@ -171,7 +171,7 @@ def test_activation_checks_references_with_their_owners(api, account, stand_ins)
     acct, _ = account
     sending.templates = {1}
     contacts.known_lists[acct.account_id] = {11}
-    aid = create(api, steps=[EMAIL_STEP, {"type": "send_email", "template_id": 9},
+    aid = create(api, steps=[EMAIL_STEP, {"type": "send_email", "template_id": 9, "from_email": "a@acme.example"},
                              {"type": "add_to_lists", "list_ids": [11, 99]}]).json["id"]
     r = api.post(f"/api/automations/{aid}/activate", {"active": True})
     assert r.status == 422

@@ -92,7 +92,8 @@ def test_the_welcome_series_reads_as_its_steps():
                                   "Next": "4. Send email (template 2)"}]
     assert choice["Default"] == "5. Send email (template 3)"
     first = asl["States"]["1. Send email (template 1)"]["Parameters"]["MessageBody"]
-    assert first["step"] == {"id": 1, "type": "send_email", "template_id": 1, "subject": "Welcome, {{first_name}}!"}
+    assert first["step"] == {"id": 1, "type": "send_email", "template_id": 1, "from_email": "hello@acme.example",
+                             "subject": "Welcome, {{first_name}}!"}
     assert first["next_step"] == {"id": 2, "wait_seconds": 172800}
     assert split["Parameters"]["MessageBody"]["after_delays"] == [2]  # it completes the delay too
     assert split["Parameters"]["MessageBody"]["next_step"] == {"yes": {"id": 4, "wait_seconds": 0},

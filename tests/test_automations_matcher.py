@@ -29,7 +29,8 @@ def env(api, account, monkeypatch):
 
     def automation(trigger_type, config=None, steps=None, activate=True, body=None):
         payload = body or {"name": trigger_type, "trigger_type": trigger_type, "trigger_config": config or {},
-                           "steps": steps or [{"type": "send_email", "template_id": 1}]}
+                           "steps": steps or [{"type": "send_email", "template_id": 1,
+                                                      "from_email": "hi@acme.example"}]}
         aid = api.post("/api/automations", payload).json["id"]
         if activate:
             assert api.post(f"/api/automations/{aid}/activate", {"active": True}).status == 200

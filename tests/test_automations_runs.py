@@ -63,7 +63,7 @@ def env(api, account, monkeypatch):
 
 
 def send(template, **extra):
-    return {"type": "send_email", "template_id": template, **extra}
+    return {"type": "send_email", "template_id": template, "from_email": "hi@acme.example", **extra}
 
 
 def delay(amount, unit):

@@ -41,6 +41,82 @@ class Sending(Protocol):
     def missing(self, account_id: int, templates: set[Any], senders: set[str]) -> dict[str, list[str]]: ...
 
 
+class SendingPipeline:
+    """Sends through chalicelib/sending exactly as an API client of the account would
+    (``sending.service.send`` on the bulk stream: marketing mail, with unsubscribe links),
+    so the message gets the same sender checks, rendering, suppressions, logs and SES path.
+    """
+
+    STREAM = "bulk"
+
+    @staticmethod
+    def _principal(account_id: int) -> Any:
+        from chalicelib.core.permissions import ADMIN, Grant, Principal
+
+        return Principal(int(account_id), 0, "automation", (Grant("account", int(account_id), ADMIN),))
+
+    @staticmethod
+    def _template(account_id: int, template_id: Any) -> Any:
+        from chalicelib.templates import service as templates
+
+        if isinstance(template_id, int):
+            return templates.get_template(SendingPipeline._principal(account_id), template_id)
+        return templates.get_template_by_uuid(account_id, template_id)
+
+    def send(self, account_id: int, *, to: ContactView, template_id: Any, subject: str | None,
+             from_email: str | None, from_name: str | None, variables: dict[str, Any],
+             idempotency_key: str) -> str:
+        from chalicelib.core.errors import NotFound, Unprocessable
+        from chalicelib.sending import service as sending
+        from chalicelib.sending.validation import SendError
+        from chalicelib.templates import engine
+        from chalicelib.templates import service as templates
+
+        if not from_email:
+            raise Unprocessable.field("from_email", "can't be blank: the step needs a From address")
+        try:
+            template = self._template(account_id, template_id)
+        except NotFound:
+            raise NotFound(f"template {template_id} does not exist (it may have been deleted)") from None
+        sender: dict[str, Any] = {"email": from_email, **({"name": from_name} if from_name else {})}
+        body: dict[str, Any] = {"from": sender, "to": [{"email": to.email}],
+                                "custom_variables": {"automation_step": idempotency_key}}
+        if subject:  # a subject override: render here, send as plain content
+            rendered = templates.render(template, variables)
+            body.update(subject=engine.compile_template(subject, "subject").render(variables),
+                        category=rendered.category or "automation")
+            if rendered.html:
+                body["html"] = rendered.html
+            if rendered.text:
+                body["text"] = rendered.text
+        else:
+            body.update(template_uuid=template.uuid, template_variables=variables)
+        try:
+            result = sending.send(self._principal(account_id), body, self.STREAM)
+        except SendError as exc:
+            if exc.status >= 500:
+                raise
+            raise Unprocessable("; ".join([*exc.errors, *([exc.detail] if exc.detail else [])])) from None
+        return str(result["message_ids"][0])
+
+    def missing(self, account_id: int, templates: set[Any], senders: set[str]) -> dict[str, list[str]]:
+        from chalicelib.core.errors import Forbidden, NotFound
+        from chalicelib.domains import service as domains
+
+        problems: dict[str, list[str]] = {}
+        for template_id in sorted(templates, key=str):
+            try:
+                self._template(account_id, template_id)
+            except NotFound:
+                problems.setdefault("template_id", []).append(f"template {template_id} does not exist")
+        for address in sorted(senders):
+            try:
+                domains.sender_check(account_id, address, [])
+            except Forbidden as exc:
+                problems.setdefault("from_email", []).append(exc.message)
+        return problems
+
+
 class _Unwired:
     """Stands in until the capability's branch is merged: every call says so plainly."""
 
@@ -56,4 +132,4 @@ class _Unwired:
 
 
 contacts: Contacts = _Unwired("contacts")  # type: ignore[assignment]
-sending: Sending = _Unwired("sending")  # type: ignore[assignment]
+sending: Sending = SendingPipeline()

@@ -314,12 +314,15 @@ def delay_seconds(step: dict[str, Any]) -> int:
 
 def referenced(steps: list[dict[str, Any]]) -> dict[str, set[Any]]:
     """Templates, lists and fields the steps use (checked against their owners at activation)."""
-    refs: dict[str, set[Any]] = {"templates": set(), "lists": set(), "fields": set(), "senders": set()}
+    refs: dict[str, set[Any]] = {"templates": set(), "lists": set(), "fields": set(), "senders": set(),
+                                 "senderless": set()}
     for step in walk(steps):
         if step["type"] == SEND_EMAIL:
             refs["templates"].add(step["template_id"])
             if step.get("from_email"):
                 refs["senders"].add(step["from_email"])
+            else:
+                refs["senderless"].add(step["id"])
         elif step["type"] in (ADD_TO_LISTS, REMOVE_FROM_LISTS):
             refs["lists"].update(step["list_ids"])
         elif step["type"] == UPDATE_FIELD:

@@ -109,6 +109,7 @@ class Run(BaseModel):
     ended_at = UTCDateTimeAttribute(null=True)
     error = UnicodeAttribute(null=True)
     done_steps = NumberSetAttribute(null=True)  # idempotency: a step is done once per run
+    sending_steps = NumberSetAttribute(null=True)  # email steps handed to sending (at most once)
     branches = JSONAttribute(null=True)  # {step id: "yes"|"no"} for splits taken
     execution_arn = UnicodeAttribute(null=True)
 

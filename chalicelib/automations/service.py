@@ -299,9 +299,15 @@ def _require_runnable(automation: Automation) -> None:
     if not automation.steps:
         raise Unprocessable.field("steps", "an automation needs at least one step to be active")
     refs = definition.referenced(automation.steps)
-    problems = {}
-    problems.update(adapters.contacts.missing(automation.account_id, refs["lists"], refs["fields"]))
-    problems.update(adapters.sending.missing(automation.account_id, refs["templates"], refs["senders"]))
+    problems: dict[str, list[str]] = {}
+    if refs["senderless"]:
+        ids = ", ".join(str(i) for i in sorted(refs["senderless"]))
+        problems["from_email"] = [f"can't be blank (step {ids}): an email needs a From address on a "
+                                  "verified sending domain"]
+    for found in (adapters.contacts.missing(automation.account_id, refs["lists"], refs["fields"]),
+                  adapters.sending.missing(automation.account_id, refs["templates"], refs["senders"])):
+        for key, messages in found.items():
+            problems.setdefault(key, []).extend(messages)
     if problems:
         raise Unprocessable(problems)
 

@@ -10,8 +10,10 @@ to, the step with its whole config, the step that follows, the token. Per messag
    removed". A step that follows a delay is not started once the automation is disabled
    (the delay was the current step); a step already under way when it was disabled is
    performed, then the run ends as ``removed``.
-3. The action is performed through the adapters; each is idempotent on its own (an email
-   carries the idempotency key ``<run id>:<step id>``, contact changes set a state).
+3. The action is performed through the adapters. Contact changes set a state, so doing one
+   twice is harmless; an email is claimed in the run record before it is handed to sending,
+   so a redelivery never sends it twice (at most once: a crash between the claim and the
+   hand-over loses that one email, as the sending pipeline's own ledger does).
 4. One conditional write records the step as done and moves the run on (or completes it):
    the idempotency guard keyed by execution and step. Counters follow only that write.
 5. SendTaskSuccess (a split answers ``{"branch": "yes"|"no"}``) or SendTaskFailure.
@@ -157,6 +159,11 @@ def event_params(trigger_data: dict[str, Any] | None) -> dict[str, Any]:
 def _send_email(run: Run, step: dict[str, Any], contact: ContactView) -> dict[str, Any]:
     if contact.status != "subscribed":  # unsubscribed, pending, bounced: no marketing email
         return {"skipped": f"contact is {contact.status}"}
+    step_id = int(step["id"])
+    try:  # claim the send first: a redelivery after a crash must not send it again
+        run.update(actions=[Run.sending_steps.add({step_id})], condition=~Run.sending_steps.contains(step_id))
+    except UpdateError:
+        return {"skipped": "an earlier attempt of this step already handed the email to sending"}
     variables = {**contact.fields, "email": contact.email, "event": event_params(run.trigger_data)}
     message_id = adapters.sending.send(
         run.account_id, to=contact, template_id=step["template_id"], subject=step.get("subject"),
