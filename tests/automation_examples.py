@@ -17,7 +17,8 @@ WELCOME_SERIES = {
         {"type": "time_delay", "amount": 2, "unit": "days"},
         {"type": "conditional_split",
          "conditions": {"match": "all", "conditions": [{"field": "plan", "operator": "is", "value": "pro"}]},
-         "yes": [{"type": "send_email", "template_id": 2, "from_email": SENDER, "subject": "Getting the most out of Pro"}],
+         "yes": [{"type": "send_email", "template_id": 2, "from_email": SENDER,
+                  "subject": "Getting the most out of Pro"}],
          "no": [{"type": "send_email", "template_id": 3, "from_email": SENDER, "subject": "Why teams upgrade to Pro"}]},
     ],
 }
@@ -47,7 +48,8 @@ EVENT_DRIVEN_FLOW = {
              {"field": "event.params.amount", "operator": "gt", "value": 50}]},
          "yes": [{"type": "add_to_lists", "list_ids": [VIP_LIST]}],
          "no": [{"type": "time_delay", "amount": 3, "unit": "days"},
-                {"type": "send_email", "template_id": 6, "from_email": SENDER, "subject": "A little something for next time"}]},
+                {"type": "send_email", "template_id": 6, "from_email": SENDER,
+                 "subject": "A little something for next time"}]},
     ],
 }
 
