@@ -4,7 +4,10 @@ from chalice import Chalice, Rate
 
 from chalicelib.accounts import api as accounts_api
 from chalicelib.accounts import service as accounts_service
+from chalicelib.contacts import api as contacts_api
+from chalicelib.contacts import worker as contacts_worker
 from chalicelib.core import api as core_api
+from chalicelib.core.config import settings
 from chalicelib.core.http import host_guard
 from chalicelib.core.logs import configure_logging
 
@@ -13,8 +16,25 @@ app = Chalice(app_name="postline")
 app.register_middleware(host_guard, "http")
 app.register_blueprint(core_api.bp)
 app.register_blueprint(accounts_api.bp)
+app.register_blueprint(contacts_api.bp)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def purge_expired_tokens(event):
     return {"purged": accounts_service.purge_expired_tokens()}
+
+
+# ------------------------------------------------------------------ contacts
+@app.on_sqs_message(queue=settings().queue_name("contact-imports"), batch_size=1)
+def contact_imports(event):
+    return contacts_worker.import_batch(event)
+
+
+@app.on_sqs_message(queue=settings().queue_name("contact-tasks"), batch_size=1)
+def contact_tasks(event):
+    return contacts_worker.task_batch(event)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep_contact_events(event):
+    return contacts_worker.sweep_events()

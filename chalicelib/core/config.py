@@ -42,6 +42,9 @@ class Settings:
     max_body_bytes: int
     token_reset_grace_hours: int
     default_token_lifetime_days: int
+    contacts_limit: int  # contacts per account (imports past it count as over the limit)
+    contacts_rate_limit_requests: int  # contacts API limit per account (seed 004: 200 ...
+    contacts_rate_limit_window_seconds: int  # ... per 60 s)
 
     def table_name(self, name: str) -> str:
         return f"{self.resource_prefix}{name}"
@@ -67,6 +70,9 @@ def settings() -> Settings:
         max_body_bytes=_int("POSTLINE_MAX_BODY_BYTES", 10 * 1024 * 1024),
         token_reset_grace_hours=_int("POSTLINE_TOKEN_RESET_GRACE_HOURS", 12),
         default_token_lifetime_days=_int("POSTLINE_TOKEN_LIFETIME_DAYS", 365),
+        contacts_limit=_int("POSTLINE_CONTACTS_LIMIT", 1_000_000),
+        contacts_rate_limit_requests=_int("POSTLINE_CONTACTS_RATE_LIMIT_REQUESTS", 200),
+        contacts_rate_limit_window_seconds=_int("POSTLINE_CONTACTS_RATE_LIMIT_WINDOW_SECONDS", 60),
     )
 
 
