@@ -90,6 +90,12 @@ def find(account_id: int, identifier: str) -> Contact | None:
     return None
 
 
+def mailable(contact: Contact) -> bool:
+    """Whether marketing email may go to the contact: only subscribed ones (not pending,
+    bounced or unsubscribed). Campaigns and automations ask this before sending."""
+    return contact.status == "subscribed"
+
+
 def require(account_id: int, identifier: str) -> Contact:
     contact = find(account_id, identifier)
     if contact is None:
@@ -187,7 +193,7 @@ def update_with_retry(account_id: int, identifier: str,
         old_seq = int(contact.seq or 0)
         outbox.keep_unsettled(contact)
         events = mutate(contact)
-        if not events and not contact.outbox:
+        if not events and not outbox.has_pending(contact):
             return contact
         outbox.assign(contact, events)
         outbox.mark_api_pending(contact)
@@ -221,9 +227,9 @@ def _move_email(contact: Contact, new_email: str, view: View) -> list[dict[str, 
             tx.save(moved, condition=Contact.email_key.does_not_exist())
             tx.delete(old, condition=(Contact.seq == old_seq) if old_seq else Contact.email_key.exists())
     except TransactWriteError as exc:
-        reasons = [r.get("Code") if isinstance(r, dict) else getattr(r, "code", None)
-                   for r in (getattr(exc, "cancellation_reasons", None) or [])]
-        if reasons and reasons[0] == "ConditionalCheckFailed":
+        # pynamodb sends deletes before puts: reasons are [old item's delete, new item's put]
+        reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or [])]
+        if len(reasons) == 2 and reasons[1] == "ConditionalCheckFailed":  # the new email exists
             raise Unprocessable.field("email", "has already been taken") from None
         raise Conflict("The contact changed concurrently, try again") from None
     outbox.publish_and_settle(moved)

@@ -393,7 +393,7 @@ def _update(contact: Contact, row: dict[str, Any], schema: fields_mod.Schema, kn
         outbox.keep_unsettled(contact, cache)
         events = changes.apply(contact, _change(row, known), schema, source="import", created=False,
                                strict_status=False)
-        if not events and not contact.outbox:
+        if not events and not outbox.has_pending(contact):
             return []  # nothing changes: no write, and a redelivery reaches the same answer
         outbox.assign(contact, events)
         contact.outbox_ref = ref  # this chunk now publishes everything in the outbox

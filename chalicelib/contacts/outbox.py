@@ -57,13 +57,17 @@ def assign(contact: Contact, events: list[dict[str, Any]]) -> None:
     contact.outbox = box or None
 
 
+def has_pending(contact: Contact) -> bool:
+    return bool(plain(contact.outbox))  # (an empty pynamodb map is truthy)
+
+
 def pending(contact: Contact) -> list[dict[str, Any]]:
     return [json.loads(v) for _, v in sorted(plain(contact.outbox).items(), key=lambda kv: int(kv[0]))]
 
 
 def keep_unsettled(contact: Contact, cache: dict[str, bool] | None = None) -> None:
     """Drop outbox entries someone already published (an import chunk that finished)."""
-    if contact.outbox and contact.outbox_ref and is_settled(int(contact.account_id), contact.outbox_ref, cache):
+    if has_pending(contact) and contact.outbox_ref and is_settled(int(contact.account_id), contact.outbox_ref, cache):
         contact.outbox = None
 
 
@@ -170,7 +174,7 @@ def sweep(older_than_ms: int = SWEEP_AFTER_MS) -> int:
             contact = Contact.get(key.account_id, key.email_key, consistent_read=True)
         except DoesNotExist:
             continue
-        if contact.outbox_ref == API and contact.outbox:
+        if contact.outbox_ref == API and has_pending(contact):
             publish_and_settle(contact)
             swept += 1
     return swept
