@@ -8,6 +8,8 @@ from chalicelib.automations import api as automations_api
 from chalicelib.automations import machines as automation_machines
 from chalicelib.automations import matcher as automation_matcher
 from chalicelib.automations import worker as automation_worker
+from chalicelib.contacts import api as contacts_api
+from chalicelib.contacts import worker as contacts_worker
 from chalicelib.core import api as core_api
 from chalicelib.core import queues
 from chalicelib.core.config import settings
@@ -30,6 +32,7 @@ app.register_blueprint(automations_api.bp)
 app.register_blueprint(sending_api.bp)
 app.register_blueprint(domains_api.bp)
 app.register_blueprint(templates_api.bp)
+app.register_blueprint(contacts_api.bp)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
@@ -74,3 +77,17 @@ def automation_actions(event):
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def automation_reengagement(event):
     return {"started": automation_matcher.reengage()}
+# ------------------------------------------------------------------ contacts
+@app.on_sqs_message(queue=settings().queue_name("contact-imports"), batch_size=1)
+def contact_imports(event):
+    return contacts_worker.import_batch(event)
+
+
+@app.on_sqs_message(queue=settings().queue_name("contact-tasks"), batch_size=1)
+def contact_tasks(event):
+    return contacts_worker.task_batch(event)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep_contact_events(event):
+    return contacts_worker.sweep_events()

@@ -122,6 +122,9 @@ class Settings:
     automation_runs_per_month: dict[str, int]  # "Automations run count" per plan (account.plan)
     automation_time_scale: float  # real seconds waited per second of a delay step (tests: 0)
     automation_role_arn: str | None  # role the state machines run as; None: derived from the account
+    contacts_limit: int  # contacts per account (imports past it count as over the limit)
+    contacts_rate_limit_requests: int  # contacts API limit per account (seed 004: 200 ...
+    contacts_rate_limit_window_seconds: int  # ... per 60 s)
 
     def table_name(self, name: str) -> str:
         return f"{self.resource_prefix}{name}"
@@ -168,6 +171,9 @@ def settings() -> Settings:
             "POSTLINE_AUTOMATION_RUNS_PER_MONTH", "free:1000,basic:10000,business:100000,enterprise:1000000"),
         automation_time_scale=_float("POSTLINE_AUTOMATION_TIME_SCALE", 1.0),
         automation_role_arn=os.environ.get("POSTLINE_AUTOMATION_ROLE_ARN") or None,
+        contacts_limit=_int("POSTLINE_CONTACTS_LIMIT", 1_000_000),
+        contacts_rate_limit_requests=_int("POSTLINE_CONTACTS_RATE_LIMIT_REQUESTS", 200),
+        contacts_rate_limit_window_seconds=_int("POSTLINE_CONTACTS_RATE_LIMIT_WINDOW_SECONDS", 60),
     )
 
 
