@@ -74,6 +74,11 @@ def automation_actions(event):
     return queues.process_batch(event, automation_worker.handle)
 
 
+@app.on_sqs_message(queue=settings().queue_name("contact-events.fifo"), batch_size=10)
+def automation_triggers(event):
+    return queues.process_batch(event, automation_matcher.handle)
+
+
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def automation_reengagement(event):
     return {"started": automation_matcher.reengage()}

@@ -1,75 +1,23 @@
-"""Helpers for automation tests: the action-queue pump, run waiting, stand-ins for contacts
-and sending until those capabilities are wired into chalicelib/automations/adapters.py.
+"""Helpers for automation tests: queue pumps, run waiting, a recorder for sends.
 
-The pump plays the part of Lambda's SQS event source (and of the local stack's event pump):
-it receives from the real (moto) ``automation-actions`` queue and invokes the app's own
-``automation_actions`` handler with the records, deleting what the handler did not report
-as failed. Step Functions executions run for real in moto meanwhile.
+The pumps play the part of Lambda's SQS event sources (and of the local stack's event pump):
+they receive from the real (moto) ``automation-actions`` and ``contact-events.fifo`` queues
+and invoke the app's own handlers (``automation_actions``, ``automation_triggers``) with the
+records, deleting what a handler did not report as failed. Step Functions executions run
+for real in moto meanwhile; contacts are the real contacts capability.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import aws
 from chalicelib.automations import adapters
-from chalicelib.automations.adapters import ContactView
 from chalicelib.automations.models import Run, automation_key
-from chalicelib.core.errors import NotFound
-
-
-class FakeContacts:
-    """A contacts store for tests: what chalicelib/contacts will provide once merged."""
-
-    def __init__(self) -> None:
-        self.contacts: dict[tuple[int, str], ContactView] = {}
-        self.known_lists: dict[int, set[int]] = {}
-        self.calls: list[tuple[str, Any]] = []
-
-    def add(self, account_id: int, email: str, fields: dict[str, Any] | None = None,
-            list_ids: set[int] | None = None, status: str = "subscribed") -> ContactView:
-        contact = ContactView(str(uuid.uuid4()), email, status, dict(fields or {}), set(list_ids or ()))
-        self.contacts[(account_id, contact.id)] = contact
-        return contact
-
-    def get(self, account_id, contact_id=None, email=None):
-        if contact_id:
-            return self.contacts.get((account_id, contact_id))
-        return next((c for (a, _), c in self.contacts.items() if a == account_id and c.email == email), None)
-
-    def _one(self, account_id, contact_id) -> ContactView:
-        contact = self.contacts.get((account_id, contact_id))
-        if contact is None:
-            raise NotFound("Contact(s) not found")
-        return contact
-
-    def update_field(self, account_id, contact_id, name, value):
-        self.calls.append(("update_field", (contact_id, name, value)))
-        self._one(account_id, contact_id).fields[name] = value
-
-    def unsubscribe(self, account_id, contact_id):
-        self.calls.append(("unsubscribe", contact_id))
-        self._one(account_id, contact_id).status = "unsubscribed"
-
-    def add_to_lists(self, account_id, contact_id, list_ids):
-        self.calls.append(("add_to_lists", (contact_id, tuple(list_ids))))
-        self._one(account_id, contact_id).list_ids.update(list_ids)
-
-    def remove_from_lists(self, account_id, contact_id, list_ids):
-        self.calls.append(("remove_from_lists", (contact_id, tuple(list_ids))))
-        self._one(account_id, contact_id).list_ids.difference_update(list_ids)
-
-    def missing(self, account_id, list_ids, fields):
-        known = self.known_lists.get(account_id)
-        if known is None:
-            return {}
-        unknown = sorted(set(list_ids) - known)
-        return {"list_ids": [f"list {i} does not exist" for i in unknown]} if unknown else {}
 
 
 @dataclass
@@ -109,52 +57,59 @@ class RecordingSending:
         return [s for s in self.sent if s.to == email]
 
 
-def install_stand_ins(monkeypatch) -> tuple[FakeContacts, RecordingSending]:
-    contacts, sending = FakeContacts(), RecordingSending()
-    monkeypatch.setattr(adapters, "contacts", contacts)
+def record_sends(monkeypatch) -> RecordingSending:
+    """Send-email steps are recorded instead of going through sending (whose own tests and
+    test_automations_sending.py cover the SES path): template ids are what these tests check."""
+    sending = RecordingSending()
     monkeypatch.setattr(adapters, "sending", sending)
-    return contacts, sending
+    return sending
 
 
 # ------------------------------------------------------------------ the pump
 
 
-def _queue_url() -> str:
-    return aws.queue_url("automation-actions")
+QUEUES = {"automation-actions": "automation_actions", "contact-events.fifo": "automation_triggers"}
 
 
-def pump_once(max_messages: int = 10) -> int:
-    """Deliver one batch from the action queue to the app's handler; return how many."""
+def pump_once(queue: str = "automation-actions", max_messages: int = 10) -> int:
+    """Deliver one batch from ``queue`` to the app's handler for it; return how many."""
+    import app as app_module  # the handlers Lambda runs, with chalice's own event wrapping
+
     sqs = aws.client("sqs")
-    got = sqs.receive_message(QueueUrl=_queue_url(), MaxNumberOfMessages=max_messages,
+    url = aws.queue_url(queue)
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=max_messages,
                               WaitTimeSeconds=0, AttributeNames=["All"]).get("Messages", [])
     if not got:
         return 0
     event = {"Records": [{
         "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
         "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:automation-actions",
+        "eventSource": "aws:sqs", "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue}",
         "awsRegion": "us-east-1"} for m in got]}
-    import app as app_module  # the handler Lambda runs, with chalice's own event wrapping
-
-    result = app_module.automation_actions(event, None)
+    result = getattr(app_module, QUEUES[queue])(event, None)
     failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
     done = [m for m in got if m["MessageId"] not in failed]
     if done:
-        sqs.delete_message_batch(QueueUrl=_queue_url(), Entries=[
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
     return len(got)
 
 
 def pump_until(done: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Pump the action queue until ``done()``; fail the test after ``timeout`` seconds."""
+    """Pump contact events and actions until ``done()``; fail the test after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if done():
             return
-        if not pump_once():
+        if not (pump_once("contact-events.fifo") + pump_once("automation-actions")):
             time.sleep(0.02)
     raise AssertionError("automation runs did not finish in time")
+
+
+def pump_events() -> None:
+    """Deliver every pending contact event to the trigger matcher (enrollments start)."""
+    while pump_once("contact-events.fifo"):
+        pass
 
 
 def runs_of(account_id: int, automation_id: int) -> list[Run]:
@@ -200,3 +155,69 @@ def set_settings(monkeypatch, module, **changes) -> None:
 
     patched = dataclasses.replace(config.settings(), **changes)
     monkeypatch.setattr(module, "settings", lambda: patched)
+
+
+class World:
+    """An account's contacts world through the real contacts API: fields plan (text),
+    first_name (text), customer (boolean); lists made on demand; contacts."""
+
+    def __init__(self, api, account_id: int) -> None:
+        self.api, self.account_id = api, account_id
+        self.lists: dict[str, int] = {}
+        for name, kind, tag in (("Plan", "text", "plan"), ("First name", "text", "first_name"),
+                                ("Customer", "boolean", "customer"), ("Purchases", "integer", "purchases")):
+            r = api.post("/api/contacts/fields", {"name": name, "data_type": kind, "merge_tag": tag})
+            assert r.status == 201, r
+
+    def list(self, name: str) -> int:
+        if name not in self.lists:
+            r = self.api.post("/api/contacts/lists", {"name": name})
+            assert r.status == 200, r
+            self.lists[name] = r.json["id"]
+        return self.lists[name]
+
+    def contact(self, email: str, list_ids: list[int] | None = None, **fields: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"email": email, "fields": fields}
+        if list_ids:
+            body["list_ids"] = list_ids
+        r = self.api.post("/api/contacts", {"contact": body})
+        assert r.status == 201, r
+        return r.json["data"]
+
+    def get(self, contact: dict[str, Any]) -> dict[str, Any]:
+        return self.api.get(f"/api/contacts/{contact['id']}").json["data"]
+
+    def update(self, contact: dict[str, Any], **body: Any) -> dict[str, Any]:
+        r = self.api.patch(f"/api/contacts/{contact['id']}", {"contact": body})
+        assert r.status == 200, r
+        return r.json["data"]
+
+    def event(self, contact: dict[str, Any], name: str, **params: Any) -> None:
+        r = self.api.post(f"/api/contacts/{contact['id']}/events", {"name": name, "params": params})
+        assert r.status == 201, r
+
+
+def materialise(example: dict[str, Any], lists: dict[int, int] | None = None,
+                templates: dict[int, Any] | None = None, sender: str | None = None) -> dict[str, Any]:
+    """A copy of an example with placeholder list ids, template ids and sender replaced."""
+    import copy
+
+    lists, templates = lists or {}, templates or {}
+    body = copy.deepcopy(example)
+
+    def fix(steps: list[dict[str, Any]]) -> None:
+        for step in steps:
+            if "list_ids" in step:
+                step["list_ids"] = [lists.get(i, i) for i in step["list_ids"]]
+            if step.get("type") == "send_email":
+                step["template_id"] = templates.get(step["template_id"], step["template_id"])
+                if sender:
+                    step["from_email"] = sender
+            for branch in ("yes", "no"):
+                fix(step.get(branch) or [])
+
+    fix(body.get("steps") or [])
+    config = body.get("trigger_config") or {}
+    if "list_ids" in config:
+        config["list_ids"] = [lists.get(i, i) for i in config["list_ids"]]
+    return body

@@ -11,15 +11,20 @@ import pytest
 from chalicelib.accounts import service as accounts
 from chalicelib.core import config
 from tests.automation_examples import EVENT_DRIVEN_FLOW, WELCOME_SERIES
-from tests.automation_support import install_stand_ins
+from tests.automation_support import World, record_sends
 from tests.conftest import Api
 
 EMAIL_STEP = {"type": "send_email", "template_id": 1, "from_email": "hi@acme.example"}
 
 
 @pytest.fixture(autouse=True)
-def stand_ins(monkeypatch):
-    return install_stand_ins(monkeypatch)
+def sending(monkeypatch):
+    return record_sends(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def world(api, account):
+    return World(api, account[0].account_id)
 
 
 def create(api, body=None, **changes):
@@ -40,8 +45,8 @@ def test_create_returns_a_draft_with_canonical_steps_and_ids(api, account):
     split = body["steps"][2]
     assert [s["id"] for s in body["steps"]] == [1, 2, 3]
     assert split["yes"][0]["id"] == 4 and split["no"][0]["id"] == 5
-    assert split["conditions"]["conditions"][0] == {"source": "field", "field": "plan", "operator": "is",
-                                                    "value": "pro"}
+    assert split["conditions"] == {"match": "all", "groups": [
+        {"match": "all", "conditions": [{"field": "plan", "operator": "is", "value": "pro"}]}]}
     # both path styles serve the same resource
     same = api.get(f"/api/accounts/{acct.account_id}/automations/{body['id']}")
     assert same.status == 200 and same.json["steps"] == body["steps"]
@@ -86,10 +91,25 @@ def test_vendor_shapes_are_accepted(api):
     ({"steps": [{"type": "add_to_lists", "list_ids": []}]}, "steps[0].list_ids"),
     ({"steps": [{"type": "update_contact_field", "field": "plan"}]}, "steps[0].value"),
     ({"steps": [{"type": "conditional_split", "conditions": []}]}, "steps[0].conditions.conditions"),
-    ({"steps": [{"type": "conditional_split", "conditions": [{"field": "a", "operator": "is", "value": 1}]},
+    ({"steps": [{"type": "conditional_split", "conditions": [{"field": "plan", "operator": "is", "value": 1}]},
                 EMAIL_STEP]}, "steps[0]"),
-    ({"steps": [{"type": "conditional_split", "conditions": [{"field": "a", "operator": "is", "value": 1}],
+    ({"steps": [{"type": "conditional_split", "conditions": [{"field": "plan", "operator": "is", "value": 1}],
                  "yes": [{"type": "send_email"}]}]}, "steps[0].yes[0].template_id"),
+    # the segment grammar, checked against the account's own fields and lists (seed-E §19 check 22)
+    ({"steps": [{"type": "conditional_split", "conditions": [{"field": "nope", "operator": "is", "value": 1}]}]},
+     "steps[0].conditions"),
+    ({"steps": [{"type": "conditional_split", "conditions": [
+        {"field": "purchases", "operator": "contains", "value": "1"}]}]}, "steps[0].conditions"),
+    ({"steps": [{"type": "conditional_split", "conditions": [
+        {"field": "plan", "operator": "greater_than", "value": 3}]}]}, "steps[0].conditions"),
+    ({"steps": [{"type": "conditional_split", "conditions": [{"field": "list", "operator": "is", "value": 999999}]}]},
+     "steps[0].conditions"),
+    ({"steps": [{"type": "conditional_split", "conditions": [
+        {"field": "event.params.amount", "operator": "greater_than", "value": "fifty"}]}]},
+     "steps[0].conditions.conditions[0].value"),
+    ({"steps": [{"type": "conditional_split", "conditions": [
+        {"field": "event.params.amount", "operator": "near", "value": 1}]}]},
+     "steps[0].conditions.conditions[0].operator"),
 ])
 def test_invalid_definitions_are_422_naming_the_field(api, changes, field):
     r = create(api, **changes)
@@ -166,18 +186,36 @@ def test_activate_endpoint(api):
     assert api.post(f"/api/automations/{empty}/activate", {"active": True}).status == 422
 
 
-def test_activation_checks_references_with_their_owners(api, account, stand_ins):
-    contacts, sending = stand_ins
-    acct, _ = account
+def test_activation_checks_references_with_their_owners(api, sending, world):
     sending.templates = {1}
-    contacts.known_lists[acct.account_id] = {11}
+    known = world.list("Known")
     aid = create(api, steps=[EMAIL_STEP, {"type": "send_email", "template_id": 9, "from_email": "a@acme.example"},
-                             {"type": "add_to_lists", "list_ids": [11, 99]}]).json["id"]
+                             {"type": "add_to_lists", "list_ids": [known, 999999]},
+                             {"type": "update_contact_field", "field": "nickname", "value": "x"},
+                             {"type": "send_email", "template_id": 1}]).json["id"]
     r = api.post(f"/api/automations/{aid}/activate", {"active": True})
     assert r.status == 422
-    assert r.json["errors"] == {"template_id": ["template 9 does not exist"],
-                                "list_ids": ["list 99 does not exist"]}
+    assert r.json["errors"] == {
+        "from_email": ["can't be blank (step 5): an email needs a From address on a verified sending domain"],
+        "list_ids": ["list 999999 does not exist"],
+        "field": ["field 'nickname' does not exist"],
+        "template_id": ["template 9 does not exist"]}
     assert api.get(f"/api/automations/{aid}").json["status"] == "draft"
+
+
+def test_contacts_refuse_to_delete_a_field_or_list_an_automation_uses(api, world):
+    vip = world.list("VIP")
+    spare = world.list("Spare")
+    create(api, name="Uses plan", trigger_type="contact_field_updated", trigger_config={"field": "plan"})
+    create(api, name="Adds VIP", steps=[{"type": "add_to_lists", "list_ids": [vip]}])
+    fields = {f["merge_tag"]: f["id"] for f in api.get("/api/contacts/fields").json}
+    r = api.delete(f"/api/contacts/fields/{fields['plan']}")
+    assert r.status == 422
+    assert r.json == {"errors": {"usage": ["This field is used in the steps of automation(s): Uses plan."]}}
+    r = api.delete(f"/api/contacts/lists/{vip}")
+    assert r.status == 422 and "This list is used in the steps of automation(s): Adds VIP." in r.json["errors"]["usage"]
+    assert api.delete(f"/api/contacts/lists/{spare}").status == 204
+    assert api.delete(f"/api/contacts/fields/{fields['first_name']}").status == 204
 
 
 def test_edits_make_versions_and_an_active_edit_compiles_the_new_one(api):

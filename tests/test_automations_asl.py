@@ -16,7 +16,15 @@ import pytest
 from chalicelib import aws
 from chalicelib.automations import compiler, definition, machines
 from tests.automation_examples import EXAMPLES, ONBOARDING_LIST, VIP_LIST
-from tests.automation_support import all_ended, install_stand_ins, pump_until, runs_of, wait_execution
+from tests.automation_support import (
+    World,
+    all_ended,
+    materialise,
+    pump_until,
+    record_sends,
+    runs_of,
+    wait_execution,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "automations"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/postline-dev-automation-actions"
@@ -86,6 +94,8 @@ def test_the_welcome_series_reads_as_its_steps():
     assert wait["Type"] == "Wait" and wait["SecondsPath"] == "$.delays.s2" and "172800 s" in wait["Comment"]
     split = asl["States"]["3. Conditional split"]
     assert split["Comment"] == "Conditional split: yes if plan is 'pro'"
+    assert split["Parameters"]["MessageBody"]["step"]["conditions"] == {"match": "all", "groups": [
+        {"match": "all", "conditions": [{"field": "plan", "operator": "is", "value": "pro"}]}]}
     assert split["ResultPath"] == "$.split" and split["Next"] == "3. Yes or no?"
     choice = asl["States"]["3. Yes or no?"]
     assert choice["Choices"] == [{"Variable": "$.split.branch", "StringEquals": "yes",
@@ -111,28 +121,37 @@ def test_a_path_ending_in_a_delay_ends_with_a_finish_task():
 
 
 def test_moto_accepts_and_runs_each_example(api, account, monkeypatch):
-    """Created through the API, each example's machine holds exactly the fixture and runs."""
-    contacts, sending = install_stand_ins(monkeypatch)
+    """Created through the API, each example's machine holds the fixture's definition (with
+    the account's real list ids in place of the placeholders) and runs to SUCCEEDED."""
+    sending = record_sends(monkeypatch)
     acct, _ = account
+    world = World(api, acct.account_id)
+    lists = {ONBOARDING_LIST: world.list("Onboarding"), VIP_LIST: world.list("VIP")}
     monkeypatch.setattr(machines, "definition_for", lambda name, version, steps: compiler.compile_asl(
         steps, name=name, version=version, queue_url=QUEUE_URL, runs_table=RUNS_TABLE))
     assert aws.queue_url("automation-actions") == QUEUE_URL
     sfn = aws.client("stepfunctions")
+    contacts = {}
     for name, example in sorted(EXAMPLES.items()):
-        aid = api.post("/api/automations", example).json["id"]
+        aid = api.post("/api/automations", materialise(example, lists)).json["id"]
         assert api.post(f"/api/automations/{aid}/activate", {"active": True}).status == 200
         arn = api.get(f"/api/automations/{aid}/definition").json["state_machine_arn"]
         described = sfn.describe_state_machine(stateMachineArn=arn)
         assert described["type"] == "STANDARD"
-        assert json.loads(described["definition"]) == json.loads((FIXTURES / f"{name}.asl.json").read_text())
-        contact = contacts.add(acct.account_id, f"{name}@example.com", {"plan": "pro", "first_name": "Ann"})
+        fixture = json.loads((FIXTURES / f"{name}.asl.json").read_text())
+        definition_run = json.loads(described["definition"])
+        assert definition_run == compiled(materialise(example, lists))  # the fixture, with real list ids
+        assert [(s["Type"], s.get("Resource")) for s in definition_run["States"].values()] == [
+            (s["Type"], s.get("Resource")) for s in fixture["States"].values()]
+        contact = contacts[name] = world.contact(f"{name}@example.com", plan="pro", first_name="Ann")
         data = {"params": {"amount": 99.99}} if name == "event_driven_flow" else {}
-        assert api.post(f"/api/automations/{aid}/trigger", {"contact_id": contact.id,
+        assert api.post(f"/api/automations/{aid}/trigger", {"contact_id": contact["id"],
                                                               "trigger_data": data}).status == 201
         pump_until(all_ended(acct.account_id, aid, 1))
         run = runs_of(acct.account_id, aid)[0]
         assert run.status == "completed", run.error
         assert wait_execution(run) == "SUCCEEDED"
-    assert ONBOARDING_LIST in contacts.get(acct.account_id, email="onboarding_flow@example.com").list_ids
-    assert VIP_LIST in contacts.get(acct.account_id, email="event_driven_flow@example.com").list_ids
+    assert lists[ONBOARDING_LIST] in world.get(contacts["onboarding_flow"])["list_ids"]
+    assert lists[VIP_LIST] in world.get(contacts["event_driven_flow"])["list_ids"]
+    assert world.get(contacts["event_driven_flow"])["fields"]["customer"] is True
     assert [s.template_id for s in sending.to("welcome_series@example.com")] == [1, 2]

@@ -1,23 +1,18 @@
-"""Send-email steps through the real sending pipeline: templates, verified domains, SES.
-
-Contacts still come from the stand-in (tests/automation_support.py) until the contacts
-capability is wired into chalicelib/automations/adapters.py; sending is the real one.
-"""
+"""Send-email steps through the real sending pipeline: templates, verified domains, SES;
+contacts through the real contacts API. Nothing stands in for another capability here."""
 
 from __future__ import annotations
 
 import pytest
 
-from chalicelib.automations import adapters
-from tests.automation_support import FakeContacts, all_ended, pump_until, runs_of
+from tests.automation_support import World, all_ended, pump_until, runs_of
 from tests.sending_support import pump, sent_to, verified_domain
 
 
 @pytest.fixture()
-def env(api, account, client, monkeypatch):
-    contacts = FakeContacts()
-    monkeypatch.setattr(adapters, "contacts", contacts)
+def env(api, account, client):
     acct, _ = account
+    contacts = World(api, acct.account_id)
     domain = verified_domain(acct.account_id)
 
     def template(name, subject, body):
@@ -46,10 +41,8 @@ def test_welcome_series_emails_reach_ses(api, env):
          "yes": [email_step(pro, sender)], "no": [email_step(free, {"email": sender, "name": "Acme"})]},
     ]}).json["id"]
     assert api.post(f"/api/automations/{aid}/activate", {"active": True}).status == 200
-    ann = contacts.add(account_id, "ann@customer.example", {"first_name": "Ann", "plan": "pro"})
-    bob = contacts.add(account_id, "bob@customer.example", {"first_name": "Bob", "plan": "free"})
-    for c in (ann, bob):
-        assert api.post(f"/api/automations/{aid}/trigger", {"contact_id": c.id}).status == 201
+    contacts.contact("ann@customer.example", first_name="Ann", plan="pro")  # "created" starts the series
+    contacts.contact("bob@customer.example", first_name="Bob", plan="free")
     pump_until(all_ended(account_id, aid, 2))
     assert {r.status for r in runs_of(account_id, aid)} == {"completed"}
     pump(client)
@@ -89,8 +82,7 @@ def test_a_template_deleted_after_activation_fails_the_run(api, env):
                                         "steps": [email_step(doomed, f"a@{domain}")]}).json["id"]
     api.post(f"/api/automations/{aid}/activate", {"active": True})
     assert api.delete(f"/api/email_templates/{doomed['id']}").status in (200, 204)
-    c = contacts.add(account_id, "late@customer.example")
-    api.post(f"/api/automations/{aid}/trigger", {"contact_id": c.id})
+    contacts.contact("late@customer.example")
     pump_until(all_ended(account_id, aid, 1))
     run = runs_of(account_id, aid)[0]
     assert run.status == "failed" and f"template {doomed['id']} does not exist" in run.error

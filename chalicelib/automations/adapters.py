@@ -12,17 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
-class CapabilityUnavailable(RuntimeError):
-    """The capability a step needs is not part of this deployment (yet)."""
-
-
 @dataclass
 class ContactView:
     id: str
     email: str
     status: str = "subscribed"  # subscribed | unsubscribed | pending | bounced
-    fields: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)  # by merge tag
     list_ids: set[int] = field(default_factory=set)
+    raw: Any = field(default=None, repr=False, compare=False)  # the owner's own record
 
 
 class Contacts(Protocol):
@@ -32,6 +29,81 @@ class Contacts(Protocol):
     def add_to_lists(self, account_id: int, contact_id: str, list_ids: list[int]) -> None: ...
     def remove_from_lists(self, account_id: int, contact_id: str, list_ids: list[int]) -> None: ...
     def missing(self, account_id: int, list_ids: set[int], fields: set[str]) -> dict[str, list[str]]: ...
+    def check_conditions(self, account_id: int, group: dict[str, Any]) -> None: ...
+    def matches(self, account_id: int, contact: ContactView, group: dict[str, Any]) -> bool: ...
+
+
+class ContactsService:
+    """chalicelib/contacts: its lookups, its update-or-create (the API's own rules and change
+    events), its system status change for unsubscribes, and its segment grammar for splits."""
+
+    def get(self, account_id: int, contact_id: str | None = None, email: str | None = None) -> ContactView | None:
+        from chalicelib.contacts import contacts
+
+        identifier = contact_id or email
+        if not identifier:
+            return None
+        found = contacts.find(int(account_id), str(identifier))
+        if found is None:
+            return None
+        wire = contacts.View.load(int(account_id)).wire(found)
+        return ContactView(found.contact_id, found.email, found.status, dict(wire["fields"]),
+                           {int(i) for i in wire["list_ids"]}, raw=found)
+
+    @staticmethod
+    def _upsert(account_id: int, contact_id: str, body: dict[str, Any]) -> None:
+        from chalicelib.contacts import contacts
+
+        if contacts.find(int(account_id), contact_id) is None:  # upsert would create by email
+            from chalicelib.core.errors import NotFound
+
+            raise NotFound("The contact no longer exists")
+        contacts.upsert_contact(int(account_id), contact_id, {"contact": body})
+
+    def update_field(self, account_id: int, contact_id: str, name: str, value: Any) -> None:
+        if name == "email":
+            self._upsert(account_id, contact_id, {"email": value})
+        else:
+            self._upsert(account_id, contact_id, {"fields": {name: value}})
+
+    def unsubscribe(self, account_id: int, contact_id: str) -> None:
+        from chalicelib.contacts import status
+
+        status.mark(int(account_id), contact_id, "unsubscribed", source="automation")
+
+    def add_to_lists(self, account_id: int, contact_id: str, list_ids: list[int]) -> None:
+        self._upsert(account_id, contact_id, {"list_ids_included": list(list_ids)})
+
+    def remove_from_lists(self, account_id: int, contact_id: str, list_ids: list[int]) -> None:
+        self._upsert(account_id, contact_id, {"list_ids_excluded": list(list_ids)})
+
+    def missing(self, account_id: int, list_ids: set[int], fields: set[str]) -> dict[str, list[str]]:
+        from chalicelib.contacts import fields as fields_mod
+        from chalicelib.contacts import lists
+
+        problems: dict[str, list[str]] = {}
+        known_lists = lists.existing_ids(int(account_id))
+        for list_id in sorted(set(list_ids) - known_lists):
+            problems.setdefault("list_ids", []).append(f"list {list_id} does not exist")
+        tags = fields_mod.schema(int(account_id)).by_tag
+        for name in sorted(f for f in fields if f not in tags and f != "email"):
+            problems.setdefault("field", []).append(f"field '{name}' does not exist")
+        return problems
+
+    @staticmethod
+    def _normalise(account_id: int, group: dict[str, Any]) -> dict[str, Any]:
+        from chalicelib.contacts import fields as fields_mod
+        from chalicelib.contacts import lists, segments
+
+        return segments.normalise(group, fields_mod.schema(int(account_id)), lists.existing_ids(int(account_id)))
+
+    def check_conditions(self, account_id: int, group: dict[str, Any]) -> None:
+        self._normalise(account_id, group)
+
+    def matches(self, account_id: int, contact: ContactView, group: dict[str, Any]) -> bool:
+        from chalicelib.contacts import segments
+
+        return segments.matches(self._normalise(account_id, group), contact.raw)
 
 
 class Sending(Protocol):
@@ -117,19 +189,5 @@ class SendingPipeline:
         return problems
 
 
-class _Unwired:
-    """Stands in until the capability's branch is merged: every call says so plainly."""
-
-    def __init__(self, capability: str) -> None:
-        self.capability = capability
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "missing":
-            return lambda *args, **kwargs: {}
-        def unavailable(*args: Any, **kwargs: Any) -> Any:
-            raise CapabilityUnavailable(f"{self.capability} is not wired into automations yet")
-        return unavailable
-
-
-contacts: Contacts = _Unwired("contacts")  # type: ignore[assignment]
+contacts: Contacts = ContactsService()
 sending: Sending = SendingPipeline()

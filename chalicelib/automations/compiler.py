@@ -227,12 +227,16 @@ def _describe_action(step: dict[str, Any]) -> str:
 
 def _describe_split(step: dict[str, Any]) -> str:
     def one(c: dict[str, Any]) -> str:
-        if "conditions" in c:
-            return "(" + f" {c['match']} ".join(one(x) for x in c["conditions"]) + ")"
-        subject = {"list": "list", "subscription_status": "status", "email": "email"}.get(
-            c["source"], ("event." if c["source"] == "event" else "") + c.get("field", ""))
-        return f"{subject} {c['operator']} {c['value']!r}"
+        if "event" in c:
+            return f"event {c['event']} {c.get('operator', 'performed')}"
+        value = f" {c['value']!r}" if "value" in c else ""
+        return f"{c.get('field')} {c.get('operator')}{value}"
 
-    group = step["conditions"]
-    joined = f" {'and' if group['match'] == 'all' else 'or'} ".join(one(c) for c in group["conditions"])
+    def group(g: dict[str, Any]) -> str:
+        return f" {'and' if g['match'] == 'all' else 'or'} ".join(one(c) for c in g["conditions"])
+
+    parsed = step["conditions"]
+    parts = [group(g) for g in parsed["groups"]]
+    joined = parts[0] if len(parts) == 1 else f" {'and' if parsed['match'] == 'all' else 'or'} ".join(
+        f"({p})" for p in parts)
     return f"Conditional split: yes if {joined}"[:250]

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib.core import conditions
+from chalicelib.automations import conditions
 from chalicelib.core.errors import Unprocessable
 
 # ------------------------------------------------------------------ triggers
@@ -231,7 +231,7 @@ def _parse_step(item: dict[str, Any], where: str, ids: _Ids, depth: int) -> dict
         group = item.get("conditions")
         if isinstance(group, list) and "match" in item:
             group = {"match": item["match"], "conditions": group}
-        step["conditions"] = conditions.validate(group, f"{where}.conditions")
+        step["conditions"] = conditions.parse(group, f"{where}.conditions")
         for branch in ("yes", "no"):
             raw_branch = item.get(branch, [])
             if raw_branch is None:
@@ -327,7 +327,20 @@ def referenced(steps: list[dict[str, Any]]) -> dict[str, set[Any]]:
             refs["lists"].update(step["list_ids"])
         elif step["type"] == UPDATE_FIELD:
             refs["fields"].add(step["field"])
+        elif step["type"] == SPLIT:
+            refs["fields"].update(conditions.referenced_fields(step["conditions"]))
+            refs["lists"].update(conditions.referenced_lists(step["conditions"]))
     return refs
+
+
+def walk_paths(steps: list[dict[str, Any]], path: str = "steps") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Like ``walk``, with each step's position as the API names it (``steps[2].yes[0]``)."""
+    for i, step in enumerate(steps):
+        where = f"{path}[{i}]"
+        yield where, step
+        if step["type"] == SPLIT:
+            yield from walk_paths(step["yes"], f"{where}.yes")
+            yield from walk_paths(step["no"], f"{where}.no")
 
 
 def label(step: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib.automations import definition as d
 from chalicelib.automations import enrollment
@@ -52,7 +52,7 @@ def on_event(event: dict[str, Any], cache: dict[int, list[Automation]] | None = 
         return 0
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     if kind in ACTIVITY_KINDS:
-        record_activity(account_id, contact)
+        record_activity(account_id, contact, _occurred(event))
     if cache is None:
         cache = {}
     if account_id not in cache:
@@ -111,8 +111,21 @@ def matches(automation: Automation, kind: str, data: dict[str, Any]) -> dict[str
     return None
 
 
-def record_activity(account_id: int, contact: ContactView) -> None:
-    ContactActivity(account_id, contact.id, email=contact.email or None, last_activity_at=clock.now()).save()
+def _occurred(event: dict[str, Any]):
+    try:
+        return clock.parse_iso(str(event["occurred_at"]))
+    except (KeyError, ValueError):
+        return clock.now()
+
+
+def record_activity(account_id: int, contact: ContactView, at=None) -> None:
+    """Remember the contact's latest activity (an older event arriving late changes nothing)."""
+    at = at or clock.now()
+    item = ContactActivity(account_id, contact.id, email=contact.email or None, last_activity_at=at)
+    try:
+        item.save(condition=ContactActivity.contact_id.does_not_exist() | (ContactActivity.last_activity_at < at))
+    except PutError:
+        pass
 
 
 def reengage() -> int:

@@ -18,7 +18,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib.accounts import service as accounts
-from chalicelib.automations import adapters, definition, machines
+from chalicelib.automations import adapters, conditions, definition, machines
 from chalicelib.automations.models import (
     ACTIVE,
     ARCHIVED,
@@ -147,6 +147,7 @@ def create(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     name = _name(params.get("name"))
     trigger_type, trigger_config = _trigger(params, required=True)
     steps, next_step_id = definition.parse_steps(params.get("steps"))
+    _check_conditions(principal.account_id, steps)
     _check_automation_quota(principal.account_id)
     automation = Automation(
         principal.account_id, ids.next_id("automation"), name=name, status=DRAFT,
@@ -176,6 +177,7 @@ def update(principal: Principal, automation_id: Any, body: dict[str, Any]) -> di
     if "steps" in params:
         automation.steps, automation.next_step_id = definition.parse_steps(
             params["steps"], int(automation.next_step_id))
+        _check_conditions(automation.account_id, automation.steps)
         changed_tree = True
     target = params.get("status")
     if target is not None and (not isinstance(target, str) or target not in STATUSES):
@@ -285,6 +287,13 @@ def _trigger(params: dict[str, Any], required: bool,
         raise Unprocessable.field("trigger_type", "can't be blank")
     config = params.get("trigger_config", current.trigger_config if current and "trigger_type" not in params else None)
     return definition.parse_trigger(kind, config)
+
+
+def _check_conditions(account_id: int, steps: list[dict[str, Any]]) -> None:
+    """Split conditions name the account's own fields and lists (the segment grammar's checks)."""
+    for path, step in definition.walk_paths(steps):
+        if step["type"] == definition.SPLIT:
+            conditions.check(account_id, step["conditions"], f"{path}.conditions")
 
 
 def _check_automation_quota(account_id: int) -> None:

@@ -30,8 +30,8 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib.automations import adapters, compiler, definition, machines
-from chalicelib.automations.adapters import CapabilityUnavailable, ContactView
+from chalicelib.automations import adapters, compiler, conditions, definition, machines
+from chalicelib.automations.adapters import ContactView
 from chalicelib.automations.models import (
     ARCHIVED,
     COMPLETED,
@@ -44,7 +44,7 @@ from chalicelib.automations.models import (
     StepStat,
     status_key,
 )
-from chalicelib.core import clock, conditions
+from chalicelib.core import clock
 from chalicelib.core.errors import PostlineError
 
 log = logging.getLogger("postline.automations.worker")
@@ -82,7 +82,7 @@ def handle(body: dict[str, Any]) -> None:
         if contact is None and step["type"] != compiler.FINISH:
             raise StepFailed("The contact no longer exists")
         outcome = _perform(run, step, contact)
-    except (StepFailed, CapabilityUnavailable) as exc:
+    except StepFailed as exc:
         _fail(run, step_id, str(exc))
         machines.answer(token, error=compiler.ACTION_FAILED_ERROR, cause=str(exc))
         return
@@ -140,10 +140,9 @@ def _perform(run: Run, step: dict[str, Any], contact: ContactView | None) -> dic
     elif kind == definition.REMOVE_FROM_LISTS:
         contacts.remove_from_lists(run.account_id, contact.id, list(step["list_ids"]))
     elif kind == definition.SPLIT:
-        subject = conditions.Subject(email=contact.email, status=contact.status, fields=dict(contact.fields),
-                                     list_ids={int(i) for i in contact.list_ids},
-                                     event_params=event_params(run.trigger_data), now=clock.now())
-        return {"branch": "yes" if conditions.evaluate(step["conditions"], subject) else "no"}
+        yes = conditions.evaluate(run.account_id, step["conditions"], contact, event_params(run.trigger_data),
+                                  clock.now())
+        return {"branch": "yes" if yes else "no"}
     elif kind != compiler.FINISH:
         raise StepFailed(f"Unknown step type {kind!r}")
     return {}
