@@ -76,7 +76,7 @@ def automation_actions(event):
 
 @app.on_sqs_message(queue=settings().queue_name("contact-events.fifo"), batch_size=10)
 def automation_triggers(event):
-    return queues.process_batch(event, automation_matcher.handle)
+    return queues.process_batch(event, automation_matcher.batch_handler())
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))

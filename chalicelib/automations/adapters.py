@@ -35,18 +35,43 @@ class Contacts(Protocol):
 
 class ContactsService:
     """chalicelib/contacts: its lookups, its update-or-create (the API's own rules and change
-    events), its system status change for unsubscribes, and its segment grammar for splits."""
+    events), its system status change for unsubscribes, and its segment grammar for splits.
+
+    The action worker reads an account's field and list definitions for every step; it keeps
+    them for a second (``VIEW_SECONDS``), so a batch of steps reads them once. Validation
+    (activation, edits) always reads them fresh.
+    """
+
+    VIEW_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self._views: dict[int, tuple[float, Any]] = {}
+
+    def _view(self, account_id: int) -> Any:
+        import time
+
+        from chalicelib.contacts import contacts
+
+        now = time.monotonic()
+        cached = self._views.get(int(account_id))
+        if cached is None or now - cached[0] > self.VIEW_SECONDS:
+            cached = (now, contacts.View.load(int(account_id)))
+            self._views[int(account_id)] = cached
+        return cached[1]
 
     def get(self, account_id: int, contact_id: str | None = None, email: str | None = None) -> ContactView | None:
         from chalicelib.contacts import contacts
 
-        identifier = contact_id or email
-        if not identifier:
-            return None
-        found = contacts.find(int(account_id), str(identifier))
+        found = None
+        if email:  # by email is a key lookup; by id goes through an index
+            found = contacts.find(int(account_id), str(email))
+            if found is not None and contact_id and found.contact_id != contact_id:
+                found = None  # the email moved to another contact: look the contact up by id
+        if found is None and contact_id:
+            found = contacts.find(int(account_id), str(contact_id))
         if found is None:
             return None
-        wire = contacts.View.load(int(account_id)).wire(found)
+        wire = self._view(account_id).wire(found)
         return ContactView(found.contact_id, found.email, found.status, dict(wire["fields"]),
                            {int(i) for i in wire["list_ids"]}, raw=found)
 
@@ -103,7 +128,8 @@ class ContactsService:
     def matches(self, account_id: int, contact: ContactView, group: dict[str, Any]) -> bool:
         from chalicelib.contacts import segments
 
-        return segments.matches(self._normalise(account_id, group), contact.raw)
+        view = self._view(account_id)
+        return segments.matches(segments.normalise(group, view.schema, view.list_ids), contact.raw)
 
 
 class Sending(Protocol):

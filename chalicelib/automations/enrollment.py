@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -76,32 +77,29 @@ def enroll(automation: Automation, contact: ContactView, *, trigger_type: str,
     now = clock.now()
     trigger_key = trigger_key or ids.new_uuid()
     entry_key = f"{automation.key}#{contact.id}"
-    existing = _entry(entry_key)
-    resume = existing is not None and existing.trigger_key == trigger_key
-    if existing is not None and not resume and existing.last_entered_at > now - REENTRY_WINDOW:
-        return Enrollment(_run(automation.key, existing.run_key), False, "reentry")
-
-    version_no = int(existing.version) if resume else int(automation.active_version)
-    entered = existing.last_entered_at if resume else now
-    run_key = existing.run_key if resume else f"{int(entered.timestamp() * 1000):013d}#{contact.id}"
+    version_no = int(automation.active_version)
+    entered = now
+    run_key = f"{int(entered.timestamp() * 1000):013d}#{contact.id}"
+    guard = Entry(entry_key, last_entered_at=entered, trigger_key=trigger_key, run_key=run_key,
+                  version=version_no, expires=entered + ENTRY_RETENTION)
+    try:  # one conditional write decides: first entry, or the last one is 24 hours old
+        guard.save(condition=Entry.entry_key.does_not_exist() |
+                   (Entry.last_entered_at <= now - REENTRY_WINDOW))
+        resume = False
+    except PutError:
+        existing = _entry(entry_key)
+        if existing is None or existing.trigger_key != trigger_key:
+            return Enrollment(_run(automation.key, existing.run_key) if existing else None, False, "reentry")
+        resume = True  # a retry of the trigger that wrote this guard: finish its run
+        version_no, entered, run_key = int(existing.version), existing.last_entered_at, existing.run_key
     if not resume:
-        guard = Entry(entry_key, last_entered_at=entered, trigger_key=trigger_key, run_key=run_key,
-                      version=version_no, expires=entered + ENTRY_RETENTION)
-        condition = Entry.entry_key.does_not_exist()
-        if existing is not None:  # replace exactly the entry we read (a racing trigger loses)
-            condition = Entry.last_entered_at == existing.last_entered_at
-        try:
-            guard.save(condition=condition)
-        except PutError:
-            latest = _entry(entry_key)
-            return Enrollment(_run(automation.key, latest.run_key) if latest else None, False, "reentry")
         try:
             _count_run(automation.account_id, now)
         except QuotaExceeded:
-            _release(guard, existing)
+            _release(guard)
             raise
 
-    record = AutomationVersion.get(automation.key, version_no)
+    record = _version(automation.key, version_no)
     run = _create_run(automation, record, contact, run_key, entered, trigger_type, trigger_data or {})
     created = run is not None
     if run is None:  # a resumed trigger whose run record already exists
@@ -110,6 +108,32 @@ def enroll(automation: Automation, contact: ContactView, *, trigger_type: str,
     if created:
         StepStat(automation.key, 0).update(actions=[StepStat.enrolled.add(1)])
     return Enrollment(run, created)
+
+
+_versions: dict[tuple[str, int], AutomationVersion] = {}
+_plans: dict[int, tuple[float, str]] = {}
+PLAN_SECONDS = 60.0
+
+
+def _version(key: str, number: int) -> AutomationVersion:
+    """A version's record; immutable once its state machine exists, so kept in memory then."""
+    cached = _versions.get((key, number))
+    if cached is not None:
+        return cached
+    record = AutomationVersion.get(key, number, consistent_read=True)
+    if record.state_machine_arn:
+        _versions[(key, number)] = record
+    return record
+
+
+def _plan(account_id: int) -> str:
+    """The account's plan, read at most once a minute (it changes with billing, not per run)."""
+    now = time.monotonic()
+    cached = _plans.get(account_id)
+    if cached is None or now - cached[0] > PLAN_SECONDS:
+        cached = (now, (accounts.get_account(account_id).plan or "free").lower())
+        _plans[account_id] = cached
+    return cached[1]
 
 
 def _entry(entry_key: str) -> Entry | None:
@@ -126,20 +150,18 @@ def _run(key: str, run_key: str) -> Run | None:
         return None
 
 
-def _release(guard: Entry, previous: Entry | None) -> None:
-    """Undo a guard write after the quota refused the run (the contact did not enter)."""
+def _release(guard: Entry) -> None:
+    """Undo a guard write after the quota refused the run: the contact did not enter, so a
+    later trigger may let them in (an older entry, already 24 hours old, blocks nothing)."""
     try:
-        if previous is None:
-            guard.delete(condition=Entry.trigger_key == guard.trigger_key)
-        else:
-            previous.save(condition=Entry.trigger_key == guard.trigger_key)
+        guard.delete(condition=Entry.trigger_key == guard.trigger_key)
     except Exception:  # the guard then blocks this contact for 24 h; nothing worse
         log.warning("could not release re-entry guard %s", guard.entry_key)
 
 
 def _count_run(account_id: int, now) -> None:
     """Count one run against the plan's monthly quota, atomically; QuotaExceeded when full."""
-    plan = (accounts.get_account(account_id).plan or "free").lower()
+    plan = _plan(account_id)
     quotas = settings().automation_runs_per_month
     limit = quotas.get(plan, quotas.get("free", 0))
     usage = RunUsage(f"{account_id}#{now:%Y-%m}")

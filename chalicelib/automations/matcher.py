@@ -15,7 +15,7 @@ stream) is older than N days and enrolls each once per inactive spell.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -33,12 +33,18 @@ CUSTOM_EVENT_KINDS = ("custom_event", "event", "event_received")
 ACTIVITY_KINDS = ("created", *CUSTOM_EVENT_KINDS)
 
 
-def handle(body: dict[str, Any]) -> None:
+def handle(body: dict[str, Any], active: dict[int, list[Automation]] | None = None) -> None:
     """One message of the contact-events queue (one or more events, in order)."""
     events = body.get("events") if isinstance(body.get("events"), list) else [body]
-    active: dict[int, list[Automation]] = {}
+    active = {} if active is None else active
     for event in events:
         on_event(event, active)
+
+
+def batch_handler() -> Callable[[dict[str, Any]], None]:
+    """``handle`` for the records of one batch, reading each account's automations once."""
+    active: dict[int, list[Automation]] = {}
+    return lambda body: handle(body, active)
 
 
 def on_event(event: dict[str, Any], cache: dict[int, list[Automation]] | None = None) -> int:

@@ -48,6 +48,7 @@ from chalicelib.core import clock
 from chalicelib.core.errors import PostlineError
 
 log = logging.getLogger("postline.automations.worker")
+NEEDS_CONTACT = (definition.SEND_EMAIL, definition.SPLIT)
 
 
 class StepFailed(Exception):
@@ -78,9 +79,11 @@ def handle(body: dict[str, Any]) -> None:
         finish_as_removed = True  # this step was under way when it was disabled: finish it
 
     try:
-        contact = adapters.contacts.get(run.account_id, contact_id=run.contact_id)
-        if contact is None and step["type"] != compiler.FINISH:
-            raise StepFailed("The contact no longer exists")
+        contact = None
+        if step["type"] in NEEDS_CONTACT:  # the other actions find the contact themselves
+            contact = adapters.contacts.get(run.account_id, contact_id=run.contact_id, email=run.contact_email)
+            if contact is None:
+                raise StepFailed("The contact no longer exists")
         outcome = _perform(run, step, contact)
     except StepFailed as exc:
         _fail(run, step_id, str(exc))
@@ -88,7 +91,9 @@ def handle(body: dict[str, Any]) -> None:
         return
     except PostlineError as exc:
         if exc.status < 500:  # refused by the other capability: retrying will not help
-            _fail(run, step_id, exc.message)
+            message = "The contact no longer exists" if exc.status == 404 and step["type"] not in NEEDS_CONTACT \
+                else exc.message
+            _fail(run, step_id, message)
             machines.answer(token, error=compiler.ACTION_FAILED_ERROR, cause=exc.message)
             return
         raise
@@ -131,14 +136,13 @@ def _perform(run: Run, step: dict[str, Any], contact: ContactView | None) -> dic
     if kind == definition.SEND_EMAIL:
         return _send_email(run, step, contact)
     if kind == definition.UPDATE_FIELD:
-        contacts.update_field(run.account_id, contact.id, step["field"], step["value"])
+        contacts.update_field(run.account_id, run.contact_id, step["field"], step["value"])
     elif kind == definition.UNSUBSCRIBE:
-        if contact.status != "unsubscribed":
-            contacts.unsubscribe(run.account_id, contact.id)
+        contacts.unsubscribe(run.account_id, run.contact_id)  # (an unsubscribed contact stays so)
     elif kind == definition.ADD_TO_LISTS:
-        contacts.add_to_lists(run.account_id, contact.id, list(step["list_ids"]))
+        contacts.add_to_lists(run.account_id, run.contact_id, list(step["list_ids"]))
     elif kind == definition.REMOVE_FROM_LISTS:
-        contacts.remove_from_lists(run.account_id, contact.id, list(step["list_ids"]))
+        contacts.remove_from_lists(run.account_id, run.contact_id, list(step["list_ids"]))
     elif kind == definition.SPLIT:
         yes = conditions.evaluate(run.account_id, step["conditions"], contact, event_params(run.trigger_data),
                                   clock.now())
