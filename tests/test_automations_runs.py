@@ -240,6 +240,9 @@ def test_a_duplicated_trigger_starts_one_execution(env):
     two = enrollment.enroll(automation, c, trigger_type="contact_created", trigger_key="event-1")  # redelivery
     assert one.created and not two.created and one.run.run_id == two.run.run_id
     env.finish(aid, 1)
+    clock.advance(timedelta(hours=25))  # contacts re-publish the same event much later
+    late = enrollment.enroll(automation, c, trigger_type="contact_created", trigger_key="event-1")
+    assert not late.created and late.run.run_id == one.run.run_id
     sfn = aws.client("stepfunctions")
     machine = one.run.execution_arn.rsplit(":", 1)[0].replace(":execution:", ":stateMachine:")
     assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 1

@@ -82,9 +82,10 @@ def enroll(automation: Automation, contact: ContactView, *, trigger_type: str,
     run_key = f"{int(entered.timestamp() * 1000):013d}#{contact.id}"
     guard = Entry(entry_key, last_entered_at=entered, trigger_key=trigger_key, run_key=run_key,
                   version=version_no, expires=entered + ENTRY_RETENTION)
-    try:  # one conditional write decides: first entry, or the last one is 24 hours old
+    try:  # one conditional write decides: first entry, or the last one is 24 hours old (and
+        # was not this very trigger: contacts may re-publish an event, rarely, much later)
         guard.save(condition=Entry.entry_key.does_not_exist() |
-                   (Entry.last_entered_at <= now - REENTRY_WINDOW))
+                   ((Entry.last_entered_at <= now - REENTRY_WINDOW) & (Entry.trigger_key != trigger_key)))
         resume = False
     except PutError:
         existing = _entry(entry_key)
