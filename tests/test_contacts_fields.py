@@ -6,7 +6,9 @@ import pytest
 
 from chalicelib.contacts import fields
 from chalicelib.contacts.models import Contact
-from tests.contacts_support import make_contact, make_field, run_workers
+from tests.contacts_support import make_contact, make_field, run_workers, fresh_events  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("fresh_events")
 
 
 def test_field_crud_and_shapes(api, account):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chalicelib.contacts import lists
 from chalicelib.contacts.models import Contact
-from tests.contacts_support import make_contact, make_list, run_workers
+from tests.contacts_support import make_contact, make_list, run_workers, fresh_events  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("fresh_events")
 
 
 def test_list_crud_shapes_and_search(api, account):

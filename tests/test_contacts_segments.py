@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from datetime import timedelta
 
 from chalicelib.core import clock
-from tests.contacts_support import make_contact, make_field, make_list
+from tests.contacts_support import make_contact, make_field, make_list, fresh_events  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("fresh_events")
 
 
 def _days_ago(days: int) -> str:
