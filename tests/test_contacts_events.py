@@ -36,7 +36,8 @@ def test_custom_event_is_recorded_and_on_the_timeline(api, account):
     ({"name": "ok", "params": [1]}, "params", "must be a hash"),
     ({"name": "ok", "params": {"k" * 256: 1}}, "params", "key '" + "k" * 40 + "' is too long"),
     ({"name": "ok", "params": {"bar": "v" * 256}}, "params", "value for 'bar' is too long"),
-    ({"name": "ok", "params": {"obj": {"a": 1}}}, "params", "value for 'obj' must be a string, number, boolean or null"),
+    ({"name": "ok", "params": {"obj": {"a": 1}}}, "params",
+     "value for 'obj' must be a string, number, boolean or null"),
 ])
 def test_event_validation(api, body, field, message):
     make_contact(api, "v@example.com")

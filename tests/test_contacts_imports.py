@@ -10,7 +10,7 @@ from chalicelib import aws
 from chalicelib.contacts import imports, outbox
 from chalicelib.contacts.models import ImportJob
 from chalicelib.core import config
-from tests.contacts_support import contact_events, make_contact, make_field, make_list, run_workers, fresh_events  # noqa: F401
+from tests.contacts_support import contact_events, fresh_events, make_contact, make_field, make_list, run_workers  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fresh_events")
 

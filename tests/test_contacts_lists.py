@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.contacts import lists
 from chalicelib.contacts.models import Contact
-from tests.contacts_support import make_contact, make_list, run_workers, fresh_events  # noqa: F401
+from tests.contacts_support import fresh_events, make_contact, make_list, run_workers  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fresh_events")
 

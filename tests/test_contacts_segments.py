@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 from datetime import timedelta
 
+import pytest
+
 from chalicelib.core import clock
-from tests.contacts_support import make_contact, make_field, make_list, fresh_events  # noqa: F401
+from tests.contacts_support import fresh_events, make_contact, make_field, make_list  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fresh_events")
 

@@ -7,8 +7,9 @@ the items. Ids are never reused, so a stale id can never point at another list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from chalicelib.contacts import meta, tasks
 from chalicelib.contacts.common import now_ms

@@ -6,7 +6,8 @@ Definitions live in one small item per kind and change by optimistic concurrency
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
@@ -206,8 +206,8 @@ def render(definition: dict[str, Any], schema: fields_mod.Schema) -> dict[str, A
                 if "within_days" in c:
                     out["within_days"] = c["within_days"]
             else:
-                name = c["kind"] if c["kind"] in BUILTIN else (
-                    schema.by_id[c["field_id"]].merge_tag if c["field_id"] in schema.by_id else f"field_{c['field_id']}")
+                field = schema.by_id.get(c.get("field_id"))
+                name = c["kind"] if c["kind"] in BUILTIN else (field.merge_tag if field else f"field_{c['field_id']}")
                 out = {"field": name, "operator": c["operator"]}
                 if "value" in c:
                     out["value"] = c["value"]
@@ -227,7 +227,7 @@ def _day(value: Any) -> str:
 
 
 def _day_ms(day: str) -> int:
-    return int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() * 1000)
 
 
 def _pushdown(c: dict[str, Any]) -> Any:
@@ -306,7 +306,8 @@ def _test(c: dict[str, Any], contact: Contact, values: dict[str, Any]) -> bool:
         return {"is": start <= at < start + 86_400_000, "before": at < start, "after": at >= start + 86_400_000}[op]
     if kind == "event":
         last = plain(contact.last_events).get(c["event"])
-        happened = last is not None and ("within_days" not in c or int(last) >= now_ms() - c["within_days"] * 86_400_000)
+        recent = "within_days" not in c or int(last or 0) >= now_ms() - c["within_days"] * 86_400_000
+        happened = last is not None and recent
         return happened == (op == "performed")
     value = contact.email if kind == "email" else values.get(f"f{c['field_id']}")
     if op == "is_set":
