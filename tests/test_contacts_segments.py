@@ -126,12 +126,17 @@ def test_groups_lists_email_events_and_missing_values(api):
     assert r.json["count"] == 2
 
 
-def test_segment_crud_and_no_limit(api):
+def test_segment_crud_and_no_limit(api, account):
+    from chalicelib.contacts import segments
+
+    acct, _ = account
     make_field(api, "Plan", "text", "plan")
-    for i in range(100):
-        r = api.post("/api/contacts/segments", {"name": f"Segment {i}", "conditions": [
+    for i in range(99):  # through the service to keep the test quick; the 100th through the API
+        segments.create_segment(acct.account_id, {"name": f"Segment {i}", "conditions": [
             {"field": "plan", "operator": "is", "value": f"p{i}"}]})
-        assert r.status == 201, r
+    r = api.post("/api/contacts/segments", {"name": "Segment 99", "conditions": [
+        {"field": "plan", "operator": "is", "value": "p99"}]})
+    assert r.status == 201, r
     listed = api.get("/api/contacts/segments").json
     assert len(listed) == 100
     first = listed[0]
