@@ -127,13 +127,14 @@ def test_csv_columns_map_case_insensitively_and_unknown_ones_are_ignored(api, cl
     make_field(api, "First name", "text", "first_name")
     make_field(api, "Signup", "date", "signup_date")
     listed = make_list(api, "From CSV")
-    r = _csv(api, "\ufeffEmail,First_Name,foo,SIGNUP\nann@example.com,Ann,bar,2024-01-15\n\nbob@example.com,,x,\n",
+    r = _csv(api, "\ufeffEmail,First_Name,foo,SIGNUP,\nann@example.com,Ann,bar,2024-01-15,\n\nbob@example.com,,x\n",
              f"consent=true&list_ids={listed}")
     assert r.status == 201, r
     run_workers(client)
     job = api.get(f"/api/contacts/imports/{r.json['id']}").json
     assert job["status"] == "finished" and job["created_contacts_count"] == 2
-    assert job["columns"] == {"Email": "email", "First_Name": "first_name", "foo": None, "SIGNUP": "signup_date"}
+    assert job["columns"] == {"Email": "email", "First_Name": "first_name", "foo": None, "SIGNUP": "signup_date",
+                              "(column 5)": None}
     ann = api.get("/api/contacts/ann%40example.com").json["data"]
     assert ann["fields"] == {"first_name": "Ann", "signup_date": "2024-01-15"} and ann["list_ids"] == [listed]
     assert api.get("/api/contacts/bob%40example.com").json["data"]["fields"] == {}

@@ -116,12 +116,15 @@ def rows_from_csv(raw: bytes, schema: fields_mod.Schema, consent: str | None,
     by_name = {f.name.strip().lower(): f.merge_tag for f in schema.fields}
     mapping: dict[str, str] = {}
     targets: list[str] = []
-    for column in header:
+    for position, column in enumerate(header, start=1):
         name = column.strip().lower()
         target = "email" if name == "email" else (name if name in schema.by_tag else by_name.get(name, ""))
         if target and target in targets:
             target = ""  # a second column for the same field is ignored
-        mapping[column] = target
+        label = column.strip() or f"(column {position})"
+        if label in mapping:
+            label = f"{label} (column {position})"
+        mapping[label] = target
         targets.append(target)
     if "email" not in targets:
         raise Unprocessable("CSV file must have an email column")

@@ -341,8 +341,9 @@ def matches(definition: dict[str, Any], contact: Contact) -> bool:
 
 
 def evaluate(account_id: int, definition: dict[str, Any], start_key: str | None = None,
-             page_size: int = 1000):
-    """Yield the account's contacts in the segment, in email order."""
+             page_size: int | None = None):
+    """Yield the account's contacts in the segment, in email order. Without ``page_size``
+    DynamoDB pages by its 1 MB read limit: the fewest round trips for a whole evaluation."""
     condition = filter_condition(definition)
     exact = is_exact(definition)
     start = {"account_id": {"N": str(int(account_id))}, "email_key": {"S": start_key}} if start_key else None
