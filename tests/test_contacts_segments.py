@@ -148,3 +148,18 @@ def test_segment_crud_and_no_limit(api, account):
     assert api.delete(f"/api/contacts/segments/{first['id']}").status == 204
     assert api.get(f"/api/contacts/segments/{first['id']}").status == 404
     assert api.get("/api/contacts/segments/123456789/count").status == 404
+
+
+def test_recipients_are_the_subscribed_members(api, account):
+    from chalicelib.contacts import lists, segments
+
+    acct, _ = account
+    listed = make_list(api, "Newsletter")
+    for email in ("in@example.com", "out@example.com", "wait@example.com"):
+        make_contact(api, email, list_ids=[listed], **({"status": "pending"} if email.startswith("wait") else {}))
+    api.patch("/api/contacts/out%40example.com", {"contact": {"unsubscribed": True}})
+    segment = api.post("/api/contacts/segments", {"name": "Newsletter", "conditions": [
+        {"field": "list", "operator": "is", "value": listed}]}).json
+    assert len(_members(api, segment["id"])) == 3
+    assert [c.email for c in segments.recipients(acct.account_id, segment["id"])] == ["in@example.com"]
+    assert [c.email for c in lists.recipients(acct.account_id, listed)] == ["in@example.com"]

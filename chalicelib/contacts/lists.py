@@ -126,6 +126,15 @@ def delete_list(account_id: int, list_id: Any) -> None:
     tasks.enqueue({"kind": "purge_list", "account_id": int(account_id), "list_id": current.id})
 
 
+def recipients(account_id: int, list_id: Any):
+    """The contacts a campaign to this list may mail: its subscribed members."""
+    from chalicelib.contacts.models import Contact
+
+    current = get_list(account_id, list_id)
+    return Contact.query(int(account_id), filter_condition=Contact.list_ids.contains(current.id)
+                         & (Contact.status == "subscribed"))
+
+
 def check_ids(raw: Any, known: set[int], name: str) -> tuple[set[int], dict[str, list[str]]]:
     """Parse a list of list ids; unknown ids or non-integers are "contains invalid data"."""
     if raw is None:

@@ -353,6 +353,13 @@ def evaluate(account_id: int, definition: dict[str, Any], start_key: str | None 
             yield contact
 
 
+def recipients(account_id: int, segment_id: Any):
+    """The contacts a campaign to this segment may mail: its subscribed members (pending,
+    bounced and unsubscribed contacts are never mailed). For campaigns and automations."""
+    definition = json.loads(_load(account_id, segment_id).definition)
+    return (contact for contact in evaluate(account_id, definition) if contact.status == "subscribed")
+
+
 def count(account_id: int, definition: dict[str, Any]) -> int:
     if is_exact(definition):  # DynamoDB counts; nothing crosses the wire but the number
         return Contact.count(int(account_id), filter_condition=filter_condition(definition))
