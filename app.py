@@ -7,12 +7,14 @@ from chalicelib.accounts import service as accounts_service
 from chalicelib.core import api as core_api
 from chalicelib.core.http import host_guard
 from chalicelib.core.logs import configure_logging
+from chalicelib.templates import api as templates_api
 
 configure_logging()
 app = Chalice(app_name="postline")
 app.register_middleware(host_guard, "http")
 app.register_blueprint(core_api.bp)
 app.register_blueprint(accounts_api.bp)
+app.register_blueprint(templates_api.bp)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))

@@ -16,7 +16,8 @@ from chalicelib.accounts import service as accounts
 from chalicelib.core import hosts
 from tests.conftest import Api
 
-PUBLIC_ROUTES = {"/api/health", "/api/openapi.json", "/api/docs"}
+PUBLIC_ROUTES = {"/api/health", "/api/openapi.json", "/api/docs",
+                 "/api/email_template_images/{account_id}/{image_name}"}
 
 
 def _token_factory(api: Api, account_id: int) -> dict[str, int]:
@@ -27,10 +28,17 @@ def _token_factory(api: Api, account_id: int) -> dict[str, int]:
     return {"token_id": token["id"], "access_id": access_id}
 
 
+def _email_template_factory(api: Api, account_id: int) -> dict[str, int]:
+    template = api.post("/api/email_templates", {"email_template": {
+        "name": "victim", "subject": "Hi {{name}}", "category": "c", "body_text": "x"}}).json
+    return {"email_template_id": template["id"]}
+
+
 # path parameter -> function(api of account A, account id) returning {param: id, ...}
 PARAM_FACTORIES = {
     "token_id": _token_factory,
     "access_id": _token_factory,
+    "email_template_id": _email_template_factory,
 }
 
 
