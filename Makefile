@@ -26,6 +26,7 @@ test: install
 # Works offline with no AWS credentials.
 package: install
 	rm -rf $(PACKAGE_DIR)
+	POSTLINE_STAGE=$(STAGE) POSTLINE_RESOURCE_PREFIX=postline-$(STAGE)- \
 	AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-offline} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-offline} \
 	  $(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/template.yaml \
 	  --template-format yaml $(PACKAGE_DIR)
