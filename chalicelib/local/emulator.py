@@ -29,7 +29,10 @@ class EmulatorError(RuntimeError):
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on the port now (connections in TIME_WAIT do not count:
+    the servers set SO_REUSEADDR too, so a stack restarted at once still starts)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

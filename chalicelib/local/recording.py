@@ -6,10 +6,15 @@ ReceiveMessage hides a message again, executions start twice; stack-probe-2 §3)
 for reads, so before each boot the file is cut down to the requests that change DynamoDB
 items or S3 objects. Queued work is rebuilt by the re-drive hooks instead
 (chalicelib/core/redrive.py).
+
+History would still grow with every write (each API call counts against a rate limit with
+an UpdateItem) and replay runs at about 350 requests/s, so after each replay the DynamoDB
+part is rewritten as a snapshot: one BatchWriteItem per 25 items as they are now.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -78,6 +83,61 @@ def filter_lines(lines: Iterable[str]) -> Iterator[str]:
         entry["headers"] = {k: v for k, v in (entry.get("headers") or {}).items()
                             if k.lower() not in _DROPPED_HEADERS}
         yield json.dumps(entry)
+
+
+def request_line(service: str, region: str, url: str, target: str, body: dict[str, Any]) -> str:
+    """A recorded request as moto's recorder would write it (moto does not check signatures)."""
+    headers = {
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": target,
+        "Authorization": f"AWS4-HMAC-SHA256 Credential=local/20000101/{region}/{service}/aws4_request, "
+                         "SignedHeaders=content-type;x-amz-target, Signature=0",
+    }
+    return json.dumps({"headers": headers, "method": "POST", "url": url, "body": json.dumps(body, default=_wire),
+                       "body_encoded": False})
+
+
+def _wire(value: Any) -> str:
+    # boto3 hands binary attributes (B, BS) over as bytes; on the wire they are base64
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def dynamodb_snapshot(ddb: Any, endpoint: str, region: str) -> Iterator[str]:
+    """Lines that recreate every item of every table as it is now."""
+    for page in ddb.get_paginator("list_tables").paginate():
+        for table in page["TableNames"]:
+            for scanned in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+                items = scanned["Items"]
+                for start in range(0, len(items), 25):  # BatchWriteItem's limit
+                    yield request_line("dynamodb", region, endpoint.rstrip("/") + "/",
+                                       "DynamoDB_20120810.BatchWriteItem",
+                                       {"RequestItems": {table: [{"PutRequest": {"Item": item}}
+                                                                 for item in items[start:start + 25]]}})
+
+
+def rewrite_with_snapshot(path: Path, ddb: Any, endpoint: str, region: str) -> int:
+    """Replace the DynamoDB history in the recording by a snapshot of the tables.
+
+    Call it after a replay and before anything writes again (the runtime does so at boot,
+    before recording restarts), so the snapshot and the file cannot disagree. S3 lines are
+    kept as they are. Returns the number of lines written.
+    """
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    written = 0
+    with tmp.open("w", encoding="utf-8") as dst:
+        if path.exists():
+            with path.open(encoding="utf-8", errors="replace") as src:
+                for line in filter_lines(src):
+                    if service_of(json.loads(line)) != "dynamodb":
+                        dst.write(line + "\n")
+                        written += 1
+        for line in dynamodb_snapshot(ddb, endpoint, region):
+            dst.write(line + "\n")
+            written += 1
+    os.replace(tmp, path)
+    return written
 
 
 def compact(path: Path) -> int:

@@ -5,7 +5,9 @@ Boot order, and why:
 2. start the emulator, and meanwhile load the Chalice app with its stage environment
    (the stage's POSTLINE_* variables must be set before any model is imported);
 3. Step Functions execution on, then the stack from infra/template.yaml and its post-pass;
-4. replay the recording (tables and buckets exist by now), then start recording;
+4. replay the recording (tables and buckets exist by now), rewrite its DynamoDB part as a
+   snapshot of the tables (so replay time follows the data, not its history), then start
+   recording;
 5. re-drive hooks (queued work from the tables), the bootstrap owner account;
 6. the API, the event pump and the scheduler; a banner; wait for Ctrl-C or SIGTERM.
 Stopping runs the other way: scheduler, pump, API, then the emulator.
@@ -93,14 +95,19 @@ class LocalStack:
         self.info["seconds"] = time.monotonic() - started
 
     def _start_aws(self, recorded: int) -> None:
+        from chalicelib import aws
         from chalicelib.core import redrive
-        from chalicelib.local import bootstrap, stack
+        from chalicelib.core.config import settings
+        from chalicelib.local import bootstrap, recording, stack
 
         self.emulator.enable_step_functions()
         stack.deploy()
         t = time.monotonic()
         if recorded:
             self.emulator.replay_recording()
+            # Nothing writes until recording starts, so the snapshot is the state exactly.
+            recording.rewrite_with_snapshot(self.ls.recording_path, aws.client("dynamodb"), self.emulator.endpoint,
+                                            settings().region)
         self.info["replayed"] = (recorded, time.monotonic() - t)
         self.emulator.start_recording()
         self.info["redrive_failed"] = redrive.run_all()
@@ -170,7 +177,9 @@ def run(ls: LocalSettings) -> int:
         local.emulator.stop(timeout=1)
         os._exit(130)
 
-    signal.signal(signal.SIGTERM, interrupt)  # SIGINT raises KeyboardInterrupt already
+    # Set both explicitly: a shell starting us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     code = 0
     try:
         local.start()

@@ -65,7 +65,9 @@ class ApiServer:
             app.__class__ = chalice_local.CustomLocalChalice
         self._server = chalice_local.LocalDevServer(app, config, host, port, handler_cls=RequestHandler,
                                                     server_cls=ThreadedServer)
-        self._thread = threading.Thread(target=self._server.server.serve_forever, name="api", daemon=True)
+        # A short poll interval: shutdown() waits for the loop to notice it.
+        self._thread = threading.Thread(target=self._server.server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="api", daemon=True)
 
     def start(self) -> ApiServer:
         self._thread.start()
