@@ -104,3 +104,10 @@ def test_a_failure_naming_a_record_outside_the_batch_fails_the_batch():
     assert failed_ids({"batchItemFailures": [{"itemIdentifier": "a"}]}, {"a", "b"}) == {"a"}
     assert failed_ids({"batchItemFailures": []}, {"a"}) == set()
     assert failed_ids(None, {"a"}) == set()
+
+
+def test_a_consumer_of_an_undeclared_queue_stops_the_start(sqs):
+    app = Chalice("pump-test")
+    app.on_sqs_message(queue="no-such-queue")(lambda event: None)
+    with pytest.raises(RuntimeError, match="infra/template.yaml"):
+        EventPump(app, sqs=sqs)

@@ -43,8 +43,6 @@ def prepare_environment(ls: LocalSettings) -> None:
         os.environ.pop(name, None)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("POSTLINE_PUBLIC_API_URL", ls.api_url)
-    os.environ["TZ"] = "UTC"
-    time.tzset()
 
 
 def load_app(stage: str) -> tuple[Chalice, Config]:
