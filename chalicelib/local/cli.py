@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from chalicelib.local import runtime
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pynamodb").setLevel(logging.WARNING)  # app.py does this too, after pynamodb's import chatter
     return runtime.run(local_settings())
 
 

@@ -145,7 +145,7 @@ class QueuePoller:
         while messages and len(messages) < size and not self._stop.is_set():
             remaining = deadline - time.monotonic()
             more = self._receive(size - len(messages), max(0, min(20, int(remaining))))
-            if not more and remaining <= 0:
+            if not more and remaining < 1:  # window over (or under the 1 s a long poll can wait)
                 break
             messages.extend(more)
         return messages

@@ -15,9 +15,12 @@ Stopping runs the other way: scheduler, pump, API, then the emulator.
 
 from __future__ import annotations
 
+import importlib
+import json
 import logging
 import os
 import signal
+import sys
 import time
 from typing import Any
 
@@ -25,6 +28,7 @@ from chalice.app import Chalice
 from chalice.config import Config
 
 from chalicelib.local.emulator import Emulator, EmulatorError, port_is_free
+from chalicelib.local.scheduler import Scheduler
 from chalicelib.local.settings import HOST, PROJECT_DIR, LocalSettings
 
 log = logging.getLogger("postline.local")
@@ -46,14 +50,27 @@ def prepare_environment(ls: LocalSettings) -> None:
 
 
 def load_app(stage: str) -> tuple[Chalice, Config]:
-    """The Chalice app and its config, loaded as `chalice local` does (stage env applied)."""
-    from chalice.cli.factory import CLIFactory
+    """The Chalice app and its config, loaded as `chalice local` loads them: the stage's
+    environment variables are set before app.py (and so every model) is imported.
+
+    Built here rather than through chalice.cli: importing that pulls in an interactive
+    prompt library that queries the terminal at import (garbage on screen, seconds of wait).
+    """
+    from chalice.constants import DEFAULT_APIGATEWAY_STAGE_NAME, DEFAULT_ENDPOINT_TYPE
 
     from chalicelib import aws
     from chalicelib.core import config as core_config
 
-    config = CLIFactory(project_dir=str(PROJECT_DIR)).create_config_obj(chalice_stage_name=stage)
-    app = config.chalice_app
+    params: dict[str, Any] = {}
+    config = Config(
+        chalice_stage=stage, user_provided_params=params,
+        config_from_disk=json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text()),
+        default_params={"project_dir": str(PROJECT_DIR), "api_gateway_stage": DEFAULT_APIGATEWAY_STAGE_NAME,
+                        "api_gateway_endpoint_type": DEFAULT_ENDPOINT_TYPE, "autogen_policy": True})
+    os.environ.update(config.environment_variables)
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+    params["chalice_app"] = app = importlib.import_module("app").app
     core_config.reload()  # the stage's variables are in os.environ now
     aws.reset_clients()
     return app, config
@@ -87,9 +104,10 @@ class LocalStack:
         kept = recording.compact(self.ls.recording_path)
         self.emulator.start()
         app, config = load_app(self.ls.stage)  # while the emulator boots
+        scheduler = Scheduler(app, function_prefix=function_prefix(config))  # a bad schedule fails here
         self.emulator.wait_ready()
         self._start_aws(kept)
-        self._start_services(app, config)
+        self._start_services(app, config, scheduler)
         self.info["seconds"] = time.monotonic() - started
 
     def _start_aws(self, recorded: int) -> None:
@@ -112,14 +130,12 @@ class LocalStack:
         self.info["credentials"] = bootstrap.ensure_owner(self.ls.credentials_path, self.ls.owner_email,
                                                           self.ls.api_url)
 
-    def _start_services(self, app: Chalice, config: Config) -> None:
+    def _start_services(self, app: Chalice, config: Config, scheduler: Scheduler) -> None:
         from chalicelib.local.pump import EventPump
-        from chalicelib.local.scheduler import Scheduler
         from chalicelib.local.server import ApiServer
 
-        prefix = function_prefix(config)
-        scheduler = Scheduler(app, function_prefix=prefix)  # parses every schedule: fails before serving
-        pump = EventPump(app, function_prefix=prefix, timeouts=lambda_timeouts(app, config))
+        # Finds every consumer's queue first: a missing one fails before anything serves.
+        pump = EventPump(app, function_prefix=function_prefix(config), timeouts=lambda_timeouts(app, config))
         self.components.append(ApiServer(app, config, HOST, self.ls.api_port).start())
         self.components.append(pump.start())
         self.components.append(scheduler.start())
