@@ -7,6 +7,7 @@ editing this file.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,40 @@ def test_template_passes_cfn_lint():
 
     matches = lint_file(ROOT / "infra" / "template.yaml", ManualArgs())
     assert not matches, "\n".join(str(m) for m in matches)
+
+
+def _chalice_like_sam() -> dict[str, Any]:
+    """The shape `chalice package` writes for an SQS consumer, a schedule and the REST API."""
+    function = {"Runtime": "python3.11", "Handler": "app.x", "CodeUri": "./deployment.zip"}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09", "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "Deliver": {"Type": "AWS::Serverless::Function", "Properties": {**function, "Events": {
+                "DeliverSqsEventSource": {"Type": "SQS", "Properties": {
+                    "Queue": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:q"},
+                    "BatchSize": 10}}}}},
+            "Purge": {"Type": "AWS::Serverless::Function", "Properties": {**function, "Events": {
+                "PurgeEvent": {"Type": "Schedule", "Properties": {"Schedule": "rate(1 hour)"}}}}},
+            "RestAPI": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "api", "DefinitionBody": {
+                "swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {}}}},
+        },
+    }
+
+
+def test_package_postprocess_reports_batch_failures_and_404s_and_sam_accepts_it():
+    spec = importlib.util.spec_from_file_location("postprocess_sam", ROOT / "infra" / "postprocess_sam.py")
+    postprocess_sam = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(postprocess_sam)
+    template = _chalice_like_sam()
+    assert postprocess_sam.report_batch_item_failures(template) == ["Deliver.DeliverSqsEventSource"]
+    assert postprocess_sam.not_found_for_unknown_routes(template) == ["RestAPI"]
+    assert "FunctionResponseTypes" not in template["Resources"]["Purge"]["Properties"]["Events"]["PurgeEvent"][
+        "Properties"]
+
+    cfn = postprocess_sam.translate(template)
+    mappings = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert [m["FunctionResponseTypes"] for m in mappings] == [["ReportBatchItemFailures"]]
+    responses = cfn["Resources"]["RestAPI"]["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
+    assert json.loads(responses["MISSING_AUTHENTICATION_TOKEN"]["responseTemplates"]["application/json"]) == {
+        "error": "Not Found"}
