@@ -156,7 +156,7 @@ class Scheduler:
     def __init__(self, app: Chalice, function_prefix: str = "", max_sleep: float = 1.0) -> None:
         self.app, self.function_prefix, self.max_sleep = app, function_prefix, max_sleep
         now = clock.now()
-        self.jobs = []
+        self.jobs: list[Job] = []
         for source in app.event_sources:
             if isinstance(source, ScheduledEventConfig):
                 expression = source.schedule_expression
