@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,40 @@ def _resources(template: dict[str, Any], kind: str) -> list[tuple[str, dict[str,
     return [(name, res) for name, res in (template.get("Resources") or {}).items() if res.get("Type") == kind]
 
 
+def _queues_by_name(template: dict[str, Any]) -> dict[str, str]:
+    """Real queue name -> logical id, resolving the "${ResourcePrefix}<name>" convention."""
+    prefix = os.environ.get("POSTLINE_RESOURCE_PREFIX") or (
+        template.get("Parameters", {}).get("ResourcePrefix", {}).get("Default", ""))
+    out = {}
+    for logical_id, queue in _resources(template, "AWS::SQS::Queue"):
+        name = queue.get("Properties", {}).get("QueueName")
+        if isinstance(name, dict):
+            name = name.get("Fn::Sub", "")
+        if isinstance(name, str):
+            out[name.replace("${ResourcePrefix}", prefix)] = logical_id
+    return out
+
+
 def report_batch_item_failures(template: dict[str, Any]) -> list[str]:
-    """Set ReportBatchItemFailures on every SQS event; returns the events changed."""
+    """Set ReportBatchItemFailures on every SQS event and point it at its queue resource.
+
+    Chalice names the queue by a built ARN string; GetAtt on the queue resource makes
+    CloudFormation create the queue before the mapping and fails the build if a consumer's
+    queue is missing from infra/template.yaml. Returns the events changed.
+    """
+    queues = _queues_by_name(template)
     changed = []
     for name, function in _resources(template, "AWS::Serverless::Function"):
         for event_name, event in (function.get("Properties", {}).get("Events") or {}).items():
             if event.get("Type") == "SQS":
-                event.setdefault("Properties", {})["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+                props = event.setdefault("Properties", {})
+                props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+                arn = props.get("Queue")
+                arn = arn.get("Fn::Sub", "") if isinstance(arn, dict) else str(arn or "")
+                queue_name = arn.rsplit(":", 1)[-1]
+                if queue_name not in queues:
+                    raise SystemExit(f"{name} consumes queue {queue_name!r}, which infra/template.yaml does not declare")
+                props["Queue"] = {"Fn::GetAtt": [queues[queue_name], "Arn"]}
                 changed.append(f"{name}.{event_name}")
     return changed
 

@@ -140,13 +140,15 @@ def _chalice_like_sam() -> dict[str, Any]:
     function = {"Runtime": "python3.11", "Handler": "app.x", "CodeUri": "./deployment.zip"}
     return {
         "AWSTemplateFormatVersion": "2010-09-09", "Transform": "AWS::Serverless-2016-10-31",
+        "Parameters": {"ResourcePrefix": {"Type": "String", "Default": "postline-dev-"}},
         "Resources": {
             "Deliver": {"Type": "AWS::Serverless::Function", "Properties": {**function, "Events": {
                 "DeliverSqsEventSource": {"Type": "SQS", "Properties": {
-                    "Queue": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:q"},
+                    "Queue": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:postline-dev-q"},
                     "BatchSize": 10}}}}},
             "Purge": {"Type": "AWS::Serverless::Function", "Properties": {**function, "Events": {
                 "PurgeEvent": {"Type": "Schedule", "Properties": {"Schedule": "rate(1 hour)"}}}}},
+            "Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Fn::Sub": "${ResourcePrefix}q"}}},
             "RestAPI": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "api", "DefinitionBody": {
                 "swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {}}}},
         },
@@ -162,6 +164,9 @@ def test_package_postprocess_reports_batch_failures_and_404s_and_sam_accepts_it(
     assert postprocess_sam.not_found_for_unknown_routes(template) == ["RestAPI"]
     assert "FunctionResponseTypes" not in template["Resources"]["Purge"]["Properties"]["Events"]["PurgeEvent"][
         "Properties"]
+    # the mapping names its queue resource, so CloudFormation creates the queue first
+    queue_ref = template["Resources"]["Deliver"]["Properties"]["Events"]["DeliverSqsEventSource"]["Properties"]["Queue"]
+    assert queue_ref == {"Fn::GetAtt": ["Q", "Arn"]}
 
     cfn = postprocess_sam.translate(template)
     mappings = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
@@ -170,3 +175,13 @@ def test_package_postprocess_reports_batch_failures_and_404s_and_sam_accepts_it(
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
     assert json.loads(responses["MISSING_AUTHENTICATION_TOKEN"]["responseTemplates"]["application/json"]) == {
         "error": "Not Found"}
+
+
+def test_package_postprocess_refuses_a_consumer_without_its_queue():
+    spec = importlib.util.spec_from_file_location("postprocess_sam", ROOT / "infra" / "postprocess_sam.py")
+    postprocess_sam = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(postprocess_sam)
+    template = _chalice_like_sam()
+    del template["Resources"]["Q"]
+    with pytest.raises(SystemExit, match="does not declare"):
+        postprocess_sam.report_batch_item_failures(template)
