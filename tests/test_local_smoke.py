@@ -47,7 +47,21 @@ class Stack:
         return self.output
 
 
-def test_make_run_serves_the_api_and_keeps_its_data_across_a_restart(tmp_path):
+def _official_sdk_against(api_url: str, monkeypatch) -> None:
+    """The README's recipe: the SDK keeps its host names (for host routing) but talks to Postline."""
+    import mailtrap.http
+
+    def _url(self, path: str) -> str:
+        self._session.headers["Host"] = self._host
+        return f"{api_url}/{path.lstrip('/')}"
+
+    monkeypatch.setattr(mailtrap.http.HttpClient, "_url", _url)
+
+
+def test_make_run_serves_the_api_and_keeps_its_data_across_a_restart(tmp_path, monkeypatch):
+    import mailtrap as mt
+    from mailtrap.models.api_tokens import ApiTokenResource, CreateApiTokenParams
+
     first = Stack(tmp_path)
     try:
         first.wait_healthy()
@@ -56,6 +70,13 @@ def test_make_run_serves_the_api_and_keeps_its_data_across_a_restart(tmp_path):
         accounts = requests.get(f"{first.api}/api/accounts", headers=auth, timeout=5)
         assert accounts.status_code == 200
         assert [a["id"] for a in accounts.json()] == [creds["account_id"]]
+        # the official SDK, pointed at the stack as the README shows
+        _official_sdk_against(first.api, monkeypatch)
+        sdk = mt.MailtrapClient(token=creds["api_token"], account_id=str(creds["account_id"]))
+        assert [a.id for a in sdk.general_api.accounts.get_list()] == [creds["account_id"]]
+        made = sdk.general_api.api_tokens.create(creds["account_id"], CreateApiTokenParams(
+            name="over http", resources=[ApiTokenResource("account", creds["account_id"], 10)]))
+        assert made.token and made.id in [t.id for t in sdk.general_api.api_tokens.get_list(creds["account_id"])]
         unknown = requests.get(f"{first.api}/api/no-such-thing", timeout=5)
         assert (unknown.status_code, unknown.json()) == (404, {"error": "Not Found"})
     finally:
