@@ -8,10 +8,10 @@ from chalicelib.core import api as core_api
 from chalicelib.core.config import settings
 from chalicelib.core.http import host_guard
 from chalicelib.core.logs import configure_logging
-from chalicelib.templates import api as templates_api
 from chalicelib.domains import api as domains_api
 from chalicelib.domains import verification as domains_verification
 from chalicelib.domains import worker as domains_worker
+from chalicelib.templates import api as templates_api
 
 configure_logging()
 app = Chalice(app_name="postline")
