@@ -10,18 +10,40 @@ from chalicelib.core import api as core_api
 from chalicelib.core.config import settings
 from chalicelib.core.http import host_guard
 from chalicelib.core.logs import configure_logging
+from chalicelib.domains import api as domains_api
+from chalicelib.domains import verification as domains_verification
+from chalicelib.domains import worker as domains_worker
+from chalicelib.templates import api as templates_api
 
 configure_logging()
 app = Chalice(app_name="postline")
 app.register_middleware(host_guard, "http")
 app.register_blueprint(core_api.bp)
 app.register_blueprint(accounts_api.bp)
+app.register_blueprint(templates_api.bp)
+app.register_blueprint(domains_api.bp)
 app.register_blueprint(contacts_api.bp)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def purge_expired_tokens(event):
     return {"purged": accounts_service.purge_expired_tokens()}
+
+
+# ------------------------------------------------------------------ sending domains
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def recheck_domains(event):
+    return {"enqueued": domains_verification.enqueue_rechecks()}
+
+
+@app.on_sqs_message(queue=settings().queue_name("domain-checks"), batch_size=10)
+def check_domains(event):
+    return domains_worker.check_domains(event)
+
+
+@app.on_sqs_message(queue=settings().queue_name("setup-instructions"), batch_size=10)
+def render_setup_instructions(event):
+    return domains_worker.render_setup_instructions(event)
 
 
 # ------------------------------------------------------------------ contacts

@@ -7,7 +7,7 @@ pynamodb both read, so no code here knows which of the two it runs on.
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
@@ -18,7 +18,7 @@ from chalicelib.core.config import settings
 _lock = threading.Lock()
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     # boto3's default session is not thread-safe to create clients from; the API server
     # and the event pump run threads, so creation is serialised (use is thread-safe).
@@ -30,7 +30,7 @@ def client(service: str) -> Any:
         )
 
 
-@lru_cache(maxsize=None)
+@cache
 def queue_url(name: str) -> str:
     """URL of one of Postline's queues by its short name (``send-transactional``...)."""
     return client("sqs").get_queue_url(QueueName=settings().queue_name(name))["QueueUrl"]

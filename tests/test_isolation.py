@@ -16,7 +16,8 @@ from chalicelib.accounts import service as accounts
 from chalicelib.core import hosts
 from tests.conftest import Api
 
-PUBLIC_ROUTES = {"/api/health", "/api/openapi.json", "/api/docs"}
+PUBLIC_ROUTES = {"/api/health", "/api/openapi.json", "/api/docs",
+                 "/api/email_template_images/{account_id}/{image_name}"}
 
 
 def _token_factory(api: Api, account_id: int) -> dict[str, int]:
@@ -27,6 +28,17 @@ def _token_factory(api: Api, account_id: int) -> dict[str, int]:
     return {"token_id": token["id"], "access_id": access_id}
 
 
+def _email_template_factory(api: Api, account_id: int) -> dict[str, int]:
+    template = api.post("/api/email_templates", {"email_template": {
+        "name": "victim", "subject": "Hi {{name}}", "category": "c", "body_text": "x"}}).json
+    return {"email_template_id": template["id"]}
+
+
+def _domain_factory(api: Api, account_id: int) -> dict[str, int]:
+    from tests.domain_helpers import unique_domain
+
+    domain = api.post("/api/domains", {"domain_name": unique_domain("victim")}).json
+    return {"domain_id": domain["id"]}
 def _contacts_factory(api: Api, account_id: int) -> dict[str, int | str]:
     """A contact, field, list, segment, import and export of account A."""
     field = api.post("/api/contacts/fields", {"name": "Plan", "data_type": "text", "merge_tag": "plan"}).json
@@ -45,6 +57,8 @@ def _contacts_factory(api: Api, account_id: int) -> dict[str, int | str]:
 PARAM_FACTORIES = {
     "token_id": _token_factory,
     "access_id": _token_factory,
+    "email_template_id": _email_template_factory,
+    "domain_id": _domain_factory,
     **dict.fromkeys(["contact_identifier", "field_id", "list_id", "segment_id", "import_id", "export_id"],
                     _contacts_factory),
 }

@@ -146,6 +146,14 @@ def create_token(principal: Principal, name: Any, raw_resources: Any,
     )
 
 
+def issue_domain_token(account_id: int, domain_id: int, domain_name: str,
+                       created_by: str) -> tuple[ApiToken, str]:
+    """The token every new sending domain gets (seed-B §3.2): named "<domain> token <id>",
+    admin on that domain only, no expiry (it doubles as the domain's SMTP password)."""
+    return _issue_token(account_id, name=domain_name, grants=[Grant("domain", int(domain_id), ADMIN)],
+                        created_by=created_by, expires_at=None, suffix_id=True)
+
+
 def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) -> tuple[ApiToken, str]:
     """Expire a token after the grace period and issue a new one with the same permissions."""
     old = get_token(principal, token_id)
@@ -278,6 +286,11 @@ def _active(token: ApiToken) -> bool:
     return token.reset_at is None and (token.expires_at is None or token.expires_at > clock.now())
 
 
+def _resource_exists(resource_type: str, account_id: int, resource_id: int) -> bool:
+    kind = resources.get(resource_type)
+    return kind is not None and kind.exists(account_id, resource_id)
+
+
 def _refuse_if_last_token(token: ApiToken) -> None:
     """The seeds: the last token of a domain can't be deleted. Likewise the last account admin
     token, or the account would be locked out of its own API."""
@@ -290,7 +303,7 @@ def _refuse_if_last_token(token: ApiToken) -> None:
             if not any(Principal(t.account_id, t.token_id, t.name, t.grants()).is_account_admin()
                        for t in others):
                 raise Unprocessable("You can't delete the last account admin token")
-        elif grant.resource_type == "domain":
+        elif grant.resource_type == "domain" and _resource_exists("domain", token.account_id, grant.resource_id):
             if not any(g.resource_type == "domain" and g.resource_id == grant.resource_id
                        and g.access_level >= ADMIN for t in others for g in t.grants()):
                 raise Unprocessable("You can't delete the last token of a domain")

@@ -29,6 +29,40 @@ def _str(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _host_port(name: str) -> tuple[str, int] | None:
+    """``host:port`` (or a bare host, port 53; ``[v6]:port`` for IPv6)."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return None
+    host, port = raw, "53"
+    if raw.startswith("["):
+        host, _, rest = raw[1:].partition("]")
+        port = rest.lstrip(":") or "53"
+    elif raw.count(":") == 1:
+        host, port = raw.split(":")
+    try:
+        return host, int(port)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be host:port, got {raw!r}") from exc
+
+
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = _str(name, default).strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str
@@ -42,6 +76,19 @@ class Settings:
     max_body_bytes: int
     token_reset_grace_hours: int
     default_token_lifetime_days: int
+    # Sending domains (chalicelib/domains): what the DNS records point at and how they are checked.
+    dns_resolver: tuple[str, int] | None  # None: the system resolver; else every lookup goes here
+    dns_timeout_seconds: float
+    verification_host: str  # target of each domain's ownership CNAME
+    tracking_host: str  # target of the mt-link click-tracking CNAME
+    tracking_caa_issuers: tuple[str, ...]  # CAs that must be allowed to issue for mt-link
+    dkim_host: str  # Easy DKIM CNAMEs point at <token>.<dkim_host>
+    mail_from_subdomain: str  # custom MAIL FROM: <subdomain>.<domain> (MX + SPF TXT)
+    mail_from_mx: str  # the MX of the MAIL FROM subdomain
+    spf_include: str  # the include: the SPF record must contain
+    compliance_review: str  # "auto" or "manual"
+    dns_grace_hours: int  # a verified domain whose records vanish keeps sending this long
+    demo_domain: str  # every account's demo domain (sends only to the owner)
     contacts_limit: int  # contacts per account (imports past it count as over the limit)
     contacts_rate_limit_requests: int  # contacts API limit per account (seed 004: 200 ...
     contacts_rate_limit_window_seconds: int  # ... per 60 s)
@@ -70,6 +117,20 @@ def settings() -> Settings:
         max_body_bytes=_int("POSTLINE_MAX_BODY_BYTES", 10 * 1024 * 1024),
         token_reset_grace_hours=_int("POSTLINE_TOKEN_RESET_GRACE_HOURS", 12),
         default_token_lifetime_days=_int("POSTLINE_TOKEN_LIFETIME_DAYS", 365),
+        dns_resolver=_host_port("POSTLINE_DNS_RESOLVER"),
+        dns_timeout_seconds=_float("POSTLINE_DNS_TIMEOUT_SECONDS", 3.0),
+        verification_host=_str("POSTLINE_VERIFICATION_HOST", "verify.postline.invalid").lower(),
+        tracking_host=_str("POSTLINE_TRACKING_HOST", "track.postline.invalid").lower(),
+        tracking_caa_issuers=tuple(i.strip().lower() for i in _str(
+            "POSTLINE_TRACKING_CAA_ISSUERS", "amazon.com,letsencrypt.org,pki.goog").split(",") if i.strip()),
+        dkim_host=_str("POSTLINE_DKIM_HOST", "dkim.amazonses.com").lower(),
+        mail_from_subdomain=_str("POSTLINE_MAIL_FROM_SUBDOMAIN", "bounces").lower(),
+        mail_from_mx=_str("POSTLINE_MAIL_FROM_MX",
+                          f"feedback-smtp.{_str('AWS_DEFAULT_REGION', 'us-east-1')}.amazonses.com").lower(),
+        spf_include=_str("POSTLINE_SPF_INCLUDE", "amazonses.com").lower(),
+        compliance_review=_choice("POSTLINE_COMPLIANCE_REVIEW", "auto", ("auto", "manual")),
+        dns_grace_hours=_int("POSTLINE_DNS_GRACE_HOURS", 72),
+        demo_domain=_str("POSTLINE_DEMO_DOMAIN", "demo.postline.invalid").lower(),
         contacts_limit=_int("POSTLINE_CONTACTS_LIMIT", 1_000_000),
         contacts_rate_limit_requests=_int("POSTLINE_CONTACTS_RATE_LIMIT_REQUESTS", 200),
         contacts_rate_limit_window_seconds=_int("POSTLINE_CONTACTS_RATE_LIMIT_WINDOW_SECONDS", 60),

@@ -1,0 +1,128 @@
+"""Company (or personal) information for compliance: one per account, reached through a domain.
+
+The SDK and the spec address it as ``/domains/{id}/company_info``; the seeds say that
+information given once is not asked again, so it is stored per account and every domain of
+the account shows the same. ``info_level`` (business or individual) can be switched once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from chalicelib.core import clock
+from chalicelib.core.errors import Unprocessable
+from chalicelib.core.permissions import ADMIN, VIEWER, Principal
+from chalicelib.domains import compliance, service
+from chalicelib.domains.models import CompanyInfoAttribute, DomainAccountSettings
+
+FIELDS = ("name", "address", "city", "country", "phone", "zip_code", "privacy_policy_url",
+          "terms_of_service_url", "website_url", "info_level")
+REQUIRED = ("name", "address", "city", "country", "zip_code", "website_url")
+URL_FIELDS = ("privacy_policy_url", "terms_of_service_url", "website_url")
+INFO_LEVELS = ("business", "individual")
+MAX_LENGTH = 500
+
+
+def to_wire(info: CompanyInfoAttribute | None) -> dict[str, Any]:
+    return {"data": {f: (getattr(info, f) if info is not None else None) for f in FIELDS}}
+
+
+def _settings(account_id: int) -> DomainAccountSettings | None:
+    try:
+        return DomainAccountSettings.get(int(account_id), consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def _clean(params: Any, partial: bool) -> dict[str, Any]:
+    if not isinstance(params, dict):
+        raise Unprocessable.field("company_info", "must be an object")
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for field in FIELDS:
+        if field not in params:
+            continue
+        value = params[field]
+        if value is None and field not in REQUIRED:
+            values[field] = None
+            continue
+        if not isinstance(value, str) or not value.strip():
+            errors[field] = ["can't be blank"]
+            continue
+        value = value.strip()
+        if len(value) > MAX_LENGTH:
+            errors[field] = [f"is too long (maximum is {MAX_LENGTH} characters)"]
+        elif field in URL_FIELDS and not _is_url(value):
+            errors[field] = ["must be an http or https URL"]
+        elif field == "info_level" and value not in INFO_LEVELS:
+            errors[field] = [f"must be one of: {', '.join(INFO_LEVELS)}"]
+        else:
+            values[field] = value
+    if not partial:
+        for field in REQUIRED:
+            if field not in params and field not in errors:
+                errors[field] = ["can't be blank"]
+    if errors:
+        raise Unprocessable(errors)
+    return values
+
+
+def _is_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in value
+
+
+def get_company_info(principal: Principal, domain_id: Any) -> dict[str, Any]:
+    service.domain_for(principal, domain_id, VIEWER)
+    found = _settings(principal.account_id)
+    return to_wire(found.company_info if found else None)
+
+
+def create_company_info(principal: Principal, domain_id: Any, params: Any) -> dict[str, Any]:
+    service.domain_for(principal, domain_id, ADMIN)
+    values = _clean(params, partial=False)
+    values.setdefault("info_level", "business")
+    found = _settings(principal.account_id)
+    if found is not None and found.company_info is not None:
+        raise Unprocessable("Company info already exists for this account; change it with PATCH")
+    _write(principal.account_id, CompanyInfoAttribute(**values), changes=0,
+           condition=DomainAccountSettings.company_info.does_not_exist())
+    compliance.questionnaire_submitted(principal.account_id)
+    return to_wire(CompanyInfoAttribute(**values))
+
+
+def update_company_info(principal: Principal, domain_id: Any, params: Any) -> dict[str, Any]:
+    service.domain_for(principal, domain_id, ADMIN)
+    values = _clean(params, partial=True)
+    found = _settings(principal.account_id)
+    if found is None or found.company_info is None:
+        raise Unprocessable("No company info yet; create it with POST first")
+    current = {f: getattr(found.company_info, f) for f in FIELDS}
+    changes = int(found.info_level_changes or 0)
+    if values.get("info_level") and values["info_level"] != current["info_level"]:
+        if changes >= 1:
+            raise Unprocessable.field("info_level", "can be switched between business and individual only once")
+        changes += 1
+    merged = {**current, **values}
+    _write(principal.account_id, CompanyInfoAttribute(**merged), changes=changes)
+    compliance.questionnaire_submitted(principal.account_id)
+    return to_wire(CompanyInfoAttribute(**merged))
+
+
+def _write(account_id: int, info: CompanyInfoAttribute, changes: int, condition: Any = None) -> None:
+    now = clock.now()
+    try:
+        DomainAccountSettings(int(account_id)).update(actions=[
+            DomainAccountSettings.company_info.set(info),
+            DomainAccountSettings.info_level_changes.set(changes),
+            DomainAccountSettings.created_at.set(DomainAccountSettings.created_at | now),
+            DomainAccountSettings.updated_at.set(now),
+        ], condition=condition)
+    except UpdateError:
+        if condition is None:
+            raise
+        # two concurrent creates: the second one is told to PATCH
+        raise Unprocessable("Company info already exists for this account; change it with PATCH") from None

@@ -1,0 +1,328 @@
+"""Sending domains: add, list, read, change and delete them, and decide who may send from one.
+
+Rules (seeds 001 "Sending Domain Setup", seed-B §3.2, seed-D "Domain Not Allowed"):
+- a domain is registered as an SES identity and gets its DNS records on creation, plus an
+  API token "<domain> token <id>" with admin access to that domain only;
+- names are unique among an account's live domains; a subdomain is a domain of its own;
+- delete is soft: the domain leaves lists and stops sending, stats keep "<name> (deleted)";
+- each account has one demo domain, verified from the start, that sends only to the
+  account owner's address; once deleted it is not created again.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.accounts import service as accounts
+from chalicelib.core import clock, ids, resources
+from chalicelib.core.config import settings
+from chalicelib.core.errors import Forbidden, NotFound, Unprocessable
+from chalicelib.core.permissions import ADMIN, VIEWER, Principal
+from chalicelib.domains import names, records, ses
+from chalicelib.domains.models import AutoBccHeader, Domain, DomainAccountSettings
+
+COMPLIANT, DEMO = "compliant", "demo"
+BOOLEAN_SETTINGS = ("open_tracking_enabled", "click_tracking_enabled", "custom_domain_tracking_enabled",
+                    "auto_unsubscribe_link_enabled", "tracking_opt_out_enabled", "health_alerts_enabled",
+                    "critical_alerts_enabled")
+MAX_AUTO_BCC = 10
+EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+HEADER_NAME = re.compile(r"^X-[A-Za-z0-9-]{1,70}$")
+
+
+# ---------------------------------------------------------------- lookups (always by account)
+
+
+def _int_id(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+
+
+def account_domains(account_id: int, include_deleted: bool = False) -> list[Domain]:
+    found = Domain.query(int(account_id))
+    return [d for d in found if include_deleted or d.live]
+
+
+def get_live(account_id: int, domain_id: Any) -> Domain:
+    """A live domain of this account; any other account's id, or a deleted one, is a 404."""
+    try:
+        domain = Domain.get(int(account_id), _int_id(domain_id), consistent_read=True)
+    except DoesNotExist:
+        raise NotFound() from None
+    if not domain.live:
+        raise NotFound()
+    return domain
+
+
+def domain_for(principal: Principal, domain_id: Any, level: int) -> Domain:
+    domain = get_live(principal.account_id, domain_id)
+    accounts.require(principal, level, "domain", domain.domain_id)
+    return domain
+
+
+def domain_label(account_id: int, domain_id: int) -> str | None:
+    """The name stats and logs show for a domain, deleted ones with a " (deleted)" suffix."""
+    try:
+        domain = Domain.get(int(account_id), int(domain_id))
+    except DoesNotExist:
+        return None
+    return domain.domain_name + ("" if domain.live else " (deleted)")
+
+
+# ---------------------------------------------------------------- wire shape
+
+
+def to_wire(domain: Domain, principal: Principal | None = None) -> dict[str, Any]:
+    """The SDK's SendingDomain (mailtrap/models/sending_domains.py) plus a few Postline extras."""
+    level = principal.level_for("domain", domain.domain_id) if principal else ADMIN
+    return {
+        "id": domain.domain_id,
+        "domain_name": domain.domain_name,
+        "demo": domain.demo,
+        "compliance_status": domain.compliance_status,
+        "dns_verified": domain.dns_verified,
+        "dns_verified_at": clock.iso(domain.dns_verified_at),
+        "dns_records": [{
+            "key": r.key, "domain": r.domain, "type": r.type, "value": r.value, "status": r.status,
+            "name": r.name, "required": r.required, "explanation": r.explanation,
+        } for r in domain.records],
+        **{flag: getattr(domain, flag) for flag in BOOLEAN_SETTINGS},
+        "alert_recipient_email": domain.alert_recipient_email,
+        "inbound_enabled": False,
+        "inbound_verified": False,
+        "permissions": {"can_read": level >= VIEWER, "can_update": level >= ADMIN, "can_destroy": level >= ADMIN},
+        # Postline extras (clients that do not know them ignore them)
+        "sending_allowed": sending_allowed(domain),
+        "dns_checked_at": clock.iso(domain.dns_checked_at),
+        "dns_failing_since": clock.iso(domain.dns_failing_since),
+        "dns_grace_ends_at": clock.iso(grace_end(domain)),
+        "compliance_note": domain.compliance_note,
+        "tracking_caa": {"status": domain.caa_status, "explanation": domain.caa_explanation},
+        "auto_bcc": {"emails": list(domain.auto_bcc_emails),
+                     "headers": [{"name": h.name, "value": h.value} for h in domain.auto_bcc_headers]},
+    }
+
+
+# ---------------------------------------------------------------- sending rules
+
+
+def grace_end(domain: Domain) -> datetime | None:
+    if domain.dns_failing_since is None:
+        return None
+    return domain.dns_failing_since + timedelta(hours=settings().dns_grace_hours)
+
+
+def sending_allowed(domain: Domain) -> bool:
+    if not domain.live:
+        return False
+    if domain.demo:
+        return True
+    ends = grace_end(domain)
+    if ends is not None and clock.now() >= ends:
+        return False
+    return domain.dns_verified and domain.compliance_status == COMPLIANT
+
+
+def sender_check(account_id: int, from_email: str, recipients: list[str]) -> Domain:
+    """The domain a message from ``from_email`` is sent through, or Forbidden saying why not.
+
+    The From domain must be one of the account's own live domains, matched exactly (a
+    subdomain is a separate domain), DNS-verified (within any grace period) and compliant.
+    The demo domain sends only to the account owner's address.
+    """
+    name = names.from_address(from_email)
+    if not name:
+        raise Forbidden(f"Sending from domain is not allowed: '{from_email}' has no valid domain")
+    if name == settings().demo_domain:
+        ensure_demo_domain(account_id)
+    match = [d for d in account_domains(account_id) if d.domain_name == name]
+    if not match:
+        raise Forbidden(f"Sending from domain is not allowed: {name} is not a sending domain of this "
+                        "account; add and verify it first (a subdomain must be added on its own)")
+    domain = match[0]
+    if domain.demo:
+        owner = accounts.get_account(account_id).owner_email.lower()
+        others = sorted({r for r in recipients if (r or "").strip().lower() != owner})
+        if others:
+            raise Forbidden(f"The demo domain {name} can only send to the account owner's address ({owner}), "
+                            f"not to {', '.join(others)}; add and verify your own domain to send to anyone")
+        return domain
+    if not sending_allowed(domain):
+        ends = grace_end(domain)
+        if not domain.dns_verified or (ends is not None and clock.now() >= ends):
+            reason = "its DNS records are not verified"
+            if ends is not None:
+                reason = f"its DNS records stopped verifying on {clock.iso(domain.dns_failing_since)}"
+        else:
+            reason = f"it has not passed the compliance check (status: {domain.compliance_status})"
+        raise Forbidden(f"Sending from domain is not allowed: {name} can't send because {reason}")
+    return domain
+
+
+# ---------------------------------------------------------------- demo domain
+
+
+def ensure_demo_domain(account_id: int) -> Domain | None:
+    """Create the account's demo domain the first time it is needed; never a second one."""
+    account_id = int(account_id)
+    try:
+        claimed = DomainAccountSettings.get(account_id, consistent_read=True).demo_domain_id
+    except DoesNotExist:
+        claimed = None
+    if claimed is None:
+        candidate = ids.next_id("domain")
+        item = DomainAccountSettings(account_id)
+        try:
+            item.update(actions=[
+                DomainAccountSettings.demo_domain_id.set(candidate),
+                DomainAccountSettings.created_at.set(DomainAccountSettings.created_at | clock.now()),
+                DomainAccountSettings.updated_at.set(clock.now()),
+            ], condition=DomainAccountSettings.demo_domain_id.does_not_exist())
+            claimed = candidate
+        except UpdateError:  # a concurrent request claimed it first
+            claimed = DomainAccountSettings.get(account_id, consistent_read=True).demo_domain_id
+    try:
+        return Domain.get(account_id, int(claimed), consistent_read=True)
+    except DoesNotExist:
+        pass
+    demo_name = settings().demo_domain
+    now = clock.now()
+    domain = Domain(account_id, int(claimed), domain_name=demo_name, demo=True, dns_verified=True,
+                    dns_verified_at=now, dns_checked_at=now, compliance_status=DEMO, records=[])
+    try:
+        domain.save(condition=Domain.domain_id.does_not_exist())
+        ses.ensure_identity(demo_name)
+    except PutError:  # created concurrently
+        domain = Domain.get(account_id, int(claimed), consistent_read=True)
+    return domain
+
+
+# ---------------------------------------------------------------- CRUD
+
+
+def list_domains(principal: Principal) -> list[Domain]:
+    ensure_demo_domain(principal.account_id)
+    visible = principal.resource_ids("domain", VIEWER)
+    return sorted((d for d in account_domains(principal.account_id)
+                   if visible is None or d.domain_id in visible), key=lambda d: d.domain_id)
+
+
+def get_domain(principal: Principal, domain_id: Any) -> Domain:
+    return domain_for(principal, domain_id, VIEWER)
+
+
+def create_domain(principal: Principal, raw_name: Any) -> tuple[Domain, dict[str, Any]]:
+    """Register the domain with SES, build its records and issue its API token."""
+    accounts.require(principal, ADMIN)
+    name = names.normalize(raw_name)
+    ensure_demo_domain(principal.account_id)  # so the demo domain comes first in the list
+    if name == settings().demo_domain:
+        raise Unprocessable.field(names.FIELD, "is reserved for the demo domain")
+    if any(d.domain_name == name for d in account_domains(principal.account_id)):
+        raise Unprocessable.field(names.FIELD, "has already been taken")
+    dkim_tokens, token_source = ses.register_identity(name)
+    ses.set_mail_from(name)
+    verification_token = records.new_verification_token()
+    domain = Domain(
+        principal.account_id, ids.next_id("domain"), domain_name=name,
+        verification_token=verification_token, dkim_tokens=dkim_tokens, dkim_token_source=token_source,
+        records=records.build(name, verification_token, dkim_tokens),
+    )
+    domain.save(condition=Domain.domain_id.does_not_exist())
+    token, value = accounts.issue_domain_token(principal.account_id, domain.domain_id, name,
+                                               created_by=principal.token_name)
+    domain.update(actions=[Domain.token_id.set(token.token_id)])
+    return domain, {"id": token.token_id, "name": token.name, "token": value}
+
+
+def _bool(field: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Unprocessable.field(field, "must be true or false")
+    return value
+
+
+def valid_email(field: str, value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 254 or not EMAIL.match(value.strip()):
+        raise Unprocessable.field(field, f"'{value}' is not a valid email address")
+    return value.strip()
+
+
+def _auto_bcc(domain: Domain, raw: Any) -> list[Any]:
+    if domain.demo:
+        raise Unprocessable.field("auto_bcc", "is not available on the demo domain")
+    if not isinstance(raw, dict):
+        raise Unprocessable.field("auto_bcc", "must be an object with emails and headers")
+    emails = raw.get("emails", list(domain.auto_bcc_emails))
+    headers = raw.get("headers", [{"name": h.name, "value": h.value} for h in domain.auto_bcc_headers])
+    if not isinstance(emails, list) or len(emails) > MAX_AUTO_BCC:
+        raise Unprocessable.field("auto_bcc", f"emails must be an array of at most {MAX_AUTO_BCC} addresses")
+    emails = list(dict.fromkeys(valid_email("auto_bcc", e).lower() for e in emails))
+    if not isinstance(headers, list) or len(headers) > 20:
+        raise Unprocessable.field("auto_bcc", "headers must be an array of at most 20 {name, value} objects")
+    parsed = []
+    for h in headers:
+        if not isinstance(h, dict) or not isinstance(h.get("name"), str) or not isinstance(h.get("value"), str):
+            raise Unprocessable.field("auto_bcc", "each header needs a string name and value")
+        if not HEADER_NAME.match(h["name"]):
+            raise Unprocessable.field("auto_bcc", f"header '{h['name']}' must be a custom X- header")
+        if "\r" in h["value"] or "\n" in h["value"] or len(h["value"]) > 900:
+            raise Unprocessable.field("auto_bcc", f"header '{h['name']}' must be one line of at most 900 characters")
+        parsed.append(AutoBccHeader(name=h["name"], value=h["value"]))
+    return [Domain.auto_bcc_emails.set(emails), Domain.auto_bcc_headers.set(parsed)]
+
+
+def update_domain(principal: Principal, domain_id: Any, params: dict[str, Any]) -> Domain:
+    """Tracking, unsubscribe, alert and auto-BCC settings; other fields are ignored."""
+    domain = domain_for(principal, domain_id, ADMIN)
+    values = {f: _bool(f, params[f]) for f in BOOLEAN_SETTINGS if f in params}
+    if values.get("click_tracking_enabled"):
+        if domain.caa_status == "blocked":
+            raise Unprocessable.field("click_tracking_enabled",
+                                      domain.caa_explanation or "the tracking hostname is blocked")
+        values.setdefault("custom_domain_tracking_enabled", True)  # the seeds: it switches on with clicks
+    if "inbound_enabled" in params and _bool("inbound_enabled", params["inbound_enabled"]):
+        raise Unprocessable.field("inbound_enabled", "inbound email is not available in Postline")
+    actions = [getattr(Domain, f).set(v) for f, v in values.items()]
+    if "alert_recipient_email" in params:
+        raw = params["alert_recipient_email"]
+        actions.append(Domain.alert_recipient_email.set(
+            None if raw in (None, "") else valid_email("alert_recipient_email", raw)))
+    if "auto_bcc" in params:
+        actions += _auto_bcc(domain, params["auto_bcc"])
+    if actions:
+        domain.update(actions=[*actions, Domain.updated_at.set(clock.now())])
+    return domain
+
+
+def delete_domain(principal: Principal, domain_id: Any) -> None:
+    """Soft delete; the shared SES identity goes when no live domain of any account uses it."""
+    domain = domain_for(principal, domain_id, ADMIN)
+    domain.update(actions=[Domain.deleted_at.set(clock.now())])
+    if domain.demo:
+        return
+    if not any(d.live for d in Domain.by_name.query(domain.domain_name)):
+        ses.delete_identity(domain.domain_name)
+
+
+# ---------------------------------------------------------------- token permissions
+
+
+def _exists(account_id: int, domain_id: int) -> bool:
+    try:
+        return Domain.get(int(account_id), int(domain_id)).live
+    except DoesNotExist:
+        return False
+
+
+def _nodes(account_id: int) -> list[resources.ResourceNode]:
+    return [resources.ResourceNode(d.domain_id, d.domain_name, "domain")
+            for d in sorted(account_domains(account_id), key=lambda d: d.domain_id)]
+
+
+resources.register(resources.ResourceType("domain", _exists, _nodes))

@@ -1,0 +1,106 @@
+"""Compliance lifecycle (auto and manual review, the operator CLI) and who may send."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.core import config
+from chalicelib.core.errors import Forbidden
+from chalicelib.domains import cli, service
+from tests.domain_helpers import publish, unique_domain, zone  # noqa: F401
+
+COMPANY = {"name": "Acme", "address": "1 Main St", "city": "Springfield", "country": "US", "zip_code": "12345",
+           "website_url": "https://acme.example"}
+
+
+@pytest.fixture()
+def manual_review(monkeypatch):
+    monkeypatch.setenv("POSTLINE_COMPLIANCE_REVIEW", "manual")
+    config.reload()
+    yield
+    monkeypatch.undo()
+    config.reload()
+
+
+def verified_domain(api, zone, name: str | None = None) -> dict:  # noqa: F811
+    domain = api.post("/api/domains", {"domain": {"domain_name": name or unique_domain()}}).json
+    publish(zone, domain)
+    return api.post(f"/api/domains/{domain['id']}/verify").json
+
+
+def test_manual_review_waits_for_company_info_then_the_operator(api, account, zone, manual_review, capsys):  # noqa: F811
+    acct, _ = account
+    domain = verified_domain(api, zone)
+    assert domain["dns_verified"] is True and domain["compliance_status"] == "awaiting_questionnaire"
+    assert domain["sending_allowed"] is False
+    with pytest.raises(Forbidden, match="compliance check"):
+        service.sender_check(acct.account_id, f"a@{domain['domain_name']}", ["x@example.org"])
+
+    api.post(f"/api/domains/{domain['id']}/company_info", {"company_info": COMPANY})
+    assert api.get(f"/api/domains/{domain['id']}").json["compliance_status"] == "under_review"
+    assert cli.main(["pending"]) == 0
+    assert domain["domain_name"] in capsys.readouterr().out
+
+    assert cli.main(["approve", "--domain-id", str(domain["id"])]) == 0
+    approved = api.get(f"/api/domains/{domain['id']}").json
+    assert approved["compliance_status"] == "compliant" and approved["sending_allowed"] is True
+    assert service.sender_check(acct.account_id, f"a@{domain['domain_name']}", ["x@example.org"]).domain_id == \
+        domain["id"]
+
+
+def test_manual_review_with_company_info_goes_straight_to_review_and_can_be_rejected(
+        api, account, zone, manual_review, capsys):  # noqa: F811
+    acct, _ = account
+    first = api.post("/api/domains", {"domain": {"domain_name": unique_domain()}}).json
+    api.post(f"/api/domains/{first['id']}/company_info", {"company_info": COMPANY})
+    domain = verified_domain(api, zone)
+    assert domain["compliance_status"] == "under_review"
+
+    assert cli.main(["reject", "--domain-id", str(domain["id"]), "--reason", "Bought mailing lists"]) == 0
+    rejected = api.get(f"/api/domains/{domain['id']}").json
+    assert rejected["compliance_status"] == "non_compliant"
+    assert rejected["compliance_note"] == "Bought mailing lists" and rejected["sending_allowed"] is False
+    with pytest.raises(Forbidden, match="non_compliant"):
+        service.sender_check(acct.account_id, f"a@{domain['domain_name']}", ["x@example.org"])
+    assert cli.main(["reject", "--domain-id", str(domain["id"]), "--reason", " "]) == 1
+    assert cli.main(["approve", "--domain-id", "999999999"]) == 1
+    assert "No live domain" in capsys.readouterr().err
+
+
+def test_unverified_dns_keeps_the_domain_initial_in_both_modes(api, zone, manual_review):  # noqa: F811
+    domain = api.post("/api/domains", {"domain": {"domain_name": unique_domain()}}).json
+    assert api.post(f"/api/domains/{domain['id']}/verify").json["compliance_status"] == "initial"
+
+
+def test_cli_zone_prints_the_records_for_a_stub_dns(api, zone, capsys):  # noqa: F811
+    domain = api.post("/api/domains", {"domain": {"domain_name": unique_domain()}}).json
+    assert cli.main(["zone", "--domain-id", str(domain["id"])]) == 0
+    text = capsys.readouterr().out
+    zone.load(text)  # the printed zone file is what the stub serves
+    assert cli.main(["check", "--domain-id", str(domain["id"])]) == 0
+    assert "dns_verified=True" in capsys.readouterr().out
+
+
+def test_sender_check_rules(api, account, zone):  # noqa: F811
+    acct, _ = account
+    owner = acct.owner_email
+    domain = verified_domain(api, zone)
+    name = domain["domain_name"]
+    assert service.sender_check(acct.account_id, f"news@{name.upper()}", ["x@example.org"]).domain_id == domain["id"]
+    with pytest.raises(Forbidden, match="not a sending domain"):
+        service.sender_check(acct.account_id, f"a@mail.{name}", ["x@example.org"])  # subdomains are separate
+    with pytest.raises(Forbidden, match="not a sending domain"):
+        service.sender_check(acct.account_id, "a@unknown.example.org", ["x@example.org"])
+    with pytest.raises(Forbidden, match="no valid domain"):
+        service.sender_check(acct.account_id, "nobody", ["x@example.org"])
+    unverified = api.post("/api/domains", {"domain": {"domain_name": unique_domain()}}).json
+    with pytest.raises(Forbidden, match="not verified"):
+        service.sender_check(acct.account_id, f"a@{unverified['domain_name']}", ["x@example.org"])
+    api.delete(f"/api/domains/{domain['id']}")
+    with pytest.raises(Forbidden, match="not a sending domain"):
+        service.sender_check(acct.account_id, f"a@{name}", ["x@example.org"])
+
+    demo = config.settings().demo_domain
+    assert service.sender_check(acct.account_id, f"hi@{demo}", [owner.upper()]).demo is True
+    with pytest.raises(Forbidden, match="only send to the account owner"):
+        service.sender_check(acct.account_id, f"hi@{demo}", [owner, "friend@example.org"])
