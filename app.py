@@ -71,12 +71,18 @@ def render_setup_instructions(event):
 # ------------------------------------------------------------------ automations
 @app.on_sqs_message(queue=settings().queue_name(automation_machines.ACTIONS_QUEUE), batch_size=10)
 def automation_actions(event):
-    return queues.process_batch(event, automation_worker.handle)
+    batch = automation_worker.Batch()
+    result = queues.process_batch(event, batch.handle)
+    batch.flush()
+    return result
 
 
 @app.on_sqs_message(queue=settings().queue_name("contact-events.fifo"), batch_size=10)
 def automation_triggers(event):
-    return queues.process_batch(event, automation_matcher.batch_handler())
+    batch = automation_matcher.Batch()
+    result = queues.process_batch(event, batch.handle)
+    batch.flush()
+    return result
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))

@@ -350,3 +350,13 @@ def test_a_run_record_survives_in_dynamodb_not_step_functions(env):
     run = runs_of(env.account_id, aid)[0]
     assert isinstance(run, Run) and run.status == "running" and run.current_step_id == 1
     env.finish(aid, 1)
+
+
+def test_a_lost_state_machine_is_created_again_on_the_next_entry(env):
+    """A restarted local emulator forgets Step Functions; the version record rebuilds it."""
+    aid = env.automation(steps=[send(1)])
+    arn = env.api.get(f"/api/automations/{aid}/definition").json["state_machine_arn"]
+    aws.client("stepfunctions").delete_state_machine(stateMachineArn=arn)
+    env.trigger(aid, env.contact("phoenix@x.io"))
+    run = env.finish(aid, 1)[0]
+    assert run.status == "completed" and run.execution_arn.startswith(arn.replace(":stateMachine:", ":execution:"))

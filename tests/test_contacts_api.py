@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.core import clock, config
-from tests.contacts_support import contact_events, make_contact, make_field, make_list
+from tests.contacts_support import contact_events, fresh_events, make_contact, make_field, make_list  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("fresh_events")
 
 
 @pytest.fixture()

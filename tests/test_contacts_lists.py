@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chalicelib.contacts import lists
 from chalicelib.contacts.models import Contact
-from tests.contacts_support import make_contact, make_list, run_workers
+from tests.contacts_support import fresh_events, make_contact, make_list, run_workers  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("fresh_events")
 
 
 def test_list_crud_shapes_and_search(api, account):
@@ -33,9 +37,11 @@ def test_names_are_unique_and_limited(api):
     assert api.post("/api/contacts/lists", {"name": "  "}).status == 422
 
 
-def test_fifty_lists_per_account(api):
-    for i in range(lists.MAX_LISTS):
-        make_list(api, f"List {i}")
+def test_fifty_lists_per_account(api, account):
+    acct, _ = account
+    for i in range(lists.MAX_LISTS - 1):  # through the service to keep the test quick
+        lists.create_list(acct.account_id, f"List {i}")
+    make_list(api, "List 49")
     r = api.post("/api/contacts/lists", {"name": "List 51"})
     assert r.status == 422 and r.json == {"errors": {"base": ["You can have up to 50 lists"]}}
 

@@ -45,17 +45,19 @@ def _message_factory(api: Api, account_id: int) -> dict[str, str]:
     return {"message_id": sent.json["message_ids"][0]}
 
 
-def _domain_factory(api: Api, account_id: int) -> dict[str, int]:
-    import uuid
-
-    created = api.post("/api/domains", {"domain": {"domain_name": f"iso{uuid.uuid4().hex[:8]}.example.org"}}).json
-    return {"domain_id": created["id"]}
-
-
 def _email_template_factory(api: Api, account_id: int) -> dict[str, int]:
     template = api.post("/api/email_templates", {"email_template": {
         "name": "victim", "subject": "Hi {{name}}", "category": "c", "body_text": "x"}}).json
     return {"email_template_id": template["id"]}
+
+
+def _domain_factory(api: Api, account_id: int) -> dict[str, int]:
+    from tests.domain_helpers import unique_domain
+
+    domain = api.post("/api/domains", {"domain_name": unique_domain("victim")}).json
+    return {"domain_id": domain["id"]}
+
+
 def _contacts_factory(api: Api, account_id: int) -> dict[str, int | str]:
     """A contact, field, list, segment, import and export of account A."""
     field = api.post("/api/contacts/fields", {"name": "Plan", "data_type": "text", "merge_tag": "plan"}).json

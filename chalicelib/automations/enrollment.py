@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.accounts import service as accounts
 from chalicelib.automations import adapters, compiler, definition, machines
 from chalicelib.automations.adapters import ContactView
+from chalicelib.automations.counters import StatsBuffer
 from chalicelib.automations.models import (
     ACTIVE,
     RUNNING,
@@ -67,7 +69,8 @@ def execution_name(automation_id: int, version: int, contact_id: str, day: int) 
 
 
 def enroll(automation: Automation, contact: ContactView, *, trigger_type: str,
-           trigger_data: dict[str, Any] | None = None, trigger_key: str | None = None) -> Enrollment:
+           trigger_data: dict[str, Any] | None = None, trigger_key: str | None = None,
+           stats: StatsBuffer | None = None) -> Enrollment:
     """Start one run of ``automation`` for ``contact`` unless the rules say no.
 
     Raises QuotaExceeded (403) when the account's monthly runs are used up.
@@ -105,9 +108,12 @@ def enroll(automation: Automation, contact: ContactView, *, trigger_type: str,
     created = run is not None
     if run is None:  # a resumed trigger whose run record already exists
         run = _run(automation.key, run_key)
-    machines.start(record.state_machine_arn, run.run_id, _execution_input(run, record))
+    _start(automation, record, run)
     if created:
-        StepStat(automation.key, 0).update(actions=[StepStat.enrolled.add(1)])
+        if stats is not None:
+            stats.add(automation.key, 0, "enrolled")
+        else:
+            StepStat(automation.key, 0).update(actions=[StepStat.enrolled.add(1)])
     return Enrollment(run, created)
 
 
@@ -135,6 +141,21 @@ def _plan(account_id: int) -> str:
         cached = (now, (accounts.get_account(account_id).plan or "free").lower())
         _plans[account_id] = cached
     return cached[1]
+
+
+def _start(automation: Automation, record: AutomationVersion, run: Run) -> None:
+    try:
+        machines.start(record.state_machine_arn, run.run_id, _execution_input(run, record))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "StateMachineDoesNotExist":
+            raise
+        # The machine is gone (a local emulator restarted without its Step Functions state):
+        # the version's record holds everything needed to create it again, under the same ARN.
+        log.warning("state machine of %s v%s missing; creating it again", automation.key, record.version)
+        definition_doc = machines.definition_for(automation.name, int(record.version), record.steps or [])
+        machines.ensure_machine(automation.account_id, automation.automation_id, int(record.version),
+                                definition_doc)
+        machines.start(record.state_machine_arn, run.run_id, _execution_input(run, record))
 
 
 def _entry(entry_key: str) -> Entry | None:

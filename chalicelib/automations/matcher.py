@@ -15,7 +15,7 @@ stream) is older than N days and enrolls each once per inactive spell.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from chalicelib.automations import definition as d
 from chalicelib.automations import enrollment
 from chalicelib.automations.adapters import ContactView
+from chalicelib.automations.counters import StatsBuffer
 from chalicelib.automations.models import ACTIVE, Automation, ContactActivity, Entry
 from chalicelib.core import clock
 
@@ -33,21 +34,34 @@ CUSTOM_EVENT_KINDS = ("custom_event", "event", "event_received")
 ACTIVITY_KINDS = ("created", *CUSTOM_EVENT_KINDS)
 
 
-def handle(body: dict[str, Any], active: dict[int, list[Automation]] | None = None) -> None:
+class Batch:
+    """The records of one invocation: each account's automations read once, counters written once."""
+
+    def __init__(self) -> None:
+        self.active: dict[int, list[Automation]] = {}
+        self.stats = StatsBuffer()
+
+    def handle(self, body: dict[str, Any]) -> None:
+        handle(body, self)
+
+    def flush(self) -> None:
+        self.stats.flush()
+
+
+def handle(body: dict[str, Any], batch: Batch | None = None) -> None:
     """One message of the contact-events queue (one or more events, in order)."""
     events = body.get("events") if isinstance(body.get("events"), list) else [body]
-    active = {} if active is None else active
-    for event in events:
-        on_event(event, active)
+    own = batch is None
+    batch = batch or Batch()
+    try:
+        for event in events:
+            on_event(event, batch)
+    finally:
+        if own:
+            batch.flush()
 
 
-def batch_handler() -> Callable[[dict[str, Any]], None]:
-    """``handle`` for the records of one batch, reading each account's automations once."""
-    active: dict[int, list[Automation]] = {}
-    return lambda body: handle(body, active)
-
-
-def on_event(event: dict[str, Any], cache: dict[int, list[Automation]] | None = None) -> int:
+def on_event(event: dict[str, Any], batch: Batch | None = None) -> int:
     """Enroll the event's contact in every matching automation; returns how many runs started."""
     kind = str(event.get("type", "")).removeprefix("contact.")
     try:
@@ -59,23 +73,26 @@ def on_event(event: dict[str, Any], cache: dict[int, list[Automation]] | None = 
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     if kind in ACTIVITY_KINDS:
         record_activity(account_id, contact, _occurred(event))
-    if cache is None:
-        cache = {}
-    if account_id not in cache:
-        cache[account_id] = active_automations(account_id)
+    own = batch is None
+    batch = batch or Batch()
+    if account_id not in batch.active:
+        batch.active[account_id] = active_automations(account_id)
     started = 0
-    for automation in cache[account_id]:
+    for automation in batch.active[account_id]:
         trigger_data = matches(automation, kind, data)
         if trigger_data is None:
             continue
         try:
             result = enrollment.enroll(automation, contact, trigger_type=automation.trigger_type,
-                                       trigger_data=trigger_data, trigger_key=str(event.get("id") or ""))
+                                       trigger_data=trigger_data, trigger_key=str(event.get("id") or ""),
+                                       stats=batch.stats)
         except enrollment.QuotaExceeded as exc:
             log.warning("account %s: %s; contact %s not enrolled in automation %s", account_id, exc.message,
                         contact.id, automation.automation_id)
             continue
         started += int(result.created)
+    if own:
+        batch.flush()
     return started
 
 

@@ -32,6 +32,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.automations import adapters, compiler, conditions, definition, machines
 from chalicelib.automations.adapters import ContactView
+from chalicelib.automations.counters import StatsBuffer
 from chalicelib.automations.models import (
     ARCHIVED,
     COMPLETED,
@@ -41,7 +42,6 @@ from chalicelib.automations.models import (
     RUNNING,
     Automation,
     Run,
-    StepStat,
     status_key,
 )
 from chalicelib.core import clock
@@ -55,7 +55,42 @@ class StepFailed(Exception):
     """A step that can never succeed (the contact is gone, a template is missing...)."""
 
 
-def handle(body: dict[str, Any]) -> None:
+class Batch:
+    """The records of one invocation: automations read once, counters written once."""
+
+    def __init__(self) -> None:
+        self.stats = StatsBuffer()
+        self._automations: dict[tuple[int, int], Automation | None] = {}
+
+    def automation(self, run: Run) -> Automation | None:
+        key = (int(run.account_id), int(run.automation_id))
+        if key not in self._automations:
+            try:
+                self._automations[key] = Automation.get(*key, consistent_read=True)
+            except DoesNotExist:
+                self._automations[key] = None
+        return self._automations[key]
+
+    def handle(self, body: dict[str, Any]) -> None:
+        handle(body, self)
+
+    def flush(self) -> None:
+        self.stats.flush()
+
+
+def handle(body: dict[str, Any], batch: Batch | None = None) -> None:
+    """One task; without a ``batch`` (a single record) its counters are written at once."""
+    if batch is None:
+        batch = Batch()
+        try:
+            _handle(body, batch)
+        finally:
+            batch.flush()
+        return
+    _handle(body, batch)
+
+
+def _handle(body: dict[str, Any], batch: Batch) -> None:
     token = body["task_token"]
     ref = body["run"]
     step = body["step"]
@@ -69,11 +104,11 @@ def handle(body: dict[str, Any]) -> None:
         _answer_again(token, run, step)
         return
 
-    automation = _automation(run)
+    automation = batch.automation(run)
     finish_as_removed = False
     if _removed_by_disable(automation, run):
         if body.get("after_delays") or run.updated_at >= automation.disabled_at:
-            _end(run, REMOVED)
+            _end(run, REMOVED, batch.stats)
             machines.answer(token, error=compiler.REMOVED_ERROR, cause="automation disabled")
             return
         finish_as_removed = True  # this step was under way when it was disabled: finish it
@@ -86,14 +121,14 @@ def handle(body: dict[str, Any]) -> None:
                 raise StepFailed("The contact no longer exists")
         outcome = _perform(run, step, contact)
     except StepFailed as exc:
-        _fail(run, step_id, str(exc))
+        _fail(run, step_id, str(exc), batch.stats)
         machines.answer(token, error=compiler.ACTION_FAILED_ERROR, cause=str(exc))
         return
     except PostlineError as exc:
         if exc.status < 500:  # refused by the other capability: retrying will not help
             message = "The contact no longer exists" if exc.status == 404 and step["type"] not in NEEDS_CONTACT \
                 else exc.message
-            _fail(run, step_id, message)
+            _fail(run, step_id, message, batch.stats)
             machines.answer(token, error=compiler.ACTION_FAILED_ERROR, cause=exc.message)
             return
         raise
@@ -104,19 +139,12 @@ def handle(body: dict[str, Any]) -> None:
     if not _advance(run, step, nxt, outcome, finish_as_removed):
         _answer_again(token, Run.get(run.automation_key, run.run_key, consistent_read=True), step)
         return
-    _count(run, step, body.get("after_delays") or [], outcome, ended=finish_as_removed or nxt is None,
-           removed=finish_as_removed and nxt is not None)
+    _count(batch.stats, run, step, body.get("after_delays") or [], outcome,
+           ended=finish_as_removed or nxt is None, removed=finish_as_removed and nxt is not None)
     if finish_as_removed and nxt is not None:
         machines.answer(token, error=compiler.REMOVED_ERROR, cause="automation disabled")
     else:
         machines.answer(token, {"branch": outcome["branch"]} if "branch" in outcome else {})
-
-
-def _automation(run: Run) -> Automation | None:
-    try:
-        return Automation.get(run.account_id, run.automation_id, consistent_read=True)
-    except DoesNotExist:
-        return None
 
 
 def _removed_by_disable(automation: Automation | None, run: Run) -> bool:
@@ -206,7 +234,7 @@ def _advance(run: Run, step: dict[str, Any], nxt: dict[str, Any] | None, outcome
     return True
 
 
-def _end(run: Run, status: str, error: str | None = None) -> bool:
+def _end(run: Run, status: str, stats: StatsBuffer, error: str | None = None) -> bool:
     now = clock.now()
     actions = [Run.status.set(status), Run.status_key.set(status_key(run.account_id, run.automation_id, status)),
                Run.updated_at.set(now), Run.ended_at.set(now), Run.next_action_at.remove()]
@@ -216,30 +244,28 @@ def _end(run: Run, status: str, error: str | None = None) -> bool:
         run.update(actions=actions, condition=Run.status == RUNNING)
     except UpdateError:
         return False
-    StepStat(run.automation_key, 0).update(actions=[
-        (StepStat.runs_removed if status == REMOVED else StepStat.runs_failed).add(1)])
+    stats.add(run.automation_key, 0, "runs_removed" if status == REMOVED else "runs_failed")
     return True
 
 
-def _fail(run: Run, step_id: int, message: str) -> None:
+def _fail(run: Run, step_id: int, message: str, stats: StatsBuffer) -> None:
     log.warning("run %s failed at step %s: %s", run.run_id, step_id, message)
-    _end(run, FAILED, f"step {step_id}: {message}")
+    _end(run, FAILED, stats, f"step {step_id}: {message}")
 
 
-def _count(run: Run, step: dict[str, Any], after_delays: list[int], outcome: dict[str, Any], *,
-           ended: bool, removed: bool) -> None:
-    actions = [StepStat.completed.add(1)]
-    if "sent" in outcome:
-        actions.append(StepStat.emails_sent.add(1))
-    if "skipped" in outcome:
-        actions.append(StepStat.skipped.add(1))
+def _count(stats: StatsBuffer, run: Run, step: dict[str, Any], after_delays: list[int],
+           outcome: dict[str, Any], *, ended: bool, removed: bool) -> None:
+    key = run.automation_key
     if step["type"] != compiler.FINISH:
-        StepStat(run.automation_key, int(step["id"])).update(actions=actions)
+        stats.add(key, int(step["id"]), "completed")
+        if "sent" in outcome:
+            stats.add(key, int(step["id"]), "emails_sent")
+        if "skipped" in outcome:
+            stats.add(key, int(step["id"]), "skipped")
     for delay_id in after_delays:  # the delays this step waited out are complete too
-        StepStat(run.automation_key, int(delay_id)).update(actions=[StepStat.completed.add(1)])
+        stats.add(key, int(delay_id), "completed")
     if ended:
-        StepStat(run.automation_key, 0).update(actions=[
-            (StepStat.runs_removed if removed else StepStat.runs_completed).add(1)])
+        stats.add(key, 0, "runs_removed" if removed else "runs_completed")
 
 
 def _answer_again(token: str, run: Run, step: dict[str, Any]) -> None:

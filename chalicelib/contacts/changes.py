@@ -73,7 +73,7 @@ def apply(contact: Contact, change: Change, schema: fields_mod.Schema, *, source
     refused; imports pass False and simply leave the status alone (seed: an import never
     resubscribes).
     """
-    at = now_ms()
+    at = int(contact.created_at) if created else now_ms()  # a new contact: one instant for all
     events: list[dict[str, Any]] = []
 
     # status

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 from pynamodb.connection import Connection
@@ -46,7 +47,7 @@ class View:
     list_ids: set[int]
 
     @classmethod
-    def load(cls, account_id: int) -> "View":
+    def load(cls, account_id: int) -> View:
         return cls(fields_mod.schema(account_id), lists.existing_ids(account_id))
 
     def wire(self, contact: Contact) -> dict[str, Any]:

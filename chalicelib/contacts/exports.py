@@ -16,8 +16,8 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib import aws
-from chalicelib.contacts import lists, meta, tasks
 from chalicelib.contacts import fields as fields_mod
+from chalicelib.contacts import lists, meta, tasks
 from chalicelib.contacts.changes import STATUSES
 from chalicelib.contacts.common import ms_to_iso, now_ms
 from chalicelib.contacts.models import Contact, ContactMeta, ExportJob

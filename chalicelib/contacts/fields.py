@@ -8,9 +8,10 @@ once (reads keep only defined fields) and are removed from the items by a backgr
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 
 from chalicelib.contacts import meta, tasks
 from chalicelib.contacts.common import MAX_TEXT, now_ms
@@ -30,7 +31,7 @@ _FALSE = {"false", "0", "no", "n", "f"}
 
 # Other capabilities (automations, campaigns) add a check that names what uses a field:
 # (account_id, field) -> message or None. Segments register theirs in segments.py.
-USAGE_CHECKS: list[Callable[[int, "Field"], str | None]] = []
+USAGE_CHECKS: list[Callable[[int, Field], str | None]] = []
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,13 @@ import json
 import logging
 from typing import Any
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib import aws
 from chalicelib.contacts import changes, lists, meta, outbox
 from chalicelib.contacts import fields as fields_mod
 from chalicelib.contacts.common import MAX_IMPORT, email_errors, email_key, new_contact_id, now_ms
-from chalicelib.contacts.models import Contact, ContactMeta, ImportJob
+from chalicelib.contacts.models import Contact, ImportJob
 from chalicelib.core import ids, queues
 from chalicelib.core.config import settings
 from chalicelib.core.errors import NotFound, PayloadTooLarge, Unprocessable
@@ -118,12 +116,15 @@ def rows_from_csv(raw: bytes, schema: fields_mod.Schema, consent: str | None,
     by_name = {f.name.strip().lower(): f.merge_tag for f in schema.fields}
     mapping: dict[str, str] = {}
     targets: list[str] = []
-    for column in header:
+    for position, column in enumerate(header, start=1):
         name = column.strip().lower()
         target = "email" if name == "email" else (name if name in schema.by_tag else by_name.get(name, ""))
         if target and target in targets:
             target = ""  # a second column for the same field is ignored
-        mapping[column] = target
+        label = column.strip() or f"(column {position})"
+        if label in mapping:
+            label = f"{label} (column {position})"
+        mapping[label] = target
         targets.append(target)
     if "email" not in targets:
         raise Unprocessable("CSV file must have an email column")
@@ -141,7 +142,7 @@ def rows_from_csv(raw: bytes, schema: fields_mod.Schema, consent: str | None,
         if len(rows) == MAX_IMPORT:
             raise Unprocessable(TOO_MANY)
         row: dict[str, Any] = {"fields": {}}
-        for target, cell in zip(targets, line):
+        for target, cell in zip(targets, line, strict=False):  # short rows: missing cells
             if target == "email":
                 row["email"] = cell.strip()
             elif target and cell.strip():
@@ -162,7 +163,7 @@ def start(account_id: int, rows: list[Any], source: str, columns: dict[str, str]
           list_ids: set[int] | None = None) -> ImportJob:
     at = now_ms()
     job = ImportJob(int(account_id), ids.next_id("contact_import"), status="created", source=source,
-                    rows=len(rows), columns=columns or None, list_ids=list_ids or None, reserved={}, attempts={},
+                    rows=len(rows), columns=columns or None, list_ids=list_ids or None, attempts={},
                     created_at=at, updated_at=at)
     job.save()
     _put_json(_key(account_id, job.import_id, "source.json"), rows)
@@ -295,30 +296,9 @@ def _existing(account_id: int, keys: list[str]) -> dict[str, Contact]:
 
 
 def _reserve(job: ImportJob, chunk: int, wanted: int) -> int:
-    """Contacts this chunk may create under the account's limit, decided once per chunk."""
-    reserved = meta.plain(job.reserved)
-    if str(chunk) in reserved:
-        return int(reserved[str(chunk)])
-    connection = Connection(region=settings().region, host=settings().aws_endpoint_url)
-    for _ in range(20):
-        current = meta.contacts_count(job.account_id)
-        granted = max(0, min(wanted, settings().contacts_limit - current))
-        stats = ContactMeta(int(job.account_id), meta.STATS)
-        try:
-            with TransactWrite(connection=connection) as tx:
-                if granted:
-                    tx.update(stats, actions=[ContactMeta.count.add(granted)],
-                              condition=(ContactMeta.count == current) if current else
-                              (ContactMeta.count.does_not_exist() | (ContactMeta.count == 0)))
-                tx.update(ImportJob(job.account_id, job.import_id),
-                          actions=[ImportJob.reserved[str(chunk)].set(granted)],
-                          condition=ImportJob.reserved[str(chunk)].does_not_exist())
-            return granted
-        except TransactWriteError:
-            fresh = get_job(job.account_id, job.import_id)
-            if str(chunk) in meta.plain(fresh.reserved):  # a concurrent delivery reserved first
-                return int(meta.plain(fresh.reserved)[str(chunk)])
-    raise RuntimeError("could not reserve contacts against the limit")
+    """Contacts this chunk may create under the account's limit, decided once per chunk: the
+    grant is recorded on the account's count item in the same conditional write that counts it."""
+    return meta.reserve_once(job.account_id, f"{int(job.import_id)}:{chunk}", wanted, settings().contacts_limit)
 
 
 def _change(row: dict[str, Any], known: set[int]) -> changes.Change:
@@ -382,6 +362,7 @@ def process_chunk(account_id: int, import_id: int, chunk: int) -> None:
         if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
             raise
         return  # a concurrent delivery counted this chunk
+    meta.forget_reservation(account_id, f"{int(import_id)}:{chunk}")
     _finish_if_done(job)
 
 

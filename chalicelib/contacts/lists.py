@@ -7,8 +7,9 @@ the items. Ids are never reused, so a stale id can never point at another list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from chalicelib.contacts import meta, tasks
 from chalicelib.contacts.common import now_ms
@@ -123,6 +124,15 @@ def delete_list(account_id: int, list_id: Any) -> None:
 
     meta.mutate_definitions(account_id, meta.LISTS, remove)
     tasks.enqueue({"kind": "purge_list", "account_id": int(account_id), "list_id": current.id})
+
+
+def recipients(account_id: int, list_id: Any):
+    """The contacts a campaign to this list may mail: its subscribed members."""
+    from chalicelib.contacts.models import Contact
+
+    current = get_list(account_id, list_id)
+    return Contact.query(int(account_id), filter_condition=Contact.list_ids.contains(current.id)
+                         & (Contact.status == "subscribed"))
 
 
 def check_ids(raw: Any, known: set[int], name: str) -> tuple[set[int], dict[str, list[str]]]:

@@ -6,7 +6,8 @@ Definitions live in one small item per kind and change by optimistic concurrency
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
@@ -82,6 +83,44 @@ def reserve_contacts(account_id: int, wanted: int, limit: int) -> int:
             if not _condition_failed(exc):
                 raise
     raise Conflict("Too many concurrent changes, try again")
+
+
+def reserve_once(account_id: int, key: str, wanted: int, limit: int) -> int:
+    """Like ``reserve_contacts`` but at most once per ``key`` (an import chunk): the grant is
+    stored on the count item by the same conditional write, so a redelivery gets it back."""
+    for _ in range(20):
+        item = load(account_id, STATS)
+        granted_before = plain(item.reservations).get(key) if item else None
+        if granted_before is not None:
+            return int(granted_before)
+        current = int(item.count or 0) if item else 0
+        granted = max(0, min(wanted, limit - current))
+        stats = ContactMeta(int(account_id), STATS)
+        first = item is None or item.reservations is None
+        try:
+            stats.update(
+                actions=[ContactMeta.count.add(granted),
+                         ContactMeta.reservations.set({key: granted}) if first
+                         else ContactMeta.reservations[key].set(granted)],
+                condition=((ContactMeta.count == current) if item and item.count is not None
+                           else ContactMeta.count.does_not_exist())
+                & (ContactMeta.reservations.does_not_exist() if first
+                   else ContactMeta.reservations[key].does_not_exist()))
+            return granted
+        except UpdateError as exc:
+            if not _condition_failed(exc):
+                raise
+    raise Conflict("Too many concurrent changes, try again")
+
+
+def forget_reservation(account_id: int, key: str) -> None:
+    """Once its chunk is counted, a reservation is no longer needed to answer a redelivery."""
+    try:
+        ContactMeta(int(account_id), STATS).update(actions=[ContactMeta.reservations[key].remove()],
+                                                  condition=ContactMeta.reservations.exists())
+    except UpdateError as exc:
+        if not _condition_failed(exc):
+            raise
 
 
 def release_contacts(account_id: int, count: int) -> None:

@@ -73,7 +73,7 @@ class ContactMeta(BaseModel):
     """Per-account contacts metadata, one small item per kind:
     - "fields": custom field definitions in ``defs`` (<= 40), versioned for optimistic writes;
     - "lists": list definitions in ``defs`` (<= 50), versioned likewise;
-    - "stats": ``count`` of contacts (the quota);
+    - "stats": ``count`` of contacts (the quota) and the grants of import chunks in progress;
     - "export": ``current`` export in progress (one at a time).
     """
 
@@ -85,6 +85,7 @@ class ContactMeta(BaseModel):
     defs = MapAttribute(null=True)
     version = NumberAttribute(default=0)
     count = NumberAttribute(null=True)
+    reservations = MapAttribute(null=True)  # "stats": import chunk -> contacts it may create
     current = NumberAttribute(null=True)
 
 
@@ -115,7 +116,6 @@ class ImportJob(BaseModel):
     list_ids = NumberSetAttribute(null=True)  # lists every imported contact joins (CSV)
     chunks_total = NumberAttribute(null=True)
     chunks_done = NumberSetAttribute(null=True)
-    reserved = MapAttribute(null=True)  # chunk -> contacts reserved against the quota
     attempts = MapAttribute(null=True)  # "split" or chunk -> failed attempts
     created_count = NumberAttribute(default=0)
     updated_count = NumberAttribute(default=0)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
@@ -206,8 +206,8 @@ def render(definition: dict[str, Any], schema: fields_mod.Schema) -> dict[str, A
                 if "within_days" in c:
                     out["within_days"] = c["within_days"]
             else:
-                name = c["kind"] if c["kind"] in BUILTIN else (
-                    schema.by_id[c["field_id"]].merge_tag if c["field_id"] in schema.by_id else f"field_{c['field_id']}")
+                field = schema.by_id.get(c.get("field_id"))
+                name = c["kind"] if c["kind"] in BUILTIN else (field.merge_tag if field else f"field_{c['field_id']}")
                 out = {"field": name, "operator": c["operator"]}
                 if "value" in c:
                     out["value"] = c["value"]
@@ -227,7 +227,7 @@ def _day(value: Any) -> str:
 
 
 def _day_ms(day: str) -> int:
-    return int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() * 1000)
 
 
 def _pushdown(c: dict[str, Any]) -> Any:
@@ -306,7 +306,8 @@ def _test(c: dict[str, Any], contact: Contact, values: dict[str, Any]) -> bool:
         return {"is": start <= at < start + 86_400_000, "before": at < start, "after": at >= start + 86_400_000}[op]
     if kind == "event":
         last = plain(contact.last_events).get(c["event"])
-        happened = last is not None and ("within_days" not in c or int(last) >= now_ms() - c["within_days"] * 86_400_000)
+        recent = "within_days" not in c or int(last or 0) >= now_ms() - c["within_days"] * 86_400_000
+        happened = last is not None and recent
         return happened == (op == "performed")
     value = contact.email if kind == "email" else values.get(f"f{c['field_id']}")
     if op == "is_set":
@@ -340,8 +341,9 @@ def matches(definition: dict[str, Any], contact: Contact) -> bool:
 
 
 def evaluate(account_id: int, definition: dict[str, Any], start_key: str | None = None,
-             page_size: int = 1000):
-    """Yield the account's contacts in the segment, in email order."""
+             page_size: int | None = None):
+    """Yield the account's contacts in the segment, in email order. Without ``page_size``
+    DynamoDB pages by its 1 MB read limit: the fewest round trips for a whole evaluation."""
     condition = filter_condition(definition)
     exact = is_exact(definition)
     start = {"account_id": {"N": str(int(account_id))}, "email_key": {"S": start_key}} if start_key else None
@@ -349,6 +351,13 @@ def evaluate(account_id: int, definition: dict[str, Any], start_key: str | None 
                                  page_size=page_size):
         if exact or matches(definition, contact):
             yield contact
+
+
+def recipients(account_id: int, segment_id: Any):
+    """The contacts a campaign to this segment may mail: its subscribed members (pending,
+    bounced and unsubscribed contacts are never mailed). For campaigns and automations."""
+    definition = json.loads(_load(account_id, segment_id).definition)
+    return (contact for contact in evaluate(account_id, definition) if contact.status == "subscribed")
 
 
 def count(account_id: int, definition: dict[str, Any]) -> int:
