@@ -138,7 +138,9 @@ def get_email_log(message_id, account_id=None):
 
 @api_route(bp, "/api/raw_messages/{token}", ["GET"], prefixed=False)
 def get_raw_message(token):
-    return Response(body=email_logs.raw_message(token), status_code=200,
+    # Postline's MIME is 7-bit by construction (QP, base64, RFC 2047), so it travels as text
+    raw = email_logs.raw_message(token).decode("utf-8", errors="replace")
+    return Response(body=raw, status_code=200,
                     headers={"Content-Type": "message/rfc822",
                              "Content-Disposition": f'attachment; filename="{token.split(".")[0]}.eml"'})
 

@@ -95,8 +95,8 @@ class Delivery:
                 return self._requeue(lease, todo, delay, self.attempt)
             todo = self._suppress(todo)
         while todo:
-            if time.monotonic() - self.started > TIME_BUDGET_SECONDS:
-                return self._requeue(lease, todo, 0, self.attempt)
+            if len(todo) < len(self.body["message_ids"]) and time.monotonic() - self.started > TIME_BUDGET_SECONDS:
+                return self._requeue(lease, todo, 0, self.attempt)  # the rest in a fresh invocation
             pack, todo = self._next_pack(todo)
             unsent = self._deliver(lease, pack)
             if unsent:
