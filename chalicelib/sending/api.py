@@ -119,9 +119,9 @@ def batch():
 
 
 def _query_lists() -> dict[str, list[str]]:
-    request = bp.current_request
-    multi = getattr(request, "multi_value_query_params", None) or {}
-    return {k: list(v) for k, v in multi.items()}
+    """Every query parameter with all its values (chalice's MultiDict keeps repeats)."""
+    params = bp.current_request.query_params
+    return {key: list(params.getlist(key)) for key in params} if params else {}
 
 
 @api_route(bp, "/email_logs", ["GET"])
