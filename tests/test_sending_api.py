@@ -153,3 +153,17 @@ def test_batch_of_500_is_one_call(api, domain, client):
     dispatches = take("transactional")  # queued for delivery in dispatches of up to 50 messages
     assert sorted(i for d in dispatches for i in d["message_ids"]) == sorted(ids)
     assert max(len(d["message_ids"]) for d in dispatches) == 50
+
+
+def test_the_demo_domain_sends_to_the_owner_only(api, client, account):
+    from chalicelib.core.config import settings
+    from tests.sending_support import pump, sent_to
+
+    acct = account[0]
+    demo = {"from": {"email": f"hello@{settings().demo_domain}"}, "subject": "Hello", "text": "It works."}
+    r = api.post("/api/send", {**demo, "to": [{"email": acct.owner_email}]}, host=SEND)
+    assert r.status == 200, r
+    r = api.post("/api/send", {**demo, "to": [{"email": "someone@else.example"}]}, host=SEND)
+    assert r.status == 403 and r.json["errors"] == ["Forbidden"] and "owner" in r.json["detail"]
+    pump(client)
+    assert sent_to(acct.owner_email)[-1]["Subject"] == "Hello"
