@@ -39,13 +39,6 @@ def _message_factory(api: Api, account_id: int) -> dict[str, str]:
     return {"message_id": sent.json["message_ids"][0]}
 
 
-def _domain_factory(api: Api, account_id: int) -> dict[str, int]:
-    import uuid
-
-    created = api.post("/api/domains", {"domain": {"domain_name": f"iso{uuid.uuid4().hex[:8]}.example.org"}}).json
-    return {"domain_id": created["id"]}
-
-
 def _email_template_factory(api: Api, account_id: int) -> dict[str, int]:
     template = api.post("/api/email_templates", {"email_template": {
         "name": "victim", "subject": "Hi {{name}}", "category": "c", "body_text": "x"}}).json
@@ -64,7 +57,6 @@ PARAM_FACTORIES = {
     "token_id": _token_factory,
     "access_id": _token_factory,
     "message_id": _message_factory,
-    "domain_id": _domain_factory,
     "email_template_id": _email_template_factory,
     "domain_id": _domain_factory,
 }
