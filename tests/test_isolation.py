@@ -78,8 +78,8 @@ PARAM_FACTORIES = {
     "access_id": _token_factory,
     "automation_id": _automation_factory,
     "message_id": _message_factory,
-    "domain_id": _domain_factory,
     "email_template_id": _email_template_factory,
+    "domain_id": _domain_factory,
     **dict.fromkeys(["contact_identifier", "field_id", "list_id", "segment_id", "import_id", "export_id"],
                     _contacts_factory),
 }
