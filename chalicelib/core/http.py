@@ -128,9 +128,10 @@ def query_param(bp: Blueprint, name: str, default: str | None = None) -> str | N
 def query_list(bp: Blueprint, name: str) -> list[str]:
     """A repeated query parameter, in either ``name[]=`` or ``name=`` form."""
     params = bp.current_request.query_params
-    if not params:
-        return []
-    return list(params.getlist(f"{name}[]") or params.getlist(name))
+    for key in (f"{name}[]", name):
+        if params and key in params:  # chalice's MultiDict.getlist raises on a missing key
+            return list(params.getlist(key))
+    return []
 
 
 def created(body: Any) -> Response:
