@@ -7,12 +7,16 @@ from chalicelib.accounts import service as accounts_service
 from chalicelib.contacts import api as contacts_api
 from chalicelib.contacts import worker as contacts_worker
 from chalicelib.core import api as core_api
+from chalicelib.core import queues
 from chalicelib.core.config import settings
 from chalicelib.core.http import host_guard
 from chalicelib.core.logs import configure_logging
 from chalicelib.domains import api as domains_api
 from chalicelib.domains import verification as domains_verification
 from chalicelib.domains import worker as domains_worker
+from chalicelib.sending import api as sending_api
+from chalicelib.sending import streams as sending_streams
+from chalicelib.sending import worker as sending_worker
 from chalicelib.templates import api as templates_api
 
 configure_logging()
@@ -20,14 +24,27 @@ app = Chalice(app_name="postline")
 app.register_middleware(host_guard, "http")
 app.register_blueprint(core_api.bp)
 app.register_blueprint(accounts_api.bp)
-app.register_blueprint(templates_api.bp)
+app.register_blueprint(sending_api.bp)
 app.register_blueprint(domains_api.bp)
+app.register_blueprint(templates_api.bp)
 app.register_blueprint(contacts_api.bp)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def purge_expired_tokens(event):
     return {"purged": accounts_service.purge_expired_tokens()}
+
+
+# ------------------------------------------------------------------ sending
+@app.on_sqs_message(queue=settings().queue_name(sending_streams.QUEUES[sending_streams.TRANSACTIONAL]),
+                    batch_size=10)
+def deliver_transactional(event):
+    return queues.process_batch(event, sending_worker.handle)
+
+
+@app.on_sqs_message(queue=settings().queue_name(sending_streams.QUEUES[sending_streams.BULK]), batch_size=10)
+def deliver_bulk(event):
+    return queues.process_batch(event, sending_worker.handle)
 
 
 # ------------------------------------------------------------------ sending domains

@@ -19,14 +19,16 @@ _lock = threading.Lock()
 
 
 @cache
-def client(service: str) -> Any:
+def client(service: str, max_attempts: int = 5) -> Any:
+    """A client of ``service``; ``max_attempts=1`` turns botocore's retries off (a caller that
+    must not repeat a call, such as an SES send, retries on its own terms)."""
     # boto3's default session is not thread-safe to create clients from; the API server
     # and the event pump run threads, so creation is serialised (use is thread-safe).
     with _lock:
         return boto3.session.Session().client(
             service,
             region_name=settings().region,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32),
+            config=Config(retries={"max_attempts": max_attempts, "mode": "standard"}, max_pool_connections=32),
         )
 
 

@@ -17,6 +17,8 @@ from chalicelib.core import hosts
 from tests.conftest import Api
 
 PUBLIC_ROUTES = {"/api/health", "/api/openapi.json", "/api/docs",
+                 # signed links (the signature is the credential): unsubscribe, raw message
+                 "/api/unsubscribe/{token}", "/api/raw_messages/{token}",
                  "/api/email_template_images/{account_id}/{image_name}"}
 
 
@@ -26,6 +28,22 @@ def _token_factory(api: Api, account_id: int) -> dict[str, int]:
     listed = accounts.list_tokens(accounts.authenticate(api.token))
     access_id = next(t.access_id for t in listed if t.token_id == token["id"])
     return {"token_id": token["id"], "access_id": access_id}
+
+
+def _message_factory(api: Api, account_id: int) -> dict[str, str]:
+    from tests.sending_support import verified_domain
+
+    domain = verified_domain(account_id)
+    sent = api.post("/api/send", {"from": {"email": f"app@{domain.domain_name}"}, "to": [{"email": "v@victim.example"}],
+                                  "subject": "s", "text": "t"}, host="send.postline.test")
+    return {"message_id": sent.json["message_ids"][0]}
+
+
+def _domain_factory(api: Api, account_id: int) -> dict[str, int]:
+    import uuid
+
+    created = api.post("/api/domains", {"domain": {"domain_name": f"iso{uuid.uuid4().hex[:8]}.example.org"}}).json
+    return {"domain_id": created["id"]}
 
 
 def _email_template_factory(api: Api, account_id: int) -> dict[str, int]:
@@ -57,6 +75,8 @@ def _contacts_factory(api: Api, account_id: int) -> dict[str, int | str]:
 PARAM_FACTORIES = {
     "token_id": _token_factory,
     "access_id": _token_factory,
+    "message_id": _message_factory,
+    "domain_id": _domain_factory,
     "email_template_id": _email_template_factory,
     "domain_id": _domain_factory,
     **dict.fromkeys(["contact_identifier", "field_id", "list_id", "segment_id", "import_id", "export_id"],

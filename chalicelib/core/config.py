@@ -29,6 +29,11 @@ def _str(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
+def _signing_secret(stage: str) -> str:
+    secret = os.environ.get("POSTLINE_SIGNING_SECRET") or ""
+    if not secret and stage == "prod":
+        raise ConfigError("POSTLINE_SIGNING_SECRET must be set in prod (it signs unsubscribe links)")
+    return secret or f"postline-{stage}-insecure-signing-secret"
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -76,6 +81,9 @@ class Settings:
     max_body_bytes: int
     token_reset_grace_hours: int
     default_token_lifetime_days: int
+    # Sending (chalicelib/sending).
+    max_message_bytes: int  # one message's content incl. decoded attachments (seed: 10 MB)
+    signing_secret: str  # HMAC key of unsubscribe and raw-message links
     # Sending domains (chalicelib/domains): what the DNS records point at and how they are checked.
     dns_resolver: tuple[str, int] | None  # None: the system resolver; else every lookup goes here
     dns_timeout_seconds: float
@@ -117,6 +125,8 @@ def settings() -> Settings:
         max_body_bytes=_int("POSTLINE_MAX_BODY_BYTES", 10 * 1024 * 1024),
         token_reset_grace_hours=_int("POSTLINE_TOKEN_RESET_GRACE_HOURS", 12),
         default_token_lifetime_days=_int("POSTLINE_TOKEN_LIFETIME_DAYS", 365),
+        max_message_bytes=_int("POSTLINE_MAX_MESSAGE_BYTES", 10 * 1024 * 1024),
+        signing_secret=_signing_secret(stage),
         dns_resolver=_host_port("POSTLINE_DNS_RESOLVER"),
         dns_timeout_seconds=_float("POSTLINE_DNS_TIMEOUT_SECONDS", 3.0),
         verification_host=_str("POSTLINE_VERIFICATION_HOST", "verify.postline.invalid").lower(),

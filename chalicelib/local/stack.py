@@ -5,7 +5,8 @@ what it skips (shared/spec/extracts/stack-probe-2.md §1, §6):
 - TimeToLiveSpecification is ignored: set it with UpdateTimeToLive;
 - state machines created by CloudFormation land in moto's non-executing Step Functions
   backend: read each one back with execution off, then create it again (same name, so the
-  same ARN) with execution on.
+  same ARN) with execution on;
+- AWS::SES::ConfigurationSet is not supported: create it through SESv2.
 
 Left out locally: resources of type AWS::Serverless::* (overrides of Chalice's own
 functions, meaningful only merged into the SAM template), and any resource that refers to
@@ -138,8 +139,10 @@ def deploy(path: Path = TEMPLATE, stack_name: str = STACK_NAME) -> dict[str, Any
 
 
 def _post_pass(template: dict[str, Any], stack_name: str) -> None:
+    # Types moto's CloudFormation skips come back without ids; they are created below.
     physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in
-                aws.client("cloudformation").describe_stack_resources(StackName=stack_name)["StackResources"]}
+                aws.client("cloudformation").describe_stack_resources(StackName=stack_name)["StackResources"]
+                if "LogicalResourceId" in r}
     ddb = aws.client("dynamodb")
     machines: dict[str, dict[str, Any]] = {}
     for logical, res in template["Resources"].items():
@@ -151,8 +154,24 @@ def _post_pass(template: dict[str, Any], stack_name: str) -> None:
                     "AttributeName": ttl["AttributeName"], "Enabled": True})
         elif res["Type"] == "AWS::StepFunctions::StateMachine":
             machines[physical[logical]] = props
+        elif res["Type"] == "AWS::SES::ConfigurationSet":
+            _ensure_configuration_set(_resolve_prefix(props["Name"]))
     if machines:
         _recreate_state_machines(machines)
+
+
+def _resolve_prefix(value: Any) -> str:
+    """The "${ResourcePrefix}<name>" convention every resource name follows."""
+    text = value.get("Fn::Sub", "") if isinstance(value, dict) else str(value)
+    return text.replace("${ResourcePrefix}", settings().resource_prefix)
+
+
+def _ensure_configuration_set(name: str) -> None:
+    sesv2 = aws.client("sesv2")
+    try:
+        sesv2.get_configuration_set(ConfigurationSetName=name)
+    except sesv2.exceptions.NotFoundException:
+        sesv2.create_configuration_set(ConfigurationSetName=name)
 
 
 def _control_url() -> str:

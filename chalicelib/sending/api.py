@@ -1,0 +1,175 @@
+"""Sending routes: send and batch (sending hosts), email logs, raw messages, unsubscribe.
+
+The sending hosts answer in the sending API's own error shape,
+``{"success": false, "errors": [...]}`` (401 ``["Unauthorized"]``, 403 ``["Forbidden"]``),
+unlike the management API; ``sending_route`` maps every error to it.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from chalicelib.core import hosts
+from chalicelib.core.errors import (
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    PostlineError,
+    RateLimited,
+    Unauthorized,
+)
+from chalicelib.core.http import api_route, error_response, principal, query_param
+from chalicelib.sending import email_logs, service, unsubscribe
+from chalicelib.sending.validation import SendError
+
+log = logging.getLogger("postline.sending.api")
+bp = Blueprint(__name__)
+
+SEND_PATHS = ("/api/send", "/api/batch")
+hosts.SENDING_ROUTES.update(SEND_PATHS)
+BATCH_BODY_LIMIT = 50 * 1024 * 1024  # the batch spec's total payload limit
+FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain", "application/json"]
+
+
+def _reply(status: int, errors: list[str], headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    return Response(body={"success": False, "errors": errors, **extra}, status_code=status,
+                    headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def sending_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return view(*args, **kwargs)
+            except NotFound:
+                return error_response(NotFound())  # as host routing answers
+            except SendError as exc:
+                return Response(body=exc.body(), status_code=exc.status, headers={"Content-Type": "application/json"})
+            except Unauthorized:
+                return _reply(401, ["Unauthorized"])
+            except Forbidden:
+                return _reply(403, ["Forbidden"])
+            except RateLimited as exc:
+                return _reply(429, [exc.message], exc.headers())
+            except PostlineError as exc:
+                return _reply(exc.status, [exc.message])
+            except Exception:
+                log.exception("unhandled error in %s", view.__name__)
+                return _reply(500, ["Internal server error"])
+
+        bp.route(path, methods=["POST"])(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def _body(limit: int) -> Any:
+    raw = bp.current_request.raw_body or b""
+    if len(raw) > limit:
+        raise PayloadTooLarge()
+    if not raw.strip():
+        raise SendError(400, ["Request body is empty; a JSON object is expected"])
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise SendError(400, ["Malformed JSON in request body"]) from None
+
+
+def _client_ip() -> str | None:
+    identity = (bp.current_request.context or {}).get("identity") or {}
+    return identity.get("sourceIp")
+
+
+def _stream() -> str:
+    """transactional or bulk, from the host. hosts.SENDING_ROUTES also lets the sandbox host
+    through; its send is another route (/api/send/{inbox_id}), so these paths are 404 there."""
+    kind = hosts.host_kind(bp.current_request.headers)
+    if kind not in (hosts.TRANSACTIONAL, hosts.BULK):
+        raise NotFound()
+    return kind
+
+
+@sending_route("/api/send")
+def send():
+    from chalicelib.core.config import settings
+
+    stream = _stream()
+    who = principal(bp)
+    # base64 makes attachments a third larger; the message limit itself is checked decoded
+    body = _body(2 * settings().max_message_bytes + 1024 * 1024)
+    return service.send(who, body, stream, _client_ip())
+
+
+@sending_route("/api/batch")
+def batch():
+    stream = _stream()
+    who = principal(bp)
+    return service.batch(who, _body(BATCH_BODY_LIMIT), stream, _client_ip())
+
+
+# ---------------------------------------------------------------- email logs
+
+
+def _query_lists() -> dict[str, list[str]]:
+    """Every query parameter with all its values (chalice's MultiDict keeps repeats)."""
+    params = bp.current_request.query_params
+    return {key: list(params.getlist(key)) for key in params} if params else {}
+
+
+@api_route(bp, "/email_logs", ["GET"])
+def list_email_logs(account_id=None):
+    who = principal(bp, account_id)
+    filters = email_logs.parse_filters(_query_lists())
+    return email_logs.list_messages(who, filters, query_param(bp, "search_after"))
+
+
+@api_route(bp, "/email_logs/{message_id}", ["GET"])
+def get_email_log(message_id, account_id=None):
+    return email_logs.message_detail(principal(bp, account_id), message_id)
+
+
+@api_route(bp, "/api/raw_messages/{token}", ["GET"], prefixed=False)
+def get_raw_message(token):
+    # Postline's MIME is 7-bit by construction (QP, base64, RFC 2047), so it travels as text
+    raw = email_logs.raw_message(token).decode("utf-8", errors="replace")
+    return Response(body=raw, status_code=200,
+                    headers={"Content-Type": "message/rfc822",
+                             "Content-Disposition": f'attachment; filename="{token.split(".")[0]}.eml"'})
+
+
+# ---------------------------------------------------------------- unsubscribe
+
+
+def _page(title: str, text: str, status: int = 200, form: bool = False) -> Response:
+    button = ('<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+              '<button type="submit">Unsubscribe</button></form>') if form else ""
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+            f"<body style='font-family:sans-serif;text-align:center;margin-top:4em'>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>{button}</body></html>")
+    return Response(body=page, status_code=status, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+@api_route(bp, "/api/unsubscribe/{token}", ["GET"], prefixed=False)
+def unsubscribe_page(token):
+    # A GET never unsubscribes (RFC 8058: link scanners follow links); it offers the button.
+    if unsubscribe.verify(token) is None:
+        return _page("Link not valid", "This unsubscribe link is not valid.", 404)
+    return _page("Unsubscribe", "Stop receiving these emails from this sender?", form=True)
+
+
+@api_route(bp, "/api/unsubscribe/{token}", ["POST"], prefixed=False, content_types=FORM_TYPES)
+def unsubscribe_one_click(token):
+    request = bp.current_request
+    identity = (request.context or {}).get("identity") or {}
+    message = unsubscribe.opt_out(token, {"web_ip_address": identity.get("sourceIp")})
+    if message is None:
+        return _page("Link not valid", "This unsubscribe link is not valid.", 404)
+    return _page("Unsubscribed", "You will no longer receive these emails from this sender.")

@@ -1,0 +1,123 @@
+"""Accepting mail: validate, authorize, write one message record per recipient, enqueue.
+
+An API call costs a fixed handful of AWS calls whatever its size: the content document once
+(inline in SQS or one S3 put), the message records in BatchWrites of 25, and the dispatches
+(up to ``DISPATCH_SIZE`` messages each) in SQS batches of 10.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.core import clock, ids, queues
+from chalicelib.core.permissions import Principal
+from chalicelib.sending import content, events, streams, templating, worker
+from chalicelib.sending.models import QUEUED, Message
+from chalicelib.sending.senders import SenderDomain, SenderResolver
+from chalicelib.sending.validation import (
+    SendError,
+    SendRequest,
+    merge_batch_item,
+    parse_batch,
+    parse_send,
+)
+
+DISPATCH_SIZE = 50  # messages per SQS message (one worker lease)
+MAX_STORED_TEMPLATE_VARIABLES = 16 * 1024  # bytes kept on each record for the email log
+
+
+class Submission:
+    """The messages of one API call, written and enqueued together by ``commit``."""
+
+    def __init__(self, principal: Principal, stream: str, client_ip: str | None) -> None:
+        self.principal = principal
+        self.stream = stream
+        self.client_ip = client_ip
+        self.request_id = ids.new_uuid()
+        self.entries: list[SendRequest] = []
+        self.messages: list[Message] = []
+        self.senders = SenderResolver(principal, stream)
+        self.templates = templating.Renderer(principal.account_id)
+
+    def add(self, request: SendRequest) -> list[str]:
+        """Authorize and stage one request; return its message ids (one per recipient)."""
+        sender = self.senders.resolve(request)
+        rendered = None
+        if request.template_uuid:
+            try:  # the template must exist now; the worker renders the whole of it when it sends
+                rendered = self.templates.headline(request.template_uuid, request.template_variables)
+            except templating.TemplateUnavailable as exc:
+                raise SendError(400, [f"'template_uuid' is invalid: {exc}"]) from None
+        entry = len(self.entries)
+        self.entries.append(request)
+        variables = None
+        if request.template_uuid:  # kept on each record for the email log, unless large
+            variables = request.template_variables
+            if len(json.dumps(variables)) > MAX_STORED_TEMPLATE_VARIABLES:
+                variables = {}
+        message_ids = []
+        for kind, address in request.recipients():
+            message_ids.append(self._stage(entry, request, sender, rendered, variables, kind, address.email))
+        for bcc in sender.auto_bcc:  # the domain's Auto BCC: one copy per request, not per recipient
+            self._stage(entry, request, sender, rendered, variables, "auto_bcc", bcc)
+        return message_ids
+
+    def _stage(self, entry: int, request: SendRequest, sender: SenderDomain, rendered: templating.Rendered | None,
+               variables: dict[str, Any] | None, kind: str, recipient: str) -> str:
+        now = clock.now()
+        message_id = ids.new_uuid()
+        envelope = {
+            "request_id": self.request_id, "entry": entry, "kind": kind, "domain_name": sender.domain_name,
+            "from": request.sender.email, "subject": rendered.subject if rendered else request.subject,
+            "category": rendered.category if rendered else request.category,
+            "custom_variables": request.custom_variables or None, "template_uuid": request.template_uuid,
+            "template_id": rendered.template_id if rendered else None, "template_variables": variables,
+            "client_ip": self.client_ip, "configuration_set": sender.configuration_set,
+            "unsubscribe": self.stream == streams.BULK or sender.auto_unsubscribe,
+            "bcc_headers": dict(sender.auto_bcc_headers) if kind == "auto_bcc" and sender.auto_bcc_headers else None,
+        }
+        message = Message(
+            message_id, account_id=self.principal.account_id, sent_key=f"{clock.iso(now)}#{message_id}",
+            created_at=now, stream=self.stream, domain_id=sender.domain_id, recipient=recipient, status=QUEUED,
+            events=[events.event("queued", {"stream": self.stream})],
+            envelope={k: v for k, v in envelope.items() if v is not None},
+        )
+        self.messages.append(message)
+        return message_id
+
+    def commit(self) -> None:
+        if not self.messages:
+            return
+        ref = content.save(self.principal.account_id, self.request_id, content.ContentDocument(self.entries))
+        with Message.batch_write() as batch:
+            for message in self.messages:
+                batch.save(message)
+        bodies = [worker.dispatch_body(f"{self.request_id}:{start // DISPATCH_SIZE}", self.principal.account_id,
+                                       self.stream, self.messages[start:start + DISPATCH_SIZE], ref)
+                  for start in range(0, len(self.messages), DISPATCH_SIZE)]
+        queues.send_many(streams.queue_for(self.stream), bodies)
+
+
+def send(principal: Principal, body: Any, stream: str, client_ip: str | None = None) -> dict[str, Any]:
+    """``POST /api/send``: one message per recipient; SendError on any problem."""
+    request = parse_send(body)
+    submission = Submission(principal, stream, client_ip)
+    message_ids = submission.add(request)
+    submission.commit()
+    return {"success": True, "message_ids": message_ids}
+
+
+def batch(principal: Principal, body: Any, stream: str, client_ip: str | None = None) -> dict[str, Any]:
+    """``POST /api/batch``: each request answered on its own, in order (HTTP 200 regardless)."""
+    base, items = parse_batch(body)
+    submission = Submission(principal, stream, client_ip)
+    responses: list[dict[str, Any]] = []
+    for item in items:
+        try:
+            message_ids = submission.add(parse_send(merge_batch_item(base, item)))
+            responses.append({"success": True, "message_ids": message_ids})
+        except SendError as exc:
+            responses.append({"success": False, "errors": exc.errors})
+    submission.commit()
+    return {"success": True, "responses": responses}

@@ -1,0 +1,113 @@
+"""Unsubscribe links: signed per message, one-click (RFC 8058), recorded per domain and stream.
+
+A link is ``<public API>/api/unsubscribe/<message id>.<signature>``: the signature is an
+HMAC of the message id with the configured signing secret, so a link can't be forged or
+pointed at another message. Using it records an opt-out of that recipient from that
+domain's mail on that stream (seed: suppressions are per domain and stream; a bulk
+unsubscribe leaves transactional mail alone) and an ``unsubscribe`` event on the message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from typing import Any
+from urllib.parse import quote
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.core.config import settings
+from chalicelib.sending import events
+from chalicelib.sending.models import Message, OptOut
+
+PLACEHOLDER = "__unsubscribe_url__"
+FOOTER = ('<div style="text-align: center; margin-top: 20px;">\n'
+          '  <a href="{url}">Unsubscribe</a>\n</div>')
+# A link whose address or text says unsubscribe / opt out counts as the sender's own.
+_LINK = re.compile(
+    r"<a\b[^>]*\bhref\s*=\s*[\"']?[^\"'>\s]*(unsubscribe|opt-?out)"
+    r"|<a\b[^>]*>(?:(?!</a>).)*?(unsubscribe|opt[\s-]?out)(?:(?!</a>).)*?</a>",
+    re.IGNORECASE | re.DOTALL)
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+
+
+def _signature(message_id: str, purpose: str = "unsubscribe") -> str:
+    mac = hmac.new(settings().signing_secret.encode(), f"{purpose}:{message_id}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()[:18]).decode().rstrip("=")
+
+
+def token_for(message_id: str) -> str:
+    return f"{message_id}.{_signature(message_id)}"
+
+
+def verify(token: str) -> str | None:
+    """The message id a token was made for, or None if it is not genuine."""
+    message_id, _, signature = (token or "").partition(".")
+    if not message_id or not signature:
+        return None
+    return message_id if hmac.compare_digest(signature, _signature(message_id)) else None
+
+
+def url_for(message_id: str) -> str:
+    return f"{settings().public_api_url.rstrip('/')}/api/unsubscribe/{token_for(message_id)}"
+
+
+def headers(message_id: str, domain_name: str, url: str) -> list[tuple[str, str]]:
+    """List-Unsubscribe with a mailto and the one-click URL (RFC 2369, RFC 8058)."""
+    mailto = f"mailto:unsubscribe@{domain_name}?subject={quote('unsubscribe ' + message_id)}"
+    return [("List-Unsubscribe", f"<{mailto}>, <{url}>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+
+
+def has_link(html: str) -> bool:
+    return _LINK.search(html) is not None
+
+
+def with_links(html: str | None, text: str | None, url: str) -> tuple[str | None, str | None]:
+    """Fill ``__unsubscribe_url__`` and add a footer link where the sender has none."""
+    if html is not None:
+        html = html.replace(PLACEHOLDER, url)
+        if not has_link(html):
+            footer = FOOTER.format(url=url)
+            ends = list(_BODY_END.finditer(html))
+            at = ends[-1].start() if ends else len(html)
+            html = html[:at] + footer + html[at:]
+    if text is not None:
+        text = text.replace(PLACEHOLDER, url)
+        if url not in text and "unsubscribe" not in text.lower():
+            text = f"{text.rstrip()}\n\nUnsubscribe: {url}\n"
+    return html, text
+
+
+def _scope(account_id: int, domain_id: int) -> str:
+    return f"{account_id}#{domain_id}"
+
+
+def is_opted_out(account_id: int, domain_id: int, stream: str, email: str) -> bool:
+    return bool(opted_out(account_id, domain_id, stream, [email]))
+
+
+def opted_out(account_id: int, domain_id: int, stream: str, emails: list[str]) -> set[str]:
+    """Which of these addresses (lower case) opted out of the domain's mail on the stream."""
+    scope = _scope(account_id, domain_id)
+    keys = list({(scope, f"{stream}#{e.lower()}") for e in emails})
+    return {item.email for item in OptOut.batch_get(keys)} if keys else set()
+
+
+def opt_out(token: str, details: dict[str, Any] | None = None) -> Message | None:
+    """Record the opt-out a link stands for; None if the link is not genuine. Idempotent."""
+    message_id = verify(token)
+    if message_id is None:
+        return None
+    try:
+        message = Message.get(message_id)
+    except DoesNotExist:
+        return None
+    if is_opted_out(message.account_id, message.domain_id, message.stream, message.recipient):
+        return message
+    OptOut(_scope(message.account_id, message.domain_id), f"{message.stream}#{message.recipient.lower()}",
+           account_id=message.account_id, domain_id=message.domain_id, stream=message.stream,
+           email=message.recipient.lower(), message_id=message_id).save()
+    return events.apply(message_id, "unsubscribe", {k: v for k, v in (details or {}).items() if v})

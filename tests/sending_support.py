@@ -1,0 +1,124 @@
+"""Helpers for sending tests: a verified sending domain, the queue pump, SES's outbox."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from typing import Any
+
+from chalicelib import aws
+from chalicelib.sending import streams
+
+FUNCTIONS = {streams.TRANSACTIONAL: "deliver_transactional", streams.BULK: "deliver_bulk"}
+
+
+def pump(client, rounds: int = 20) -> int:
+    """Deliver what is on the sending queues now, as the Lambda event source would.
+
+    Each received batch goes to the same handler Lambda runs; records it reports as failed
+    stay on the queue (invisible until their visibility timeout), the others are deleted.
+    Returns how many records were handled.
+    """
+    sqs = aws.client("sqs")
+    handled = 0
+    for _ in range(rounds):
+        got = 0
+        for stream, function in FUNCTIONS.items():
+            url = aws.queue_url(streams.queue_for(stream))
+            received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                           AttributeNames=["All"]).get("Messages", [])
+            if not received:
+                continue
+            got += len(received)
+            event = {"Records": [{
+                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs", "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{url}",
+                "awsRegion": "us-east-1"} for m in received]}
+            result = client.lambda_.invoke(function, event).payload or {}
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            for m in received:
+                if m["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            handled += len(received)
+        if not got:
+            break
+    return handled
+
+
+def take(stream: str) -> list[dict[str, Any]]:
+    """Receive and delete every record waiting on a stream's queue; return their bodies."""
+    sqs = aws.client("sqs")
+    url = aws.queue_url(streams.queue_for(stream))
+    bodies = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not got:
+            return bodies
+        for m in got:
+            bodies.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def deliver(client, stream: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """Invoke the stream's consumer with these bodies, as one SQS event."""
+    event = {"Records": [{
+        "messageId": f"m-{i}", "receiptHandle": f"r-{i}", "body": json.dumps(b), "attributes": {},
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{streams.queue_for(stream)}",
+    } for i, b in enumerate(bodies)]}
+    return client.lambda_.invoke(FUNCTIONS[stream], event).payload
+
+
+def ses_outbox() -> list[Any]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    return ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+
+
+def sent_to(address: str) -> list[email.message.EmailMessage]:
+    """Every message SES accepted with this envelope recipient, parsed.
+
+    moto lists a raw message's destinations as the call's Destination first, then every
+    address of its To/Cc headers; Postline sends each message to one destination.
+    """
+    out = []
+    for item in ses_outbox():
+        destinations = getattr(item, "destinations", None) or []
+        if destinations and destinations[0].lower() == address.lower() and hasattr(item, "raw_data"):
+            out.append(email.message_from_string(item.raw_data, policy=email.policy.default))
+    return out
+
+
+def queued_bodies(stream: str) -> list[dict[str, Any]]:
+    """Bodies currently receivable on a stream's queue (left in place)."""
+    sqs = aws.client("sqs")
+    url = aws.queue_url(streams.queue_for(stream))
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+    return [json.loads(m["Body"]) for m in received]
+
+
+# ---------------------------------------------------------------- sending domains
+
+
+def verified_domain(account_id: int, name: str | None = None, **settings: Any) -> Any:
+    """A real sending domain of the account (SES identity, its API token), set verified and
+    compliant directly: DNS verification itself is the domains capability's to test."""
+    import uuid
+
+    from chalicelib.accounts.models import ApiToken
+    from chalicelib.core import clock
+    from chalicelib.core.permissions import ADMIN, Grant, Principal
+    from chalicelib.domains import service as domains
+    from chalicelib.domains.models import Domain
+
+    owner = next(t for t in ApiToken.by_account.query(int(account_id)))
+    principal = Principal(int(account_id), owner.token_id, owner.name, (Grant("account", int(account_id), ADMIN),))
+    domain, _ = domains.create_domain(principal, name or f"d{uuid.uuid4().hex[:10]}.example.com")
+    domain.update(actions=[Domain.dns_verified.set(True), Domain.dns_verified_at.set(clock.now()),
+                           Domain.compliance_status.set(domains.COMPLIANT)])
+    if settings:
+        domain = domains.update_domain(principal, domain.domain_id, settings)
+    return Domain.get(int(account_id), domain.domain_id, consistent_read=True)
