@@ -97,6 +97,9 @@ class Settings:
     compliance_review: str  # "auto" or "manual"
     dns_grace_hours: int  # a verified domain whose records vanish keeps sending this long
     demo_domain: str  # every account's demo domain (sends only to the owner)
+    contacts_limit: int  # contacts per account (imports past it count as over the limit)
+    contacts_rate_limit_requests: int  # contacts API limit per account (seed 004: 200 ...
+    contacts_rate_limit_window_seconds: int  # ... per 60 s)
 
     def table_name(self, name: str) -> str:
         return f"{self.resource_prefix}{name}"
@@ -138,6 +141,9 @@ def settings() -> Settings:
         compliance_review=_choice("POSTLINE_COMPLIANCE_REVIEW", "auto", ("auto", "manual")),
         dns_grace_hours=_int("POSTLINE_DNS_GRACE_HOURS", 72),
         demo_domain=_str("POSTLINE_DEMO_DOMAIN", "demo.postline.invalid").lower(),
+        contacts_limit=_int("POSTLINE_CONTACTS_LIMIT", 1_000_000),
+        contacts_rate_limit_requests=_int("POSTLINE_CONTACTS_RATE_LIMIT_REQUESTS", 200),
+        contacts_rate_limit_window_seconds=_int("POSTLINE_CONTACTS_RATE_LIMIT_WINDOW_SECONDS", 60),
     )
 
 
