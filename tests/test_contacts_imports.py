@@ -229,3 +229,18 @@ def test_large_import_finishes_with_exact_counts(api, account, client, monkeypat
     body = aws.client("s3").get_object(Bucket=aws.bucket("data"),
                                        Key=f"contact-imports/{acct.account_id}/{r.json['id']}/chunk-4.json")["Body"]
     assert len(json.loads(body.read())) == 40
+
+
+def test_unfinished_jobs_are_requeued_after_a_local_restart(api, account, client):
+    from chalicelib.contacts import worker
+
+    acct, _ = account
+    r = api.post("/api/contacts/imports", {"contacts": [{"email": "lost@example.com"}]})
+    imports.handle({"kind": "split", "account_id": acct.account_id, "import_id": r.json["id"]})
+    sqs = aws.client("sqs")
+    url = aws.queue_url(imports.QUEUE)
+    sqs.purge_queue(QueueUrl=url)  # its messages are lost, as SQS's are on a local restart
+    assert worker.requeue_unfinished_jobs() >= 1
+    run_workers(client)
+    job = api.get(f"/api/contacts/imports/{r.json['id']}").json
+    assert job["status"] == "finished" and job["created_contacts_count"] == 1
