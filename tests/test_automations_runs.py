@@ -360,3 +360,22 @@ def test_a_lost_state_machine_is_created_again_on_the_next_entry(env):
     env.trigger(aid, env.contact("phoenix@x.io"))
     run = env.finish(aid, 1)[0]
     assert run.status == "completed" and run.execution_arn.startswith(arn.replace(":stateMachine:", ":execution:"))
+
+
+def test_runs_resume_after_the_emulator_forgets_step_functions(env):
+    """The local stack's re-drive hook restarts running executions; done steps are not redone."""
+    set_time_scale(env.monkeypatch, 1 / 86400)  # 1 day -> 1 s
+    aid = env.automation(steps=[send(1), delay(1, "days"), send(2)])
+    env.trigger(aid, env.contact("resume@x.io"))
+    pump_until(lambda: bool(env.sending.sent))  # step 1 done; the run waits in its delay
+    run = runs_of(env.account_id, aid)[0]
+    sfn = aws.client("stepfunctions")
+    sfn.stop_execution(executionArn=run.execution_arn)  # what a restart does to it
+    sfn.delete_state_machine(stateMachineArn=run.execution_arn.rsplit(":", 1)[0].replace(
+        ":execution:", ":stateMachine:"))
+    assert enrollment.resume_running_runs() >= 1
+    run = env.finish(aid, 1)[0]
+    assert run.status == "completed"
+    assert [s.template_id for s in env.sending.to("resume@x.io")] == [1, 2]  # step 1 not sent again
+    stats = {s["id"]: s["completed"] for s in env.api.get(f"/api/automations/{aid}/stats").json["steps"]}
+    assert stats == {1: 1, 2: 1, 3: 1}

@@ -40,7 +40,7 @@ from chalicelib.automations.models import (
     automation_key,
     status_key,
 )
-from chalicelib.core import clock, ids
+from chalicelib.core import clock, ids, redrive
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Forbidden
 
@@ -243,3 +243,25 @@ def _execution_input(run: Run, record: AutomationVersion) -> dict[str, Any]:
 
 def resolve_contact(account_id: int, contact_id: Any = None, email: Any = None) -> ContactView | None:
     return adapters.contacts.get(account_id, contact_id=contact_id, email=email)
+
+
+@redrive.register("automations")
+def resume_running_runs() -> int:
+    """Local stack restart: Step Functions forgot every execution, DynamoDB kept the runs.
+
+    Each run still ``running`` gets its execution started again under the same name (and its
+    state machine created again if it is gone). The worker answers the steps the run already
+    did from its record (``done_steps``, the branches it took, emails already handed over)
+    without doing them again, so the run carries on where it was; a delay it was in is
+    waited again in full. Where the execution still exists, starting it is a no-op.
+    """
+    resumed = 0
+    for run in Run.scan(Run.status == RUNNING):
+        try:
+            automation = Automation.get(run.account_id, run.automation_id)
+            record = _version(automation.key, int(run.version))
+        except DoesNotExist:
+            continue
+        _start(automation, record, run)
+        resumed += 1
+    return resumed
