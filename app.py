@@ -4,6 +4,10 @@ from chalice import Chalice, Rate
 
 from chalicelib.accounts import api as accounts_api
 from chalicelib.accounts import service as accounts_service
+from chalicelib.automations import api as automations_api
+from chalicelib.automations import machines as automation_machines
+from chalicelib.automations import matcher as automation_matcher
+from chalicelib.automations import worker as automation_worker
 from chalicelib.contacts import api as contacts_api
 from chalicelib.contacts import worker as contacts_worker
 from chalicelib.core import api as core_api
@@ -24,6 +28,7 @@ app = Chalice(app_name="postline")
 app.register_middleware(host_guard, "http")
 app.register_blueprint(core_api.bp)
 app.register_blueprint(accounts_api.bp)
+app.register_blueprint(automations_api.bp)
 app.register_blueprint(sending_api.bp)
 app.register_blueprint(domains_api.bp)
 app.register_blueprint(templates_api.bp)
@@ -63,6 +68,26 @@ def render_setup_instructions(event):
     return domains_worker.render_setup_instructions(event)
 
 
+# ------------------------------------------------------------------ automations
+@app.on_sqs_message(queue=settings().queue_name(automation_machines.ACTIONS_QUEUE), batch_size=10)
+def automation_actions(event):
+    batch = automation_worker.Batch()
+    result = queues.process_batch(event, batch.handle)
+    batch.flush()
+    return result
+
+
+@app.on_sqs_message(queue=settings().queue_name("contact-events.fifo"), batch_size=10)
+def automation_triggers(event):
+    batch = automation_matcher.Batch()
+    result = queues.process_batch(event, batch.handle)
+    batch.flush()
+    return result
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def automation_reengagement(event):
+    return {"started": automation_matcher.reengage()}
 # ------------------------------------------------------------------ contacts
 @app.on_sqs_message(queue=settings().queue_name("contact-imports"), batch_size=1)
 def contact_imports(event):

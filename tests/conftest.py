@@ -17,6 +17,7 @@ os.environ.update({
     "AWS_DEFAULT_REGION": "us-east-1",
     "POSTLINE_STAGE": "dev",
     "TZ": "UTC",
+    "POSTLINE_AUTOMATION_TIME_SCALE": "0",  # delay steps wait 0 s (tests scale time up where they need it)
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("POSTLINE_RESOURCE_PREFIX", None)

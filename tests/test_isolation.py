@@ -30,6 +30,12 @@ def _token_factory(api: Api, account_id: int) -> dict[str, int]:
     return {"token_id": token["id"], "access_id": access_id}
 
 
+def _automation_factory(api: Api, account_id: int) -> dict[str, int]:
+    created = api.post("/api/automations", {"name": "victim", "trigger_type": "contact_created",
+                                            "steps": [{"type": "send_email", "template_id": 1}]})
+    return {"automation_id": created.json["id"]}
+
+
 def _message_factory(api: Api, account_id: int) -> dict[str, str]:
     from tests.sending_support import verified_domain
 
@@ -50,6 +56,8 @@ def _domain_factory(api: Api, account_id: int) -> dict[str, int]:
 
     domain = api.post("/api/domains", {"domain_name": unique_domain("victim")}).json
     return {"domain_id": domain["id"]}
+
+
 def _contacts_factory(api: Api, account_id: int) -> dict[str, int | str]:
     """A contact, field, list, segment, import and export of account A."""
     field = api.post("/api/contacts/fields", {"name": "Plan", "data_type": "text", "merge_tag": "plan"}).json
@@ -68,6 +76,7 @@ def _contacts_factory(api: Api, account_id: int) -> dict[str, int | str]:
 PARAM_FACTORIES = {
     "token_id": _token_factory,
     "access_id": _token_factory,
+    "automation_id": _automation_factory,
     "message_id": _message_factory,
     "email_template_id": _email_template_factory,
     "domain_id": _domain_factory,

@@ -34,14 +34,34 @@ def _signing_secret(stage: str) -> str:
     if not secret and stage == "prod":
         raise ConfigError("POSTLINE_SIGNING_SECRET must be set in prod (it signs unsubscribe links)")
     return secret or f"postline-{stage}-insecure-signing-secret"
+
+
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+def _plan_limits(name: str, default: str) -> dict[str, int]:
+    """``free:2000,basic:10000`` -> {"free": 2000, "basic": 10000} (plan names lowercased)."""
+    raw = os.environ.get(name) or default
+    limits: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        plan, sep, value = part.partition(":")
+        try:
+            limits[plan.strip().lower()] = int(value)
+        except ValueError:
+            sep = ""
+        if not sep or not plan.strip():
+            raise ConfigError(f"{name} must look like 'free:2000,basic:10000', got {raw!r}")
+    return limits
 
 
 def _host_port(name: str) -> tuple[str, int] | None:
@@ -97,6 +117,11 @@ class Settings:
     compliance_review: str  # "auto" or "manual"
     dns_grace_hours: int  # a verified domain whose records vanish keeps sending this long
     demo_domain: str  # every account's demo domain (sends only to the owner)
+    # Automations (chalicelib/automations).
+    automations_per_account: int  # seed 001: "up to 20 Automations" per account
+    automation_runs_per_month: dict[str, int]  # "Automations run count" per plan (account.plan)
+    automation_time_scale: float  # real seconds waited per second of a delay step (tests: 0)
+    automation_role_arn: str | None  # role the state machines run as; None: derived from the account
     contacts_limit: int  # contacts per account (imports past it count as over the limit)
     contacts_rate_limit_requests: int  # contacts API limit per account (seed 004: 200 ...
     contacts_rate_limit_window_seconds: int  # ... per 60 s)
@@ -141,6 +166,11 @@ def settings() -> Settings:
         compliance_review=_choice("POSTLINE_COMPLIANCE_REVIEW", "auto", ("auto", "manual")),
         dns_grace_hours=_int("POSTLINE_DNS_GRACE_HOURS", 72),
         demo_domain=_str("POSTLINE_DEMO_DOMAIN", "demo.postline.invalid").lower(),
+        automations_per_account=_int("POSTLINE_AUTOMATIONS_PER_ACCOUNT", 20),
+        automation_runs_per_month=_plan_limits(
+            "POSTLINE_AUTOMATION_RUNS_PER_MONTH", "free:1000,basic:10000,business:100000,enterprise:1000000"),
+        automation_time_scale=_float("POSTLINE_AUTOMATION_TIME_SCALE", 1.0),
+        automation_role_arn=os.environ.get("POSTLINE_AUTOMATION_ROLE_ARN") or None,
         contacts_limit=_int("POSTLINE_CONTACTS_LIMIT", 1_000_000),
         contacts_rate_limit_requests=_int("POSTLINE_CONTACTS_RATE_LIMIT_REQUESTS", 200),
         contacts_rate_limit_window_seconds=_int("POSTLINE_CONTACTS_RATE_LIMIT_WINDOW_SECONDS", 60),

@@ -1,0 +1,1 @@
+"""Automations: trigger-based sequences of steps, each activated version a Step Functions workflow."""

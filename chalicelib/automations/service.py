@@ -1,0 +1,379 @@
+"""Automation definitions: create, read, edit, archive, and the lifecycle rules.
+
+Lifecycle (seed-E §6.1, §6.3): ``draft`` -> ``active`` (needs at least one step and a
+valid tree) <-> ``paused``; ``active``/``paused`` -> ``disabled``; a disabled automation
+may be activated again (runs that entered before the disable are still removed). DELETE
+archives: hidden from lists unless asked for, never enrolls again.
+
+Every edit of the trigger or the steps makes a new version. Runs pin the version they
+entered with, so in-flight contacts are not affected (Misar: "Changes take effect for
+contacts entering the workflow after the update"). Each version that becomes the active
+one is compiled to its own state machine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from chalicelib.accounts import service as accounts
+from chalicelib.automations import adapters, conditions, definition, machines
+from chalicelib.automations.models import (
+    ACTIVE,
+    ARCHIVED,
+    DISABLED,
+    DRAFT,
+    PAUSED,
+    STATUSES,
+    Automation,
+    AutomationVersion,
+    StepStat,
+    automation_key,
+)
+from chalicelib.core import clock, ids
+from chalicelib.core.config import settings
+from chalicelib.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from chalicelib.core.permissions import ADMIN, VIEWER, Principal
+
+MAX_NAME = 255
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000  # TopMail's paging (003)
+# status -> statuses it may move to (draft is only ever left)
+TRANSITIONS = {
+    DRAFT: {ACTIVE},
+    ACTIVE: {PAUSED, DISABLED},
+    PAUSED: {ACTIVE, DISABLED},
+    DISABLED: {ACTIVE},
+    ARCHIVED: set(),
+}
+
+
+# ------------------------------------------------------------------ reading
+
+
+def load(account_id: int, automation_id: Any) -> Automation:
+    try:
+        return Automation.get(int(account_id), int(automation_id), consistent_read=True)
+    except (DoesNotExist, TypeError, ValueError):
+        raise NotFound() from None
+
+
+def get(principal: Principal, automation_id: Any) -> dict[str, Any]:
+    accounts.require(principal, VIEWER)
+    automation = load(principal.account_id, automation_id)
+    return to_wire(automation, _run_counters([automation])[automation.key], detail=True)
+
+
+def list_automations(principal: Principal, status: str | None = None, limit: Any = None,
+                     offset: Any = None, page: Any = None) -> dict[str, Any]:
+    accounts.require(principal, VIEWER)
+    limit_n, offset_n = paging(limit, offset, page)
+    if status is not None and status not in STATUSES:
+        raise Unprocessable.field("status", f"must be one of: {', '.join(STATUSES)}")
+    items = [a for a in Automation.query(principal.account_id)
+             if (a.status == status if status else a.status != ARCHIVED)]
+    items.sort(key=lambda a: a.automation_id, reverse=True)  # newest first
+    chosen = items[offset_n:offset_n + limit_n]
+    counters = _run_counters(chosen)
+    return {"data": [to_wire(a, counters[a.key]) for a in chosen], "total": len(items),
+            "limit": limit_n, "offset": offset_n}
+
+
+def paging(limit: Any, offset: Any, page: Any) -> tuple[int, int]:
+    """``limit``/``offset`` (TopMail) or ``limit``/``page`` (Misar); limit 1..1000."""
+    def whole(value: Any, name: str, default: int, low: int) -> int:
+        if value is None or value == "":
+            return default
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise Unprocessable.field(name, "must be an integer") from None
+        if number < low:
+            raise Unprocessable.field(name, f"must be at least {low}")
+        return number
+
+    limit_n = whole(limit, "limit", DEFAULT_LIMIT, 1)
+    if limit_n > MAX_LIMIT:
+        raise Unprocessable.field("limit", f"must be at most {MAX_LIMIT}")
+    if page not in (None, "") and offset in (None, ""):
+        return limit_n, (whole(page, "page", 1, 1) - 1) * limit_n
+    return limit_n, whole(offset, "offset", 0, 0)
+
+
+def _run_counters(automations: list[Automation]) -> dict[str, dict[str, int]]:
+    keys = [(a.key, 0) for a in automations]
+    found = {s.automation_key: s for s in StepStat.batch_get(keys)} if keys else {}
+    out = {}
+    for a in automations:
+        s = found.get(a.key)
+        enrolled = int(s.enrolled) if s else 0
+        done = {"completed": int(s.runs_completed) if s else 0, "failed": int(s.runs_failed) if s else 0,
+                "removed": int(s.runs_removed) if s else 0}
+        out[a.key] = {"enrolled": enrolled, "running": max(0, enrolled - sum(done.values())), **done}
+    return out
+
+
+def to_wire(a: Automation, counters: dict[str, int], detail: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": a.automation_id,
+        "name": a.name,
+        "status": a.status,
+        "trigger_type": a.trigger_type,
+        "trigger_config": a.trigger_config or {},
+        "version": a.version,
+        "active_version": a.active_version,
+        "step_count": sum(1 for _ in definition.walk(a.steps or [])),
+        "enrolled": counters["enrolled"],
+        "run_count": counters["enrolled"],
+        "runs": {k: counters[k] for k in ("running", "completed", "failed", "removed")},
+        "created_at": clock.iso(a.created_at),
+        "updated_at": clock.iso(a.updated_at),
+        "activated_at": clock.iso(a.activated_at),
+        "paused_at": clock.iso(a.paused_at),
+        "disabled_at": clock.iso(a.disabled_at),
+        "archived_at": clock.iso(a.archived_at),
+    }
+    if detail:
+        body["steps"] = a.steps or []
+    return body
+
+
+# ------------------------------------------------------------------ writing
+
+
+def create(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+    accounts.require(principal, ADMIN)
+    params = _unwrap(body)
+    name = _name(params.get("name"))
+    trigger_type, trigger_config = _trigger(params, required=True)
+    steps, next_step_id = definition.parse_steps(params.get("steps"))
+    _check_conditions(principal.account_id, steps)
+    _check_automation_quota(principal.account_id)
+    automation = Automation(
+        principal.account_id, ids.next_id("automation"), name=name, status=DRAFT,
+        trigger_type=trigger_type, trigger_config=trigger_config, steps=steps, version=1,
+        next_step_id=next_step_id,
+    )
+    _save_version(automation)
+    automation.save(condition=Automation.automation_id.does_not_exist())
+    return to_wire(automation, _run_counters([automation])[automation.key], detail=True)
+
+
+def update(principal: Principal, automation_id: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """PATCH: name, trigger, steps (a new version) and/or status (a lifecycle transition)."""
+    accounts.require(principal, ADMIN)
+    params = _unwrap(body)
+    automation = load(principal.account_id, automation_id)
+    if automation.status == ARCHIVED:
+        raise Unprocessable.field("status", "an archived automation can't be changed")
+    old_version = automation.version
+    changed_tree = False
+    if "name" in params:
+        automation.name = _name(params["name"])
+    if any(k in params for k in ("trigger_type", "trigger", "trigger_config")):
+        automation.trigger_type, automation.trigger_config = _trigger(params, required=False,
+                                                                      current=automation)
+        changed_tree = True
+    if "steps" in params:
+        automation.steps, automation.next_step_id = definition.parse_steps(
+            params["steps"], int(automation.next_step_id))
+        _check_conditions(automation.account_id, automation.steps)
+        changed_tree = True
+    target = params.get("status")
+    if target is not None and (not isinstance(target, str) or target not in STATUSES):
+        raise Unprocessable.field("status", "must be one of: active, paused, disabled")
+    if changed_tree:
+        automation.version = old_version + 1
+        if automation.status in (ACTIVE, PAUSED):
+            _require_runnable(automation)
+            _save_version(automation)
+            automation.active_version = automation.version  # new entries get the new version
+        else:
+            _save_version(automation, compile_now=False)
+    if target is not None and target != automation.status:
+        _transition(automation, target)
+    _save(automation, old_version)
+    return get_wire(automation)
+
+
+def set_active(principal: Principal, automation_id: Any, active: Any) -> dict[str, Any]:
+    """Misar's ``POST /activate {"active": bool}``: true activates, false pauses."""
+    accounts.require(principal, ADMIN)
+    automation = load(principal.account_id, automation_id)
+    if not isinstance(active, bool):
+        raise Unprocessable.field("active", "must be true or false")
+    old_version = automation.version
+    if active and automation.status != ACTIVE:
+        _transition(automation, ACTIVE)
+    elif not active and automation.status == ACTIVE:
+        _transition(automation, PAUSED)
+    elif automation.status == ARCHIVED:
+        raise Unprocessable.field("status", "an archived automation can't be changed")
+    _save(automation, old_version)
+    return get_wire(automation)
+
+
+def archive(principal: Principal, automation_id: Any) -> None:
+    """DELETE: soft delete. Contacts in flight are removed after their current step."""
+    accounts.require(principal, ADMIN)
+    automation = load(principal.account_id, automation_id)
+    if automation.status == ARCHIVED:
+        return
+    old_version = automation.version
+    now = clock.now()
+    if automation.status in (ACTIVE, PAUSED):
+        automation.disabled_at = now
+    automation.status = ARCHIVED
+    automation.archived_at = now
+    _save(automation, old_version)
+
+
+def get_wire(automation: Automation) -> dict[str, Any]:
+    return to_wire(automation, _run_counters([automation])[automation.key], detail=True)
+
+
+def asl(principal: Principal, automation_id: Any, version: Any = None) -> dict[str, Any]:
+    """The compiled definition of a version (the active one by default)."""
+    accounts.require(principal, VIEWER)
+    automation = load(principal.account_id, automation_id)
+    number = automation.active_version or automation.version
+    if version not in (None, ""):
+        try:
+            number = int(version)
+        except (TypeError, ValueError):
+            raise Unprocessable.field("version", "must be an integer") from None
+    try:
+        record = AutomationVersion.get(automation.key, number)
+    except DoesNotExist:
+        raise NotFound() from None
+    if not record.steps:
+        raise Unprocessable.field("steps", "this version has no steps, so nothing to compile")
+    return {
+        "automation_id": automation.automation_id,
+        "version": record.version,
+        "state_machine_arn": record.state_machine_arn,
+        "definition": machines.definition_for(automation.name, record.version, record.steps),
+    }
+
+
+# ------------------------------------------------------------------ rules
+
+
+def _unwrap(body: dict[str, Any]) -> dict[str, Any]:
+    inner = body.get("automation")
+    return inner if isinstance(inner, dict) else body
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Unprocessable.field("name", "can't be blank")
+    if len(value.strip()) > MAX_NAME:
+        raise Unprocessable.field("name", f"is too long (maximum is {MAX_NAME} characters)")
+    return value.strip()
+
+
+def _trigger(params: dict[str, Any], required: bool,
+             current: Automation | None = None) -> tuple[str, dict[str, Any]]:
+    nested = params.get("trigger")
+    if isinstance(nested, dict):
+        config = {k: v for k, v in nested.items() if k not in ("type", "config")}
+        if isinstance(nested.get("config"), dict):
+            config.update(nested["config"])
+        return definition.parse_trigger(nested.get("type"), config)
+    if nested is not None:
+        raise Unprocessable.field("trigger", "must be an object with a 'type'")
+    kind = params.get("trigger_type", current.trigger_type if current else None)
+    if kind is None and required:
+        raise Unprocessable.field("trigger_type", "can't be blank")
+    config = params.get("trigger_config", current.trigger_config if current and "trigger_type" not in params else None)
+    return definition.parse_trigger(kind, config)
+
+
+def _check_conditions(account_id: int, steps: list[dict[str, Any]]) -> None:
+    """Split conditions name the account's own fields and lists (the segment grammar's checks)."""
+    for path, step in definition.walk_paths(steps):
+        if step["type"] == definition.SPLIT:
+            conditions.check(account_id, step["conditions"], f"{path}.conditions")
+
+
+def _check_automation_quota(account_id: int) -> None:
+    limit = settings().automations_per_account
+    count = sum(1 for a in Automation.query(account_id) if a.status != ARCHIVED)
+    if count >= limit:
+        plan = accounts.get_account(account_id).plan or "free"
+        raise Forbidden(f"Automation quota reached for your plan ({plan.title()}: {limit})")
+
+
+def _require_runnable(automation: Automation) -> None:
+    if not automation.steps:
+        raise Unprocessable.field("steps", "an automation needs at least one step to be active")
+    refs = definition.referenced(automation.steps)
+    problems: dict[str, list[str]] = {}
+    if refs["senderless"]:
+        ids = ", ".join(str(i) for i in sorted(refs["senderless"]))
+        problems["from_email"] = [f"can't be blank (step {ids}): an email needs a From address on a "
+                                  "verified sending domain"]
+    for found in (adapters.contacts.missing(automation.account_id, refs["lists"], refs["fields"]),
+                  adapters.sending.missing(automation.account_id, refs["templates"], refs["senders"])):
+        for key, messages in found.items():
+            problems.setdefault(key, []).extend(messages)
+    if problems:
+        raise Unprocessable(problems)
+
+
+def _transition(automation: Automation, target: str) -> None:
+    current = automation.status
+    if target not in TRANSITIONS.get(current, set()):
+        raise Unprocessable.field("status", f"can't change from {current} to {target}")
+    now = clock.now()
+    if target == ACTIVE:
+        _require_runnable(automation)
+        record = _save_version(automation, compile_now=True, existing_ok=True)
+        automation.active_version = record.version
+        automation.activated_at = now
+        automation.paused_at = None
+    elif target == PAUSED:
+        automation.paused_at = now
+    elif target == DISABLED:
+        automation.disabled_at = now
+    automation.status = target
+
+
+def _save_version(automation: Automation, compile_now: bool | None = None,
+                  existing_ok: bool = False) -> AutomationVersion:
+    """Store the automation's current tree as its version (and its state machine if running)."""
+    record = None
+    if existing_ok:
+        try:
+            record = AutomationVersion.get(automation.key, automation.version, consistent_read=True)
+        except DoesNotExist:
+            record = None
+    if record is None:
+        record = AutomationVersion(
+            automation.key, automation.version, account_id=automation.account_id,
+            automation_id=automation.automation_id, trigger_type=automation.trigger_type,
+            trigger_config=automation.trigger_config, steps=automation.steps,
+        )
+    if compile_now is None:
+        compile_now = automation.status in (ACTIVE, PAUSED)
+    if compile_now and not record.state_machine_arn:
+        asl_doc = machines.definition_for(automation.name, record.version, record.steps)
+        record.state_machine_arn = machines.ensure_machine(
+            automation.account_id, automation.automation_id, record.version, asl_doc)
+    try:
+        record.save()
+    except PutError as exc:  # pragma: no cover - surfaced as a retryable conflict
+        raise Conflict("The automation changed meanwhile; try again") from exc
+    return record
+
+
+def _save(automation: Automation, expected_version: int) -> None:
+    """Write the definition unless someone else changed its tree meanwhile."""
+    try:
+        automation.save(condition=Automation.version == expected_version)
+    except PutError:
+        raise Conflict("The automation was changed by another request; reload it and try again") from None
+
+
+def version_record(account_id: int, automation_id: int, version: int) -> AutomationVersion:
+    return AutomationVersion.get(automation_key(account_id, automation_id), version)
