@@ -69,6 +69,9 @@ def test_create_issues_a_domain_admin_token(api, client):
     assert as_domain.post("/api/domains", {"domain": {"domain_name": unique_domain()}}).status == 403
     r = api.delete(f"/api/api_tokens/{token['id']}")
     assert r.status == 422 and "last token of a domain" in r.body.decode()
+    api.delete(f"/api/domains/{domain['id']}")  # once the domain is gone its token can go too
+    assert api.delete(f"/api/api_tokens/{token['id']}").status == 204
+    assert as_domain.get("/api/domains").status == 401
 
 
 def test_both_path_styles_and_body_wrappers(api, account):

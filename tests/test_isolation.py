@@ -52,6 +52,13 @@ def _email_template_factory(api: Api, account_id: int) -> dict[str, int]:
     return {"email_template_id": template["id"]}
 
 
+def _domain_factory(api: Api, account_id: int) -> dict[str, int]:
+    from tests.domain_helpers import unique_domain
+
+    domain = api.post("/api/domains", {"domain_name": unique_domain("victim")}).json
+    return {"domain_id": domain["id"]}
+
+
 # path parameter -> function(api of account A, account id) returning {param: id, ...}
 PARAM_FACTORIES = {
     "token_id": _token_factory,
@@ -59,6 +66,7 @@ PARAM_FACTORIES = {
     "message_id": _message_factory,
     "domain_id": _domain_factory,
     "email_template_id": _email_template_factory,
+    "domain_id": _domain_factory,
 }
 
 

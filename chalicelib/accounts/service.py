@@ -286,6 +286,11 @@ def _active(token: ApiToken) -> bool:
     return token.reset_at is None and (token.expires_at is None or token.expires_at > clock.now())
 
 
+def _resource_exists(resource_type: str, account_id: int, resource_id: int) -> bool:
+    kind = resources.get(resource_type)
+    return kind is not None and kind.exists(account_id, resource_id)
+
+
 def _refuse_if_last_token(token: ApiToken) -> None:
     """The seeds: the last token of a domain can't be deleted. Likewise the last account admin
     token, or the account would be locked out of its own API."""
@@ -298,7 +303,7 @@ def _refuse_if_last_token(token: ApiToken) -> None:
             if not any(Principal(t.account_id, t.token_id, t.name, t.grants()).is_account_admin()
                        for t in others):
                 raise Unprocessable("You can't delete the last account admin token")
-        elif grant.resource_type == "domain":
+        elif grant.resource_type == "domain" and _resource_exists("domain", token.account_id, grant.resource_id):
             if not any(g.resource_type == "domain" and g.resource_id == grant.resource_id
                        and g.access_level >= ADMIN for t in others for g in t.grants()):
                 raise Unprocessable("You can't delete the last token of a domain")

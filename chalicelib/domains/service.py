@@ -139,7 +139,8 @@ def sender_check(account_id: int, from_email: str, recipients: list[str]) -> Dom
     name = names.from_address(from_email)
     if not name:
         raise Forbidden(f"Sending from domain is not allowed: '{from_email}' has no valid domain")
-    ensure_demo_domain(account_id)
+    if name == settings().demo_domain:
+        ensure_demo_domain(account_id)
     match = [d for d in account_domains(account_id) if d.domain_name == name]
     if not match:
         raise Forbidden(f"Sending from domain is not allowed: {name} is not a sending domain of this "
