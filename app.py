@@ -12,9 +12,11 @@ from chalicelib.core.logs import configure_logging
 from chalicelib.domains import api as domains_api
 from chalicelib.domains import verification as domains_verification
 from chalicelib.domains import worker as domains_worker
+from chalicelib.limits import api as limits_api
 from chalicelib.sending import api as sending_api
 from chalicelib.sending import streams as sending_streams
 from chalicelib.sending import worker as sending_worker
+from chalicelib.suppressions import api as suppressions_api
 from chalicelib.templates import api as templates_api
 
 configure_logging()
@@ -25,6 +27,8 @@ app.register_blueprint(accounts_api.bp)
 app.register_blueprint(sending_api.bp)
 app.register_blueprint(domains_api.bp)
 app.register_blueprint(templates_api.bp)
+app.register_blueprint(suppressions_api.bp)
+app.register_blueprint(limits_api.bp)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))

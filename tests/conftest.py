@@ -17,6 +17,11 @@ os.environ.update({
     "AWS_DEFAULT_REGION": "us-east-1",
     "POSTLINE_STAGE": "dev",
     "TZ": "UTC",
+    # Sending limits are their own tests' subject (tests/test_limits.py sets plans explicitly);
+    # other tests send freely.
+    "POSTLINE_DEFAULT_PLAN": "unlimited",
+    "POSTLINE_SES_MAX_SEND_RATE": "0",  # 0: no rate (the SES window is shared by every test)
+    "POSTLINE_DOMAIN_SEND_RATE": "0",
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("POSTLINE_RESOURCE_PREFIX", None)

@@ -59,6 +59,15 @@ def _domain_factory(api: Api, account_id: int) -> dict[str, int]:
     return {"domain_id": domain["id"]}
 
 
+def _suppression_factory(api: Api, account_id: int) -> dict[str, str]:
+    from tests.sending_support import verified_domain
+
+    domain = verified_domain(account_id)
+    created = api.post("/api/suppressions", {"email": "victim@rcpt.example", "domain_id": domain.domain_id,
+                                             "sending_stream": "any"}).json
+    return {"suppression_id": created["data"]["id"]}
+
+
 # path parameter -> function(api of account A, account id) returning {param: id, ...}
 PARAM_FACTORIES = {
     "token_id": _token_factory,
@@ -67,6 +76,7 @@ PARAM_FACTORIES = {
     "domain_id": _domain_factory,
     "email_template_id": _email_template_factory,
     "domain_id": _domain_factory,
+    "suppression_id": _suppression_factory,
 }
 
 

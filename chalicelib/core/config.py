@@ -97,6 +97,10 @@ class Settings:
     compliance_review: str  # "auto" or "manual"
     dns_grace_hours: int  # a verified domain whose records vanish keeps sending this long
     demo_domain: str  # every account's demo domain (sends only to the owner)
+    # Sending limits (chalicelib/limits): what SES allows this AWS account, and each domain's share.
+    ses_max_send_rate: float  # messages per second, deployment-wide (the SES account's max send rate)
+    domain_send_rate: float  # messages per second from one sending domain (kept under the SES rate)
+    default_plan: str | None  # plan of accounts the operator has not set one for (None: the account's own)
 
     def table_name(self, name: str) -> str:
         return f"{self.resource_prefix}{name}"
@@ -138,6 +142,9 @@ def settings() -> Settings:
         compliance_review=_choice("POSTLINE_COMPLIANCE_REVIEW", "auto", ("auto", "manual")),
         dns_grace_hours=_int("POSTLINE_DNS_GRACE_HOURS", 72),
         demo_domain=_str("POSTLINE_DEMO_DOMAIN", "demo.postline.invalid").lower(),
+        ses_max_send_rate=_float("POSTLINE_SES_MAX_SEND_RATE", 14.0),
+        domain_send_rate=_float("POSTLINE_DOMAIN_SEND_RATE", 10.0),
+        default_plan=os.environ.get("POSTLINE_DEFAULT_PLAN") or None,
     )
 
 
