@@ -47,6 +47,30 @@ def pump(client, rounds: int = 20) -> int:
     return handled
 
 
+def take(stream: str) -> list[dict[str, Any]]:
+    """Receive and delete every record waiting on a stream's queue; return their bodies."""
+    sqs = aws.client("sqs")
+    url = aws.queue_url(streams.queue_for(stream))
+    bodies = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not got:
+            return bodies
+        for m in got:
+            bodies.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def deliver(client, stream: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """Invoke the stream's consumer with these bodies, as one SQS event."""
+    event = {"Records": [{
+        "messageId": f"m-{i}", "receiptHandle": f"r-{i}", "body": json.dumps(b), "attributes": {},
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{streams.queue_for(stream)}",
+    } for i, b in enumerate(bodies)]}
+    return client.lambda_.invoke(FUNCTIONS[stream], event).payload
+
+
 def ses_outbox() -> list[Any]:
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
@@ -55,10 +79,15 @@ def ses_outbox() -> list[Any]:
 
 
 def sent_to(address: str) -> list[email.message.EmailMessage]:
-    """Every message SES accepted for this recipient, parsed."""
+    """Every message SES accepted with this envelope recipient, parsed.
+
+    moto lists a raw message's destinations as the call's Destination first, then every
+    address of its To/Cc headers; Postline sends each message to one destination.
+    """
     out = []
     for item in ses_outbox():
-        if address.lower() in [d.lower() for d in getattr(item, "destinations", [])] and hasattr(item, "raw_data"):
+        destinations = getattr(item, "destinations", None) or []
+        if destinations and destinations[0].lower() == address.lower() and hasattr(item, "raw_data"):
             out.append(email.message_from_string(item.raw_data, policy=email.policy.default))
     return out
 

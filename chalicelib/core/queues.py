@@ -19,6 +19,7 @@ log = logging.getLogger("postline.queues")
 # Short names of every queue Postline uses; infra/template.yaml declares each with a DLQ
 # (tests/test_infra.py checks the two agree). Capabilities add theirs at import.
 QUEUES: set[str] = set()
+MAX_BATCH_BYTES = 1024 * 1024
 
 
 def register(name: str) -> str:
@@ -34,20 +35,27 @@ def send(queue: str, body: dict[str, Any], delay_seconds: int = 0) -> str:
 
 
 def send_many(queue: str, bodies: Iterable[dict[str, Any]]) -> None:
-    """Send in batches of 10 (the SQS maximum); raises if any entry is refused."""
+    """Send in batches of up to 10 messages and 1 MiB (the SQS maximums); raises if any is refused."""
     sqs = aws.client("sqs")
     batch: list[dict[str, Any]] = []
+    size = 0
 
     def flush() -> None:
+        nonlocal size
         if not batch:
             return
         result = sqs.send_message_batch(QueueUrl=aws.queue_url(queue), Entries=batch)
         if result.get("Failed"):
             raise RuntimeError(f"SQS refused {len(result['Failed'])} messages for {queue}")
         batch.clear()
+        size = 0
 
     for body in bodies:
-        batch.append({"Id": str(len(batch)), "MessageBody": json.dumps(body)})
+        encoded = json.dumps(body)
+        if size + len(encoded.encode()) > MAX_BATCH_BYTES:  # SQS also caps a whole batch at 1 MiB
+            flush()
+        batch.append({"Id": str(len(batch)), "MessageBody": encoded})
+        size += len(encoded.encode())
         if len(batch) == 10:
             flush()
     flush()

@@ -119,9 +119,9 @@ def batch():
 
 
 def _query_lists() -> dict[str, list[str]]:
-    request = bp.current_request
-    multi = getattr(request, "multi_value_query_params", None) or {}
-    return {k: list(v) for k, v in multi.items()}
+    """Every query parameter with all its values (chalice's MultiDict keeps repeats)."""
+    params = bp.current_request.query_params
+    return {key: list(params.getlist(key)) for key in params} if params else {}
 
 
 @api_route(bp, "/email_logs", ["GET"])
@@ -138,7 +138,9 @@ def get_email_log(message_id, account_id=None):
 
 @api_route(bp, "/api/raw_messages/{token}", ["GET"], prefixed=False)
 def get_raw_message(token):
-    return Response(body=email_logs.raw_message(token), status_code=200,
+    # Postline's MIME is 7-bit by construction (QP, base64, RFC 2047), so it travels as text
+    raw = email_logs.raw_message(token).decode("utf-8", errors="replace")
+    return Response(body=raw, status_code=200,
                     headers={"Content-Type": "message/rfc822",
                              "Content-Disposition": f'attachment; filename="{token.split(".")[0]}.eml"'})
 

@@ -35,15 +35,15 @@ class ContentDocument:
 
     def to_json(self) -> str:
         attachments: list[dict[str, Any]] = []
-        seen: dict[int, int] = {}
+        seen: dict[Attachment, int] = {}  # by value: a batch's base attachments are stored once
         entries = []
         for request in self.entries:
             refs = []
             for item in request.attachments:
-                if id(item) not in seen:
-                    seen[id(item)] = len(attachments)
+                if item not in seen:
+                    seen[item] = len(attachments)
                     attachments.append(item.to_doc())
-                refs.append(seen[id(item)])
+                refs.append(seen[item])
             entries.append({
                 "from": request.sender.to_doc(),
                 "to": [a.to_doc() for a in request.to], "cc": [a.to_doc() for a in request.cc],

@@ -56,18 +56,19 @@ def apply(message_id: str, event_type: str, details: dict[str, Any] | None = Non
             message = Message.get(message_id, consistent_read=True)
         except DoesNotExist:
             raise LookupError(message_id) from None
-        revision = message.revision
+        revision = message.revision  # None until the first event after sending
         add(message, event_type, details)
         message.status = _next_status(message.status, event_type)
         if reason:
             message.status_reason = reason
         if event_type == "open":
-            message.opens_count += 1
+            message.opens_count = (message.opens_count or 0) + 1
         elif event_type == "click":
-            message.clicks_count += 1
-        message.revision = revision + 1
+            message.clicks_count = (message.clicks_count or 0) + 1
+        message.revision = (revision or 0) + 1
+        unchanged = Message.revision.does_not_exist() if revision is None else Message.revision == revision
         try:
-            message.save(condition=Message.revision == revision)
+            message.save(condition=unchanged)
             return message
         except PutError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":

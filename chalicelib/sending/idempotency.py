@@ -1,19 +1,25 @@
-"""At most one SES submission per message: dispatch leases and the submission ledger.
+"""At most one SES submission per message: the dispatch ledger.
 
-SQS delivers at least once, and a worker can die anywhere. Two records make sending safe:
+SQS delivers at least once and a worker can die anywhere. A **dispatch** is one SQS
+message's worth of messages (up to 50, all of one account and stream); every copy of it
+(a redelivery, a retry re-enqueued after SES throttling) carries the same dispatch id. Its
+ledger item (table ``send_dispatches``) makes delivery safe:
 
-1. **Dispatch lease** (table ``send_dispatches``). A dispatch is one SQS message's worth of
-   messages. Before touching them a worker claims the dispatch with a conditional write
-   (free, or its lease expired, and not done). Every copy of a dispatch (a redelivery, a
-   retry re-enqueued after SES throttling) carries the same dispatch id, so only one worker
-   at a time works on those messages. The lease outlives the worker's time limit, so a
-   lease can only expire when its worker is gone.
-2. **Submission ledger** (the message records). Under the lease, a message is marked
-   ``sending`` *before* its SES call and recorded ``sent`` with SES's MessageId after it.
-   A later holder of the lease sends only messages still ``queued``; one found ``sending``
-   was in flight when a worker died, so SES may or may not have it: it is never resent,
-   and ends ``failed`` with that reason. Marks and records are batched (a chunk of messages
-   per DynamoDB BatchWrite), so a crash can leave at most one chunk in that state.
+1. **Lease.** A worker claims the dispatch with a conditional write (no ledger yet, or
+   released, or its lease expired; never once done). Only the holder touches the dispatch's
+   messages. The lease (180 s) outlives the worker function (60 s), so it can only expire
+   when its holder is gone.
+2. **In flight.** Before a chunk of messages goes to SES, its message ids are written to
+   the ledger (conditional on still holding the lease). After the SES calls each message's
+   record says what happened (``sent`` with SES's MessageId, ``rejected``, ``failed``).
+   A later holder that finds a message listed in flight whose record is not final can't
+   know whether SES has it: it is never resent and ends ``failed`` with that reason. A
+   crash can leave at most one chunk (``worker.CHUNK_SIZE``) in that state.
+3. **Version.** Releasing the lease (to retry later) bumps the ledger's version. A dispatch
+   body may carry snapshots of its message records taken at a version; a worker uses them
+   instead of reading the records only when the ledger is fresh or was cleanly released at
+   exactly that version. Any other case (a crash, a stale redelivered copy) reads the
+   records, strongly consistent.
 """
 
 from __future__ import annotations
@@ -21,13 +27,13 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.core import clock
 from chalicelib.sending.models import DispatchLease, Message
 
-LEASE_SECONDS = 180  # longer than the worker function's timeout (60 s) plus its time budget margin
-KEEP_DONE = timedelta(days=7)  # done markers outlive SQS retention (4 days), then expire
+LEASE_SECONDS = 180  # longer than the worker function's timeout (60 s)
+KEEP_DONE = timedelta(days=7)  # ledgers outlive SQS retention (4 days), then expire
 
 
 class LeaseBusy(Exception):
@@ -35,38 +41,52 @@ class LeaseBusy(Exception):
 
 
 class Lease:
-    def __init__(self, dispatch_id: str, owner: str) -> None:
-        self.dispatch_id = dispatch_id
-        self.owner = owner
+    def __init__(self, item: DispatchLease) -> None:
+        self.item = item  # the ledger as this holder last wrote it
+        self.dispatch_id = item.dispatch_id
+        self.version = int(item.version or 0)
+        self.previous_state = item.previous_state  # "fresh", "released" or "claimed" (its holder died)
+        self.in_flight = set(item.in_flight or [])
 
-    def _finish(self, state: str) -> None:
-        item = DispatchLease(self.dispatch_id)
+    def trusts(self, version: int) -> bool:
+        """Whether snapshots taken at ``version`` are the records as they are now."""
+        return self.previous_state in ("fresh", "released") and int(version) == self.version
+
+    def _write(self, what: str, **changes: object) -> None:
+        # A whole-item put guarded by the owner: cheaper than an update, and it proves the
+        # lease is still this worker's at the moment of writing.
+        for name, value in changes.items():
+            setattr(self.item, name, value)
         try:
-            item.update(actions=[DispatchLease.state.set(state), DispatchLease.lease_until.set(0),
-                                 DispatchLease.expires.set(clock.now() + KEEP_DONE)],
-                        condition=DispatchLease.owner == self.owner)
-        except UpdateError as exc:
+            self.item.save(condition=DispatchLease.owner == self.item.owner)
+        except PutError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
-                raise LeaseBusy(f"dispatch {self.dispatch_id} was taken over") from None
+                raise LeaseBusy(f"dispatch {self.dispatch_id} was taken over before {what}") from None
             raise
 
-    def release(self) -> None:
-        """Let the next copy of this dispatch (a re-enqueued retry) claim it at once."""
-        self._finish("released")
+    def mark_in_flight(self, message_ids: list[str]) -> None:
+        """Record that these messages are about to be submitted (before any SES call)."""
+        self._write("submitting", in_flight=list(message_ids))
+
+    def release(self) -> int:
+        """Let the next copy of this dispatch claim it at once; return the new version."""
+        self.version += 1
+        self._write("release", state="released", lease_until=0, in_flight=[], version=self.version)
+        return self.version
 
     def complete(self) -> None:
         """Every message of the dispatch is final: later copies are skipped."""
-        self._finish("done")
+        self._write("completion", state="done", lease_until=0, in_flight=[], expires=clock.now() + KEEP_DONE)
 
 
 def claim(dispatch_id: str) -> Lease | None:
-    """The lease on a dispatch; None if the dispatch is already done; LeaseBusy if held."""
-    owner = uuid.uuid4().hex
+    """The lease on a dispatch; None if it is already done; LeaseBusy if someone holds it."""
     now = clock.now().timestamp()
     item = DispatchLease(dispatch_id)
     try:
         item.update(
-            actions=[DispatchLease.state.set("claimed"), DispatchLease.owner.set(owner),
+            actions=[DispatchLease.previous_state.set(DispatchLease.state | "fresh"),
+                     DispatchLease.state.set("claimed"), DispatchLease.owner.set(uuid.uuid4().hex),
                      DispatchLease.lease_until.set(now + LEASE_SECONDS),
                      DispatchLease.expires.set(clock.now() + KEEP_DONE)],
             condition=DispatchLease.dispatch_id.does_not_exist()
@@ -78,11 +98,11 @@ def claim(dispatch_id: str) -> Lease | None:
         if current.state == "done":
             return None
         raise LeaseBusy(f"dispatch {dispatch_id} is being delivered by another worker") from None
-    return Lease(dispatch_id, owner)
+    return Lease(item)
 
 
-class Ledger:
-    """Message records waiting to be written, flushed together in one BatchWrite."""
+class Records:
+    """Message records waiting to be written, flushed together in one BatchWrite (25 per call)."""
 
     def __init__(self) -> None:
         self._pending: dict[str, Message] = {}

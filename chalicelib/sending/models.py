@@ -10,8 +10,11 @@ Access patterns (docs/data-model.md):
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import (
     JSONAttribute,
+    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -23,7 +26,6 @@ from chalicelib.core.db import BaseModel, TimestampedModel, table_name
 
 # Message.status values. The email log shows them as Mailtrap's four statuses (see WIRE_STATUS).
 QUEUED = "queued"  # accepted, waiting for the worker (also between retries)
-SENDING = "sending"  # claimed by a worker, being submitted to SES
 SENT = "sent"  # SES accepted it; delivery is reported later by SES notifications
 DELIVERED = "delivered"
 SOFT_BOUNCED = "soft_bounced"
@@ -34,7 +36,7 @@ OPTED_OUT = "opted_out"
 
 FINAL = {DELIVERED, BOUNCED, REJECTED, FAILED, OPTED_OUT}
 WIRE_STATUS = {
-    QUEUED: "enqueued", SENDING: "enqueued", SENT: "enqueued", SOFT_BOUNCED: "enqueued",
+    QUEUED: "enqueued", SENT: "enqueued", SOFT_BOUNCED: "enqueued",
     DELIVERED: "delivered", BOUNCED: "not_delivered", REJECTED: "not_delivered", FAILED: "not_delivered",
     OPTED_OUT: "opted_out",
 }
@@ -49,8 +51,34 @@ class MessagesByAccount(GlobalSecondaryIndex):
     sent_key = UnicodeAttribute(range_key=True)
 
 
+def _envelope_field(name: str, default: Any = None) -> property:
+    def get(self: Message) -> Any:
+        return (self.envelope or {}).get(name, default)
+
+    def set_(self: Message, value: Any) -> None:
+        self.envelope = {**(self.envelope or {}), name: value}
+
+    return property(get, set_)
+
+
+def _delivery_field(name: str) -> property:
+    def get(self: Message) -> Any:
+        return (self.delivery or {}).get(name)
+
+    def set_(self: Message, value: Any) -> None:
+        self.delivery = {**(self.delivery or {}), name: value}
+
+    return property(get, set_)
+
+
 class Message(BaseModel):
-    """One message to one recipient (to, cc, bcc or an auto-BCC copy of the domain)."""
+    """One message to one recipient (to, cc, bcc or an auto-BCC copy of the domain).
+
+    Attributes a query or a condition uses are the item's own; what the message *is* (set
+    when it was accepted) is one JSON document, ``envelope``, and where it went (SES's id,
+    the stored raw copy) another, ``delivery``: a lean item is cheaper to write, and the
+    worker writes each record at least twice.
+    """
 
     class Meta:
         table_name = table_name("messages")
@@ -59,49 +87,57 @@ class Message(BaseModel):
     account_id = NumberAttribute()
     sent_key = UnicodeAttribute()  # "<created_at iso>#<message_id>": list order and cursor
     created_at = UTCDateTimeAttribute()
-    request_id = UnicodeAttribute()  # the API call that made it (one content document)
-    entry = NumberAttribute()  # which request of that call (0 for /api/send)
     stream = UnicodeAttribute()  # transactional | bulk
-    kind = UnicodeAttribute()  # to | cc | bcc | auto_bcc
     domain_id = NumberAttribute()
-    domain_name = UnicodeAttribute()
-    from_email = UnicodeAttribute()
     recipient = UnicodeAttribute()
-    subject = UnicodeAttribute(null=True)
-    category = UnicodeAttribute(null=True)
-    custom_variables = JSONAttribute(null=True)
-    template_uuid = UnicodeAttribute(null=True)
-    template_id = NumberAttribute(null=True)
-    template_variables = JSONAttribute(null=True)
-    client_ip = UnicodeAttribute(null=True)
-    configuration_set = UnicodeAttribute(null=True)
-    unsubscribe = NumberAttribute(default=0)  # 1: add List-Unsubscribe and the footer
-    bcc_headers = JSONAttribute(null=True)  # auto-BCC copies only: the domain's extra headers
     status = UnicodeAttribute()
     status_reason = UnicodeAttribute(null=True)
-    attempts = NumberAttribute(default=0)
-    ses_message_id = UnicodeAttribute(null=True)
-    raw_key = UnicodeAttribute(null=True)  # S3 pack holding the raw MIME ...
-    raw_offset = NumberAttribute(null=True)  # ... at this byte offset ...
-    raw_length = NumberAttribute(null=True)  # ... of this length
-    opens_count = NumberAttribute(default=0)
-    clicks_count = NumberAttribute(default=0)
+    attempts = NumberAttribute(null=True)  # SES submissions tried
+    opens_count = NumberAttribute(null=True)
+    clicks_count = NumberAttribute(null=True)
+    revision = NumberAttribute(null=True)  # optimistic lock of events.apply
     events = JSONAttribute(default=list)  # [{event_type, created_at, details}] oldest first
-    revision = NumberAttribute(default=0)  # optimistic lock for read-modify-write updates
+    envelope = JSONAttribute(default=dict)
+    delivery = JSONAttribute(null=True)
 
     by_account = MessagesByAccount()
 
+    # envelope: set once accepted (the subject again when a template is rendered to send)
+    request_id = _envelope_field("request_id")  # the API call (one content document)
+    entry = _envelope_field("entry", 0)  # which request of that call
+    kind = _envelope_field("kind", "to")  # to | cc | bcc | auto_bcc
+    domain_name = _envelope_field("domain_name")
+    from_email = _envelope_field("from")
+    subject = _envelope_field("subject")
+    category = _envelope_field("category")
+    custom_variables = _envelope_field("custom_variables")
+    template_uuid = _envelope_field("template_uuid")
+    template_id = _envelope_field("template_id")
+    template_variables = _envelope_field("template_variables")
+    client_ip = _envelope_field("client_ip")
+    configuration_set = _envelope_field("configuration_set")
+    unsubscribe = _envelope_field("unsubscribe", False)  # add List-Unsubscribe and the footer
+    bcc_headers = _envelope_field("bcc_headers")  # auto-BCC copies only: the domain's extra headers
+    # delivery
+    ses_message_id = _delivery_field("ses_message_id")
+    raw_key = _delivery_field("raw_key")  # S3 pack holding the raw MIME ...
+    raw_offset = _delivery_field("raw_offset")  # ... at this byte offset ...
+    raw_length = _delivery_field("raw_length")  # ... of this length
+
 
 class DispatchLease(BaseModel):
-    """Who is delivering a dispatch (one SQS message's worth of messages) until when."""
+    """The ledger of a dispatch (one SQS message's worth of messages): see idempotency.py."""
 
     class Meta:
         table_name = table_name("send_dispatches")
 
     dispatch_id = UnicodeAttribute(hash_key=True)
-    state = UnicodeAttribute()  # claimed | released | done
+    state = UnicodeAttribute(null=True)  # claimed | released | done
+    previous_state = UnicodeAttribute(null=True)  # what the last claim found ("fresh" if nothing)
     owner = UnicodeAttribute(null=True)
     lease_until = NumberAttribute(default=0)  # epoch seconds
+    version = NumberAttribute(default=0)  # bumped at each release
+    in_flight = ListAttribute(of=UnicodeAttribute, default=list)  # ids being submitted to SES now
     expires = TTLAttribute(null=True)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from chalicelib.core import clock, ids, queues
 from chalicelib.core.permissions import Principal
-from chalicelib.sending import content, events, streams, templating
+from chalicelib.sending import content, events, streams, templating, worker
 from chalicelib.sending.models import QUEUED, Message
 from chalicelib.sending.senders import SenderDomain, SenderResolver
 from chalicelib.sending.validation import (
@@ -38,49 +38,50 @@ class Submission:
         self.entries: list[SendRequest] = []
         self.messages: list[Message] = []
         self.senders = SenderResolver(principal, stream)
+        self.templates = templating.Renderer(principal.account_id)
 
     def add(self, request: SendRequest) -> list[str]:
         """Authorize and stage one request; return its message ids (one per recipient)."""
         sender = self.senders.resolve(request)
         rendered = None
         if request.template_uuid:
-            try:  # the template must exist now; the worker renders it again when it sends
-                rendered = templating.render(self.principal.account_id, request.template_uuid,
-                                             request.template_variables)
+            try:  # the template must exist now; the worker renders the whole of it when it sends
+                rendered = self.templates.headline(request.template_uuid, request.template_variables)
             except templating.TemplateUnavailable as exc:
                 raise SendError(400, [f"'template_uuid' is invalid: {exc}"]) from None
         entry = len(self.entries)
         self.entries.append(request)
-        message_ids = []
-        for kind, address in request.recipients():
-            message_ids.append(self._stage(entry, request, sender, rendered, kind, address.email))
-        for bcc in sender.auto_bcc:  # the domain's Auto BCC: one copy per request, not per recipient
-            self._stage(entry, request, sender, rendered, "auto_bcc", bcc)
-        return message_ids
-
-    def _stage(self, entry: int, request: SendRequest, sender: SenderDomain,
-               rendered: templating.Rendered | None, kind: str, recipient: str) -> str:
-        now = clock.now()
-        message_id = ids.new_uuid()
         variables = None
-        if request.template_uuid:
+        if request.template_uuid:  # kept on each record for the email log, unless large
             variables = request.template_variables
             if len(json.dumps(variables)) > MAX_STORED_TEMPLATE_VARIABLES:
                 variables = {}
+        message_ids = []
+        for kind, address in request.recipients():
+            message_ids.append(self._stage(entry, request, sender, rendered, variables, kind, address.email))
+        for bcc in sender.auto_bcc:  # the domain's Auto BCC: one copy per request, not per recipient
+            self._stage(entry, request, sender, rendered, variables, "auto_bcc", bcc)
+        return message_ids
+
+    def _stage(self, entry: int, request: SendRequest, sender: SenderDomain, rendered: templating.Rendered | None,
+               variables: dict[str, Any] | None, kind: str, recipient: str) -> str:
+        now = clock.now()
+        message_id = ids.new_uuid()
+        envelope = {
+            "request_id": self.request_id, "entry": entry, "kind": kind, "domain_name": sender.domain_name,
+            "from": request.sender.email, "subject": rendered.subject if rendered else request.subject,
+            "category": rendered.category if rendered else request.category,
+            "custom_variables": request.custom_variables or None, "template_uuid": request.template_uuid,
+            "template_id": rendered.template_id if rendered else None, "template_variables": variables,
+            "client_ip": self.client_ip, "configuration_set": sender.configuration_set,
+            "unsubscribe": self.stream == streams.BULK or sender.auto_unsubscribe,
+            "bcc_headers": dict(sender.auto_bcc_headers) if kind == "auto_bcc" and sender.auto_bcc_headers else None,
+        }
         message = Message(
             message_id, account_id=self.principal.account_id, sent_key=f"{clock.iso(now)}#{message_id}",
-            created_at=now, request_id=self.request_id, entry=entry, stream=self.stream, kind=kind,
-            domain_id=sender.domain_id, domain_name=sender.domain_name, from_email=request.sender.email,
-            recipient=recipient,
-            subject=rendered.subject if rendered else request.subject,
-            category=rendered.category if rendered else request.category,
-            custom_variables=request.custom_variables or None,
-            template_uuid=request.template_uuid, template_id=rendered.template_id if rendered else None,
-            template_variables=variables, client_ip=self.client_ip,
-            configuration_set=sender.configuration_set,
-            unsubscribe=1 if (self.stream == streams.BULK or sender.auto_unsubscribe) else 0,
-            bcc_headers=dict(sender.auto_bcc_headers) if kind == "auto_bcc" and sender.auto_bcc_headers else None,
-            status=QUEUED, attempts=0, events=[events.event("queued", {"stream": self.stream})],
+            created_at=now, stream=self.stream, domain_id=sender.domain_id, recipient=recipient, status=QUEUED,
+            events=[events.event("queued", {"stream": self.stream})],
+            envelope={k: v for k, v in envelope.items() if v is not None},
         )
         self.messages.append(message)
         return message_id
@@ -92,14 +93,9 @@ class Submission:
         with Message.batch_write() as batch:
             for message in self.messages:
                 batch.save(message)
-        bodies = []
-        for start in range(0, len(self.messages), DISPATCH_SIZE):
-            chunk = self.messages[start:start + DISPATCH_SIZE]
-            bodies.append({
-                "v": 1, "dispatch_id": f"{self.request_id}:{start // DISPATCH_SIZE}",
-                "account_id": self.principal.account_id, "stream": self.stream,
-                "message_ids": [m.message_id for m in chunk], "content": ref, "attempt": 0,
-            })
+        bodies = [worker.dispatch_body(f"{self.request_id}:{start // DISPATCH_SIZE}", self.principal.account_id,
+                                       self.stream, self.messages[start:start + DISPATCH_SIZE], ref)
+                  for start in range(0, len(self.messages), DISPATCH_SIZE)]
         queues.send_many(streams.queue_for(self.stream), bodies)
 
 

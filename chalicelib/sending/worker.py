@@ -1,16 +1,18 @@
 """The delivery worker: one SQS record (a dispatch of up to 50 messages) at a time.
 
-For each dispatch: claim its lease, load its messages (strongly consistent), settle any left
-in flight by a dead worker, ask the throttling and suppression hooks, then per chunk of
-messages: render, build MIME, store the raw copies in S3, mark them ``sending``, submit each
-to SES, and record what SES said. SES throttling and 5xx put the rest back on the queue
-with an exponential delay (the same dispatch id); refusals end ``rejected``/``failed``.
-See idempotency.py for why no message is ever submitted twice.
+For each dispatch: claim its ledger (idempotency.py), take its message records (the
+snapshots the dispatch carries when the ledger vouches for them, else a strongly consistent
+read, settling any message a dead worker left in flight), ask the throttling and
+suppression hooks, then per chunk of messages: render, build MIME, store the raw copies in
+S3, mark the chunk in flight, submit each to SES, and record what SES said. SES throttling
+and 5xx put the rest back on the queue with an exponential delay (same dispatch id);
+refusals end ``rejected``/``failed`` with the reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import random
 import time
@@ -20,17 +22,18 @@ from typing import Any
 from chalicelib import aws
 from chalicelib.core import clock, queues
 from chalicelib.sending import content, events, hooks, idempotency, mime, ses, streams, templating, unsubscribe
-from chalicelib.sending.models import FAILED, QUEUED, REJECTED, SENDING, SENT, Message
+from chalicelib.sending.models import FAILED, QUEUED, REJECTED, SENT, Message
 from chalicelib.sending.validation import SendRequest
 
 log = logging.getLogger("postline.sending.worker")
 
-CHUNK_SIZE = 10  # messages marked, submitted and recorded together (the crash window)
-CHUNK_BYTES = 20 * 1024 * 1024  # ... or fewer when they are large
+CHUNK_SIZE = 10  # messages marked in flight, submitted and recorded together (the crash window)
+PACK_BYTES = 8 * 1024 * 1024  # messages built and stored in S3 together: up to a dispatch, or this much
 MAX_ATTEMPTS = 12  # SES throttled or failing for ~2.5 hours: give up, say why
 RETRY_BASE_SECONDS = 30
 MAX_DELAY_SECONDS = 900  # the SQS maximum
 TIME_BUDGET_SECONDS = 40.0  # stop starting chunks after this (the function times out at 60 s)
+SNAPSHOT_BYTES = 150 * 1024  # records carried in a dispatch body (SQS allows 256 KB in all)
 
 IN_FLIGHT_REASON = ("the worker submitting it to SES stopped before recording the outcome; "
                     "it is not sent again so that it can't arrive twice")
@@ -40,6 +43,18 @@ def backoff_seconds(attempt: int) -> int:
     """Delay before retry ``attempt`` (1, 2, ...): 30 s doubling to 15 min, with jitter."""
     delay = min(MAX_DELAY_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempt - 1))
     return max(1, int(delay * random.uniform(0.8, 1.0)))
+
+
+def dispatch_body(dispatch_id: str, account_id: int, stream: str, messages: list[Message], ref: dict[str, Any],
+                  attempt: int = 0, version: int = 0) -> dict[str, Any]:
+    """What goes on the queue: the message ids, their records as of ledger ``version`` if they fit."""
+    body = {"v": 1, "dispatch_id": dispatch_id, "account_id": account_id, "stream": stream,
+            "message_ids": [m.message_id for m in messages], "content": ref, "attempt": attempt,
+            "ledger_version": version}
+    snapshots = [m.serialize() for m in messages]
+    if len(json.dumps(snapshots)) <= SNAPSHOT_BYTES:
+        body["snapshots"] = snapshots
+    return body
 
 
 def handle(body: dict[str, Any]) -> None:
@@ -60,11 +75,12 @@ class Delivery:
         self.account_id = int(body["account_id"])
         self.stream: str = body["stream"]
         self.attempt = int(body.get("attempt") or 0)
-        self.ledger = idempotency.Ledger()
+        self.records = idempotency.Records()
         self.parts = mime.PartCache()
         self.started = time.monotonic()
         self._contents: dict[int, mime.Content | templating.TemplateUnavailable] = {}
         self._document: content.ContentDocument | None = None
+        self._templates = templating.Renderer(self.account_id)
 
     # ------------------------------------------------------------ the dispatch
 
@@ -72,28 +88,27 @@ class Delivery:
         lease = idempotency.claim(self.dispatch_id)
         if lease is None:
             return  # a copy of this dispatch already finished it
-        messages = self._load()
-        for message in messages:
-            if message.status == SENDING:
-                _fail(message, FAILED, IN_FLIGHT_REASON)
-                self.ledger.stage(message)
-        todo = [m for m in messages if m.status == QUEUED]
+        todo = [m for m in self._messages(lease) if m.status == QUEUED]
         if todo:
             delay = hooks.sending_delay(self.account_id, todo[0].domain_id, self.stream, len(todo))
             if delay > 0:
                 return self._requeue(lease, todo, delay, self.attempt)
             todo = self._suppress(todo)
         while todo:
-            if time.monotonic() - self.started > TIME_BUDGET_SECONDS:
-                return self._requeue(lease, todo, 0, self.attempt)
-            chunk, todo = self._next_chunk(todo)
-            unsent = self._deliver(chunk)
+            if len(todo) < len(self.body["message_ids"]) and time.monotonic() - self.started > TIME_BUDGET_SECONDS:
+                return self._requeue(lease, todo, 0, self.attempt)  # the rest in a fresh invocation
+            pack, todo = self._next_pack(todo)
+            unsent = self._deliver(lease, pack)
             if unsent:
                 return self._retry(lease, unsent + todo)
-        self.ledger.flush()
+        self.records.flush()
         lease.complete()
 
-    def _load(self) -> list[Message]:
+    def _messages(self, lease: idempotency.Lease) -> list[Message]:
+        """The dispatch's records as they are now, in the order the dispatch lists them."""
+        snapshots = self.body.get("snapshots")
+        if snapshots is not None and lease.trusts(self.body.get("ledger_version") or 0):
+            return [Message.from_raw_data(s) for s in snapshots]
         ids = list(dict.fromkeys(self.body["message_ids"]))
         found = {m.message_id: m for m in Message.batch_get(ids, consistent_read=True)}
         messages = []
@@ -102,6 +117,9 @@ class Delivery:
             if message is None or message.account_id != self.account_id:
                 log.error("dispatch %s names message %s it can't deliver", self.dispatch_id, message_id)
                 continue
+            if message_id in lease.in_flight and message.status == QUEUED:
+                _fail(message, FAILED, IN_FLIGHT_REASON)  # a dead worker may have submitted it
+                self.records.stage(message)
             messages.append(message)
         return messages
 
@@ -118,22 +136,23 @@ class Delivery:
                     allowed.append(message)
                 else:
                     _fail(message, REJECTED, verdict.reason or "Recipient is suppressed")
-                    self.ledger.stage(message)
+                    self.records.stage(message)
         return allowed
 
-    def _next_chunk(self, todo: list[Message]) -> tuple[list[Message], list[Message]]:
+    def _next_pack(self, todo: list[Message]) -> tuple[list[Message], list[Message]]:
         size = 0
-        for i, message in enumerate(todo[:CHUNK_SIZE]):
+        for i, message in enumerate(todo):
             size += self._entry(message).size()
-            if size > CHUNK_BYTES and i > 0:
+            if size > PACK_BYTES and i > 0:
                 return todo[:i], todo[i:]
-        return todo[:CHUNK_SIZE], todo[CHUNK_SIZE:]
+        return todo, []
 
     def _requeue(self, lease: idempotency.Lease, messages: list[Message], delay: int, attempt: int) -> None:
-        self.ledger.flush()
-        lease.release()
+        self.records.flush()
+        version = lease.release()
         queues.send(streams.queue_for(self.stream),
-                    {**self.body, "message_ids": [m.message_id for m in messages], "attempt": attempt}, delay)
+                    dispatch_body(self.dispatch_id, self.account_id, self.stream, messages, self.body["content"],
+                                  attempt, version), delay)
 
     def _retry(self, lease: idempotency.Lease, messages: list[Message]) -> None:
         attempt = self.attempt + 1
@@ -141,56 +160,52 @@ class Delivery:
             last = messages[0].status_reason or "SES did not accept the message"
             for message in messages:
                 _fail(message, FAILED, f"not accepted by SES after {attempt} attempts: {last}")
-                self.ledger.stage(message)
-            self.ledger.flush()
+                self.records.stage(message)
+            self.records.flush()
             lease.complete()
             return
         self._requeue(lease, messages, backoff_seconds(attempt), attempt)
 
     # ------------------------------------------------------------ one chunk
 
-    def _deliver(self, chunk: list[Message]) -> list[Message]:
-        """Build, store, mark and submit a chunk; return the messages SES asked to retry later."""
+    def _deliver(self, lease: idempotency.Lease, pack: list[Message]) -> list[Message]:
+        """Build and store a pack, then mark and submit it chunk by chunk; return what SES deferred."""
         built = []
         now = clock.now()
-        for message in chunk:
+        for message in pack:
             result = self._build(message, now)
             if isinstance(result, mime.Built):
                 built.append((message, result))
             else:
                 _fail(message, FAILED, result)
-                self.ledger.stage(message)
-        if not built:
-            return []
-        self._store_raw(built)
-        for message, _ in built:
-            message.status = SENDING
-            message.attempts += 1
-            self.ledger.stage(message)
-        self.ledger.flush()  # the marks (and the previous chunk's records) before any SES call
-        for i, (message, raw) in enumerate(built):
-            result = ses.submit(raw.raw, message.from_email, message.recipient, message.configuration_set)
-            if result.outcome == ses.SENT:
-                message.status = SENT
-                message.status_reason = None
-                message.ses_message_id = result.ses_message_id
-                events.add(message, "sent", {"ses_message_id": result.ses_message_id,
-                                             "configuration_set": message.configuration_set})
-            elif result.outcome == ses.RETRY:
-                unsent = [m for m, _ in built[i:]]
-                for other in unsent:
-                    other.status = QUEUED
-                    if other is not message:
-                        other.attempts -= 1  # never reached SES
-                    self.ledger.stage(other)
-                message.status_reason = result.reason
-                events.add(message, "retry", {"reason": result.reason, "attempt": self.attempt + 1})
-                return unsent
-            elif result.outcome == ses.REJECTED:
-                _fail(message, REJECTED, result.reason or "rejected by SES")
-            else:
-                _fail(message, FAILED, result.reason or "SES refused the message")
-            self.ledger.stage(message)
+                self.records.stage(message)
+        if built:
+            self._store_raw(built)
+        for start in range(0, len(built), CHUNK_SIZE):
+            chunk = built[start:start + CHUNK_SIZE]
+            lease.mark_in_flight([m.message_id for m, _ in chunk])  # before any of their SES calls
+            for i, (message, raw) in enumerate(chunk):
+                message.attempts = (message.attempts or 0) + 1
+                result = ses.submit(raw.raw, message.from_email, message.recipient, message.configuration_set)
+                if result.outcome == ses.SENT:
+                    message.status = SENT
+                    message.status_reason = None
+                    message.ses_message_id = result.ses_message_id
+                    events.add(message, "sent", {"ses_message_id": result.ses_message_id,
+                                                 "configuration_set": message.configuration_set})
+                elif result.outcome == ses.RETRY:
+                    message.status_reason = result.reason
+                    events.add(message, "retry", {"reason": result.reason, "attempt": self.attempt + 1})
+                    self.records.stage(message)
+                    self.records.flush()  # the outcomes so far; the rest were not submitted
+                    return [m for m, _ in chunk[i:]] + [m for m, _ in built[start + CHUNK_SIZE:]]
+                elif result.outcome == ses.REJECTED:
+                    _fail(message, REJECTED, result.reason or "rejected by SES")
+                else:
+                    _fail(message, FAILED, result.reason or "SES refused the message")
+                self.records.stage(message)
+            self.records.flush()  # before the next chunk replaces the in-flight list
+        self.records.flush()
         return []
 
     def _entry(self, message: Message) -> SendRequest:
@@ -210,7 +225,7 @@ class Delivery:
                 custom_variables=request.custom_variables)
             if request.template_uuid:
                 try:
-                    rendered = templating.render(self.account_id, request.template_uuid, request.template_variables)
+                    rendered = self._templates.render(request.template_uuid, request.template_variables)
                     cached = dataclasses.replace(cached, subject=rendered.subject, text=rendered.text,
                                                  html=rendered.html, category=rendered.category)
                 except templating.TemplateUnavailable as exc:
@@ -240,7 +255,7 @@ class Delivery:
                           cache=self.parts, extra_headers=extra)
 
     def _store_raw(self, built: list[tuple[Message, mime.Built]]) -> None:
-        """One S3 object per chunk holding each message's stored copy at its own offset."""
+        """One S3 object per pack holding each message's stored copy at its own offset."""
         key = (f"raw/{self.account_id}/{clock.now():%Y/%m/%d}/"
                f"{self.dispatch_id.replace(':', '-')}-{uuid.uuid4().hex[:12]}.eml")
         parts, offset = [], 0
