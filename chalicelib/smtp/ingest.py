@@ -5,8 +5,10 @@ those AWS calls, not SMTP, limit throughput. Sessions therefore don't commit on 
 each accepted message joins the pending list, and a committer thread takes everything
 pending at once, groups it by (token, stream, client IP), and commits each group as one
 ``Submission`` (the same object ``POST /api/batch`` uses): one content document, one
-DynamoDB BatchWrite per 25 records, one SQS batch. While a commit runs, the next group
-forms, so the group size follows the load with no added wait when idle.
+DynamoDB BatchWrite per 25 records, one SQS batch. A session waits for its 250, so at most
+one message per connection is pending: the committer waits up to ``LINGER_SECONDS`` for
+every authenticated connection to have one pending before it commits (no wait when a
+single connection is open).
 
 Per-message checks (authorization of the From domain, validation) happen for each message
 inside the group, so one bad message is refused alone; a failed commit fails its group
@@ -19,6 +21,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +36,7 @@ log = logging.getLogger("postline.smtp.ingest")
 
 MAX_GROUP = 100  # messages per Submission (the content document then goes to S3 in one put)
 RESOLVER_SECONDS = 30.0  # how long a token's sender lookups are reused across groups
+LINGER_SECONDS = 0.010  # the longest a message waits for others to join its commit
 
 
 class CommitFailed(Exception):
@@ -53,7 +57,8 @@ class _Item:
 
 
 class Committer:
-    def __init__(self, workers: int = 4) -> None:
+    def __init__(self, workers: int = 4, active: Callable[[], int] = lambda: 1) -> None:
+        self._active = active  # how many connections could have a message pending (authenticated ones)
         self._pending: list[_Item] = []
         self._cond = threading.Condition()
         self._stopping = False
@@ -88,6 +93,12 @@ class Committer:
                     self._cond.wait()
                 if not self._pending and self._stopping:
                     return
+                deadline = time.monotonic() + LINGER_SECONDS
+                while len(self._pending) < min(self._active(), MAX_GROUP) and not self._stopping:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
                 taken, self._pending = self._pending, []
             groups: dict[Any, list[_Item]] = defaultdict(list)
             for item in taken:

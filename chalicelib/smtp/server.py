@@ -59,6 +59,7 @@ class Runtime:
     connections: int = 0
     accepted: int = 0
     refused: int = 0
+    authenticated: int = 0  # connections past AUTH (each may have one message pending)
     open: set[Any] = field(default_factory=set)  # live connections, closed on stop
     _monthly: dict[int, float] = field(default_factory=dict)
 
@@ -98,7 +99,8 @@ class SmtpServer:
     def start(self) -> SmtpServer:
         logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
         self.runtime = Runtime(
-            config=self.config, loop=self._loop, tls_context=self.tls_context, committer=ingest.Committer(),
+            config=self.config, loop=self._loop, tls_context=self.tls_context,
+            committer=ingest.Committer(active=lambda: self.runtime.authenticated),
             ips=connections.IpSlots(self.config.max_connections_per_ip),
             accounts=connections.AccountSlots(self.config.max_connections_per_account),
             pool=ThreadPoolExecutor(max_workers=16, thread_name_prefix="smtp-io"))
