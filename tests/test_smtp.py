@@ -29,6 +29,16 @@ def smtp(tmp_path_factory):
     handle.stop()
 
 
+@pytest.fixture(autouse=True)
+def _leave_the_queues_empty():
+    """Dispatches a test queued but did not deliver are removed: other tests count what they queue."""
+    yield
+    from tests.sending_support import take
+
+    take("transactional")
+    take("bulk")
+
+
 @pytest.fixture()
 def domain(account):
     return verified_domain(account[0].account_id)
