@@ -318,7 +318,9 @@ def test_a_worker_crash_mid_dispatch_never_sends_twice(api, client, domain, monk
     assert record(ids[1]).status_reason == worker.IN_FLIGHT_REASON
 
 
-def test_throttled_ses_is_retried_with_backoff_and_sent_once(api, client, domain, monkeypatch):
+@pytest.mark.parametrize("code,http_status", [
+    ("TooManyRequestsException", 429), ("ThrottlingException", 400), ("ServiceUnavailable", 503)])
+def test_throttled_ses_is_retried_with_backoff_and_sent_once(api, client, domain, monkeypatch, code, http_status):
     to = unique()
     [message_id] = send(api, domain, to)
     real, calls = ses._send_email, {"n": 0}
@@ -326,7 +328,7 @@ def test_throttled_ses_is_retried_with_backoff_and_sent_once(api, client, domain
     def throttled_once(**params):
         calls["n"] += 1
         if calls["n"] == 1:
-            raise ses_error("TooManyRequestsException", 429)
+            raise ses_error(code, http_status)
         return real(**params)
 
     delays = []
@@ -336,7 +338,7 @@ def test_throttled_ses_is_retried_with_backoff_and_sent_once(api, client, domain
     deliver(client, "transactional", [dispatch])
     waiting = record(message_id)
     assert waiting.status == "queued" and waiting.events[-1]["event_type"] == "retry"
-    assert "TooManyRequestsException" in waiting.status_reason and sent_to(to) == []
+    assert code in waiting.status_reason and sent_to(to) == []
     assert delays == [1]
     [retry] = take("transactional")
     assert retry["dispatch_id"] == dispatch["dispatch_id"] and retry["attempt"] == 1
@@ -344,6 +346,21 @@ def test_throttled_ses_is_retried_with_backoff_and_sent_once(api, client, domain
     done = record(message_id)
     assert done.status == "sent" and done.attempts == 2 and len(sent_to(to)) == 1
     assert [e["event_type"] for e in done.events] == ["queued", "retry", "sent"]
+
+
+def test_the_throttling_hook_defers_a_dispatch_without_sending(api, client, domain, monkeypatch):
+    to = unique()
+    [message_id] = send(api, domain, to)
+    delays = []
+    real_send = worker.queues.send
+    monkeypatch.setattr(worker.hooks, "sending_delay", lambda account, domain_id, stream, count: 120)
+    monkeypatch.setattr(worker.queues, "send", lambda q, b, d=0: delays.append(d) or real_send(q, b, 0))
+    [dispatch] = take("transactional")
+    deliver(client, "transactional", [dispatch])
+    assert delays == [120] and sent_to(to) == [] and record(message_id).status == "queued"
+    monkeypatch.setattr(worker.hooks, "sending_delay", lambda *a: 0)
+    pump(client)  # the deferred copy, once its time has come
+    assert len(sent_to(to)) == 1 and record(message_id).status == "sent"
 
 
 def test_backoff_grows_to_the_sqs_maximum():

@@ -9,7 +9,7 @@ depends on the domain model's shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core.config import settings
@@ -27,7 +27,6 @@ class SenderDomain:
     auto_bcc_headers: tuple[tuple[str, str], ...] = ()
     auto_unsubscribe: bool = False  # transactional mail gets unsubscribe links too
     demo: bool = False
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 def configuration_set(stream: str) -> str:

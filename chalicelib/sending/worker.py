@@ -63,6 +63,7 @@ def handle(body: dict[str, Any]) -> None:
 
 
 def _fail(message: Message, status: str, reason: str) -> None:
+    log.warning("message %s %s: %s", message.message_id, status, reason)
     message.status = status
     message.status_reason = reason
     events.add(message, "reject", {"reject_reason": reason})
@@ -148,6 +149,8 @@ class Delivery:
         return todo, []
 
     def _requeue(self, lease: idempotency.Lease, messages: list[Message], delay: int, attempt: int) -> None:
+        log.info("dispatch %s: %d messages back on the queue for %d s (attempt %d)",
+                 self.dispatch_id, len(messages), delay, attempt)
         self.records.flush()
         version = lease.release()
         queues.send(streams.queue_for(self.stream),
