@@ -101,7 +101,10 @@ class Connection(SMTP):
             self.runtime.ips.release(self.ip)
         if self.principal is not None:
             self.runtime.authenticated -= 1
-            self.runtime.pool.submit(self.runtime.accounts.release, self.principal.account_id)
+            try:
+                self.runtime.pool.submit(self.runtime.accounts.release, self.principal.account_id)
+            except RuntimeError:  # the server is stopping: this instance's counts lapse with its heartbeat
+                pass
 
     async def push(self, status: Any) -> None:
         await super().push(status)
