@@ -22,15 +22,17 @@ run: install
 test: install
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-# Builds the deployable SAM template (Chalice's + infra/template.yaml) and lints it.
-# Works offline with no AWS credentials.
+# Builds the deployable SAM template (Chalice's + infra/template.yaml), finishes it with what
+# Chalice cannot express (infra/postprocess_sam.py), and lints it and its SAM-transformed
+# CloudFormation. Works offline with no AWS credentials.
 package: install
 	rm -rf $(PACKAGE_DIR)
 	POSTLINE_STAGE=$(STAGE) POSTLINE_RESOURCE_PREFIX=postline-$(STAGE)- \
 	AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-offline} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-offline} \
 	  $(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/template.yaml \
 	  --template-format yaml $(PACKAGE_DIR)
-	$(VENV)/bin/cfn-lint $(PACKAGE_DIR)/sam.yaml
+	$(PY) infra/postprocess_sam.py $(PACKAGE_DIR)/sam.yaml --translated $(PACKAGE_DIR)/translated.yaml
+	$(VENV)/bin/cfn-lint $(PACKAGE_DIR)/sam.yaml $(PACKAGE_DIR)/translated.yaml
 
 # Needs real AWS credentials and an S3 bucket for the code: make deploy STAGE=prod ARTIFACT_BUCKET=...
 deploy: package

@@ -7,7 +7,7 @@ pynamodb both read, so no code here knows which of the two it runs on.
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
@@ -18,7 +18,7 @@ from chalicelib.core.config import settings
 _lock = threading.Lock()
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str, max_attempts: int = 5) -> Any:
     """A client of ``service``; ``max_attempts=1`` turns botocore's retries off (a caller that
     must not repeat a call, such as an SES send, retries on its own terms)."""
@@ -32,7 +32,7 @@ def client(service: str, max_attempts: int = 5) -> Any:
         )
 
 
-@lru_cache(maxsize=None)
+@cache
 def queue_url(name: str) -> str:
     """URL of one of Postline's queues by its short name (``send-transactional``...)."""
     return client("sqs").get_queue_url(QueueName=settings().queue_name(name))["QueueUrl"]

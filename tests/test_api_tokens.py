@@ -31,8 +31,8 @@ def test_token_value_is_returned_once_and_stored_only_as_hash(api, account):
 
 def test_unprefixed_paths_work_with_account_from_token(api, account):
     acct, _ = account
-    r = api.post("/api/api_tokens", {
-        "name": "short", "resources": [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]})
+    grant = {"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}
+    r = api.post("/api/api_tokens", {"name": "short", "resources": [grant]})
     assert r.status == 200
     assert api.get(f"/api/api_tokens/{r.json['id']}").json["name"] == "short"
 

@@ -92,7 +92,7 @@ class Unprocessable(PostlineError):
         super().__init__(f"{first[0]}: {first[1][0]}" if first[0] != "base" else first[1][0])
 
     @classmethod
-    def field(cls, name: str, message: str) -> "Unprocessable":
+    def field(cls, name: str, message: str) -> Unprocessable:
         return cls({name: [message]})
 
     def body(self) -> dict[str, Any]:

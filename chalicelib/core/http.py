@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from chalice import Blueprint, ChaliceViewError, Response
 

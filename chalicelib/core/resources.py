@@ -7,8 +7,8 @@ registers how to find its resources when it is imported.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 
 @dataclass
@@ -16,7 +16,7 @@ class ResourceNode:
     id: int
     name: str
     type: str
-    children: list["ResourceNode"] = field(default_factory=list)
+    children: list[ResourceNode] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,215 @@
+"""`make run`: the whole local stack in one foreground process.
+
+Boot order, and why:
+1. cut the AWS recording down to DynamoDB/S3 writes (recording.compact);
+2. start the emulator, and meanwhile load the Chalice app with its stage environment
+   (the stage's POSTLINE_* variables must be set before any model is imported);
+3. Step Functions execution on, then the stack from infra/template.yaml and its post-pass;
+4. replay the recording (tables and buckets exist by now), rewrite its DynamoDB part as a
+   snapshot of the tables (so replay time follows the data, not its history), then start
+   recording;
+5. re-drive hooks (queued work from the tables), the bootstrap owner account;
+6. the API, the event pump and the scheduler; a banner; wait for Ctrl-C or SIGTERM.
+Stopping runs the other way: scheduler, pump, API, then the emulator.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from chalice.app import Chalice
+from chalice.config import Config
+
+from chalicelib.local.emulator import Emulator, EmulatorError, port_is_free
+from chalicelib.local.scheduler import Scheduler
+from chalicelib.local.settings import HOST, PROJECT_DIR, LocalSettings
+
+log = logging.getLogger("postline.local")
+
+
+def prepare_environment(ls: LocalSettings) -> None:
+    """Point boto3 and pynamodb at the emulator, with throwaway credentials.
+
+    Credentials are forced, not defaulted: a developer's real profile must never be used
+    (or even looked up) by the local stack.
+    """
+    os.environ["AWS_ENDPOINT_URL"] = ls.aws_endpoint
+    os.environ["AWS_ACCESS_KEY_ID"] = "local"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "local"
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        os.environ.pop(name, None)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("POSTLINE_PUBLIC_API_URL", ls.api_url)
+
+
+def load_app(stage: str) -> tuple[Chalice, Config]:
+    """The Chalice app and its config, loaded as `chalice local` loads them: the stage's
+    environment variables are set before app.py (and so every model) is imported.
+
+    Built here rather than through chalice.cli: importing that pulls in an interactive
+    prompt library that queries the terminal at import (garbage on screen, seconds of wait).
+    """
+    from chalice.constants import DEFAULT_APIGATEWAY_STAGE_NAME, DEFAULT_ENDPOINT_TYPE
+
+    from chalicelib import aws
+    from chalicelib.core import config as core_config
+
+    params: dict[str, Any] = {}
+    config = Config(
+        chalice_stage=stage, user_provided_params=params,
+        config_from_disk=json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text()),
+        default_params={"project_dir": str(PROJECT_DIR), "api_gateway_stage": DEFAULT_APIGATEWAY_STAGE_NAME,
+                        "api_gateway_endpoint_type": DEFAULT_ENDPOINT_TYPE, "autogen_policy": True})
+    os.environ.update(config.environment_variables)
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+    params["chalice_app"] = app = importlib.import_module("app").app
+    core_config.reload()  # the stage's variables are in os.environ now
+    aws.reset_clients()
+    return app, config
+
+
+def function_prefix(config: Config) -> str:
+    """Lambda function names are <app>-<stage>-<handler> in Chalice deployments."""
+    return f"{config.app_name}-{config.chalice_stage}-"
+
+
+def lambda_timeouts(app: Chalice, config: Config) -> dict[str, int]:
+    return {name: config.scope(config.chalice_stage, name).lambda_timeout or 60 for name in app.handler_map}
+
+
+class LocalStack:
+    def __init__(self, ls: LocalSettings) -> None:
+        self.ls = ls
+        self.emulator = Emulator(HOST, ls.aws_port, ls.recording_path, log_path=ls.state_dir / "aws.log")
+        self.components: list[Any] = []  # started, in start order
+        self.info: dict[str, Any] = {}
+
+    def start(self) -> None:
+        from chalicelib.local import recording
+
+        started = time.monotonic()
+        if not port_is_free(HOST, self.ls.api_port):
+            raise EmulatorError(f"port {self.ls.api_port} on {HOST} is in use: is another local stack running? "
+                                "Stop it, or choose another port with POSTLINE_API_PORT.")
+        self.ls.state_dir.mkdir(parents=True, exist_ok=True)
+        prepare_environment(self.ls)
+        kept = recording.compact(self.ls.recording_path)
+        self.emulator.start()
+        app, config = load_app(self.ls.stage)  # while the emulator boots
+        scheduler = Scheduler(app, function_prefix=function_prefix(config))  # a bad schedule fails here
+        self.emulator.wait_ready()
+        self._start_aws(kept)
+        self._start_services(app, config, scheduler)
+        self.info["seconds"] = time.monotonic() - started
+
+    def _start_aws(self, recorded: int) -> None:
+        from chalicelib import aws
+        from chalicelib.core import redrive
+        from chalicelib.core.config import settings
+        from chalicelib.local import bootstrap, recording, stack
+
+        self.emulator.enable_step_functions()
+        stack.deploy()
+        t = time.monotonic()
+        if recorded:
+            self.emulator.replay_recording()
+            # Nothing writes until recording starts, so the snapshot is the state exactly.
+            recording.rewrite_with_snapshot(self.ls.recording_path, aws.client("dynamodb"), self.emulator.endpoint,
+                                            settings().region)
+        self.info["replayed"] = (recorded, time.monotonic() - t)
+        self.emulator.start_recording()
+        self.info["redrive_failed"] = redrive.run_all()
+        self.info["credentials"] = bootstrap.ensure_owner(self.ls.credentials_path, self.ls.owner_email,
+                                                          self.ls.api_url)
+
+    def _start_services(self, app: Chalice, config: Config, scheduler: Scheduler) -> None:
+        from chalicelib.local.pump import EventPump
+        from chalicelib.local.server import ApiServer
+
+        # Finds every consumer's queue first: a missing one fails before anything serves.
+        pump = EventPump(app, function_prefix=function_prefix(config), timeouts=lambda_timeouts(app, config))
+        self.components.append(ApiServer(app, config, HOST, self.ls.api_port).start())
+        self.components.append(pump.start())
+        self.components.append(scheduler.start())
+        self.info["consumers"] = [(p.consumer.handler, p.consumer.queue) for p in pump.pollers]
+        self.info["schedules"] = [(j.name, j.expression) for j in scheduler.jobs]
+
+    def stop(self) -> None:
+        for component in reversed(self.components):
+            try:
+                component.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(component).__name__)
+        self.components.clear()
+        self.emulator.stop()
+
+    def banner(self) -> str:
+        ls, info = self.ls, self.info
+        creds = info["credentials"]
+        state = _display_path(ls.state_dir)
+        recorded, replay_seconds = info["replayed"]
+        lines = [
+            f"Postline local stack (stage {ls.stage}) ready in {info['seconds']:.1f}s",
+            f"  API        {ls.api_url}   health {ls.api_url}/api/health, docs {ls.api_url}/api/docs",
+            f"  AWS (moto) {ls.aws_endpoint}   (AWS_ENDPOINT_URL for boto3 and the aws CLI)",
+            f"  state      {state}/   {recorded} DynamoDB/S3 writes replayed in {replay_seconds:.1f}s",
+            f"  consumers  {', '.join(f'{h} <- {q}' for h, q in info['consumers']) or 'none'}",
+            f"  schedules  {', '.join(f'{n} {e}' for n, e in info['schedules']) or 'none'}",
+            f"  owner      account {creds.account_id}; token in {state}/credentials.json",
+        ]
+        if creds.created:
+            lines.append(f"  token      {creds.api_token}   (shown once)")
+        if info["redrive_failed"]:
+            lines.append(f"  WARNING    re-drive failed for: {', '.join(info['redrive_failed'])} (see the log above)")
+        lines.append("Ctrl-C stops everything.")
+        return "\n".join(lines)
+
+
+def _display_path(path: Any) -> str:
+    try:
+        return str(path.relative_to(os.getcwd()))
+    except ValueError:
+        return str(path)
+
+
+def run(ls: LocalSettings) -> int:
+    """Start everything, serve until Ctrl-C or SIGTERM, stop everything. Returns an exit code."""
+    local = LocalStack(ls)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    def force(signum: int, frame: Any) -> None:
+        local.emulator.stop(timeout=1)
+        os._exit(130)
+
+    # Set both explicitly: a shell starting us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    code = 0
+    try:
+        local.start()
+        print(local.banner(), flush=True)
+        while local.emulator.alive():
+            time.sleep(0.5)
+        log.error("the AWS emulator exited unexpectedly; see %s", ls.state_dir / "aws.log")
+        code = 1
+    except KeyboardInterrupt:
+        pass
+    except EmulatorError as exc:
+        log.error("%s", exc)
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, force)
+        signal.signal(signal.SIGTERM, force)
+        print("Stopping the local stack (Ctrl-C again to force)...", flush=True)
+        local.stop()
+    return code

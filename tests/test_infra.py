@@ -1,0 +1,187 @@
+"""infra/template.yaml against the code: every table, queue and consumer the app uses is
+declared, with the same keys, indexes and dead-letter queues, and the template lints.
+
+Data-driven: a capability that adds a model, a queue or a consumer is checked here without
+editing this file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.app import SQSEventConfig
+
+from chalicelib.core.config import settings
+from chalicelib.local import stack
+from chalicelib.local.pump import queue_name
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return stack.load_template()
+
+
+@pytest.fixture(scope="module")
+def all_models(app):
+    from chalicelib.core.db import ALL_MODELS  # complete once app.py imported every capability
+
+    return list(ALL_MODELS)
+
+
+def _name(value: Any) -> str:
+    """A resource name as deployed with this stage's prefix ("${ResourcePrefix}x" form)."""
+    text = value["Fn::Sub"] if isinstance(value, dict) else value
+    return text.replace("${ResourcePrefix}", settings().resource_prefix)
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == kind}
+
+
+def _tables(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {_name(res["Properties"]["TableName"]): res["Properties"]
+            for res in _of_type(template, "AWS::DynamoDB::Table").values()}
+
+
+def _keys(key_schema: list[dict[str, str]]) -> dict[str, str]:
+    return {k["KeyType"]: k["AttributeName"] for k in key_schema}
+
+
+def _indexes(indexes: list[dict[str, Any]], name_key: str, schema_key: str) -> dict[str, Any]:
+    return {ix[name_key]: (_keys(ix[schema_key]), ix["projection" if "projection" in ix else "Projection"]
+                           ["ProjectionType"]) for ix in indexes or []}
+
+
+def test_every_model_has_its_table_with_the_same_keys_and_indexes(template, all_models):
+    tables = _tables(template)
+    assert all_models, "no pynamodb models registered"
+    for model in all_models:
+        name = model.Meta.table_name
+        assert name in tables, f"{model.__name__}: table {name} is not in infra/template.yaml"
+        declared = tables[name]
+        schema = model._get_schema()
+        assert _keys(declared["KeySchema"]) == _keys(schema["key_schema"]), f"{name}: key schema differs"
+        types = {a["AttributeName"]: a["AttributeType"] for a in declared["AttributeDefinitions"]}
+        for attr in schema["attribute_definitions"] + [a for ix in schema["global_secondary_indexes"]
+                                                       + schema["local_secondary_indexes"]
+                                                       for a in ix["attribute_definitions"]]:
+            assert types.get(attr["AttributeName"]) == attr["AttributeType"], \
+                f"{name}: attribute {attr['AttributeName']} should be declared with type {attr['AttributeType']}"
+        assert _indexes(declared.get("GlobalSecondaryIndexes"), "IndexName", "KeySchema") == \
+            _indexes(schema["global_secondary_indexes"], "index_name", "key_schema"), f"{name}: GSIs differ"
+        assert _indexes(declared.get("LocalSecondaryIndexes"), "IndexName", "KeySchema") == \
+            _indexes(schema["local_secondary_indexes"], "index_name", "key_schema"), f"{name}: LSIs differ"
+        ttl = model._ttl_attribute()
+        if ttl is not None:
+            spec = declared.get("TimeToLiveSpecification") or {}
+            assert spec == {"AttributeName": ttl.attr_name, "Enabled": True}, f"{name}: TTL on {ttl.attr_name} missing"
+
+
+def _queues(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {_name(res["Properties"]["QueueName"]): (logical, res["Properties"])
+            for logical, res in _of_type(template, "AWS::SQS::Queue").items()}
+
+
+def _check_queue_with_dlq(template: dict[str, Any], name: str) -> dict[str, Any]:
+    queues = _queues(template)
+    assert name in queues, f"queue {name} is not in infra/template.yaml"
+    _, props = queues[name]
+    policy = props.get("RedrivePolicy") or {}
+    target = policy.get("deadLetterTargetArn") or {}
+    assert target.get("Fn::GetAtt", [None])[0] in _of_type(template, "AWS::SQS::Queue"), \
+        f"queue {name}: RedrivePolicy.deadLetterTargetArn must be !GetAtt <its DLQ>.Arn"
+    assert int(policy.get("maxReceiveCount", 0)) >= 1, f"queue {name}: RedrivePolicy needs maxReceiveCount"
+    return props
+
+
+def test_every_registered_queue_has_a_dead_letter_queue(template, app):
+    from chalicelib.core import queues
+
+    for short in sorted(queues.QUEUES):
+        _check_queue_with_dlq(template, settings().queue_name(short))
+
+
+def _lambda_timeouts(handler: str) -> list[int]:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    timeouts = []
+    for stage in config.get("stages", {}).values():
+        function = (stage.get("lambda_functions") or {}).get(handler, {})
+        timeouts.append(function.get("lambda_timeout") or stage.get("lambda_timeout")
+                        or config.get("lambda_timeout") or 60)
+    return timeouts
+
+
+def test_every_consumer_reads_a_declared_queue_that_outlasts_its_function(template, app):
+    # AWS refuses an event source mapping whose queue's visibility timeout is shorter than
+    # the function's timeout, and the local pump refuses to start without the queue.
+    for source in app.event_sources:
+        if isinstance(source, SQSEventConfig):
+            props = _check_queue_with_dlq(template, queue_name(source))
+            visibility = int(props.get("VisibilityTimeout", 30))
+            assert visibility >= max(_lambda_timeouts(source.name)), \
+                f"{queue_name(source)}: VisibilityTimeout {visibility}s is shorter than {source.name}'s Lambda timeout"
+
+
+def test_template_passes_cfn_lint():
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(ROOT / "infra" / "template.yaml", ManualArgs())
+    assert not matches, "\n".join(str(m) for m in matches)
+
+
+def _chalice_like_sam() -> dict[str, Any]:
+    """The shape `chalice package` writes for an SQS consumer, a schedule and the REST API."""
+    function = {"Runtime": "python3.11", "Handler": "app.x", "CodeUri": "./deployment.zip"}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09", "Transform": "AWS::Serverless-2016-10-31",
+        "Parameters": {"ResourcePrefix": {"Type": "String", "Default": "postline-dev-"}},
+        "Resources": {
+            "Deliver": {"Type": "AWS::Serverless::Function", "Properties": {**function, "Events": {
+                "DeliverSqsEventSource": {"Type": "SQS", "Properties": {
+                    "Queue": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:postline-dev-q"},
+                    "BatchSize": 10}}}}},
+            "Purge": {"Type": "AWS::Serverless::Function", "Properties": {**function, "Events": {
+                "PurgeEvent": {"Type": "Schedule", "Properties": {"Schedule": "rate(1 hour)"}}}}},
+            "Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Fn::Sub": "${ResourcePrefix}q"}}},
+            "RestAPI": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "api", "DefinitionBody": {
+                "swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {}}}},
+        },
+    }
+
+
+def test_package_postprocess_reports_batch_failures_and_404s_and_sam_accepts_it():
+    spec = importlib.util.spec_from_file_location("postprocess_sam", ROOT / "infra" / "postprocess_sam.py")
+    postprocess_sam = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(postprocess_sam)
+    template = _chalice_like_sam()
+    assert postprocess_sam.report_batch_item_failures(template) == ["Deliver.DeliverSqsEventSource"]
+    assert postprocess_sam.not_found_for_unknown_routes(template) == ["RestAPI"]
+    assert "FunctionResponseTypes" not in template["Resources"]["Purge"]["Properties"]["Events"]["PurgeEvent"][
+        "Properties"]
+    # the mapping names its queue resource, so CloudFormation creates the queue first
+    queue_ref = template["Resources"]["Deliver"]["Properties"]["Events"]["DeliverSqsEventSource"]["Properties"]["Queue"]
+    assert queue_ref == {"Fn::GetAtt": ["Q", "Arn"]}
+
+    cfn = postprocess_sam.translate(template)
+    mappings = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert [m["FunctionResponseTypes"] for m in mappings] == [["ReportBatchItemFailures"]]
+    responses = cfn["Resources"]["RestAPI"]["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
+    assert json.loads(responses["MISSING_AUTHENTICATION_TOKEN"]["responseTemplates"]["application/json"]) == {
+        "error": "Not Found"}
+
+
+def test_package_postprocess_refuses_a_consumer_without_its_queue():
+    spec = importlib.util.spec_from_file_location("postprocess_sam", ROOT / "infra" / "postprocess_sam.py")
+    postprocess_sam = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(postprocess_sam)
+    template = _chalice_like_sam()
+    del template["Resources"]["Q"]
+    with pytest.raises(SystemExit, match="does not declare"):
+        postprocess_sam.report_batch_item_failures(template)

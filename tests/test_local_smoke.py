@@ -1,0 +1,97 @@
+"""`make run` end to end: the whole stack as a subprocess on free ports, stopped and started again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from local_support import ROOT, free_port
+
+from chalicelib.local.emulator import port_is_free
+
+
+class Stack:
+    def __init__(self, state_dir: Path) -> None:
+        self.aws_port, self.api_port = free_port(), free_port()
+        self.api = f"http://127.0.0.1:{self.api_port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POSTLINE_"))}
+        env.update(POSTLINE_AWS_PORT=str(self.aws_port), POSTLINE_API_PORT=str(self.api_port),
+                   POSTLINE_STATE_DIR=str(state_dir))
+        self.process = subprocess.Popen([sys.executable, "-m", "chalicelib.local", "run"], cwd=ROOT, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.output = ""
+
+    def wait_healthy(self, timeout: float = 60.0) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            assert self.process.poll() is None, self.stop()
+            try:
+                if requests.get(f"{self.api}/api/health", timeout=10).status_code == 200:
+                    return time.monotonic() - started
+            except requests.RequestException:  # not listening yet, or slow on a busy machine
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"not healthy in {timeout}s:\n{self.stop()}")
+
+    def stop(self) -> str:
+        """Ctrl-C, as a person would; returns everything it printed."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        self.output, _ = self.process.communicate(timeout=30)
+        return self.output
+
+
+def _official_sdk_against(api_url: str, monkeypatch) -> None:
+    """The README's recipe: the SDK keeps its host names (for host routing) but talks to Postline."""
+    import mailtrap.http
+
+    def _url(self, path: str) -> str:
+        self._session.headers["Host"] = self._host
+        return f"{api_url}/{path.lstrip('/')}"
+
+    monkeypatch.setattr(mailtrap.http.HttpClient, "_url", _url)
+
+
+def test_make_run_serves_the_api_and_keeps_its_data_across_a_restart(tmp_path, monkeypatch):
+    import mailtrap as mt
+    from mailtrap.models.api_tokens import ApiTokenResource, CreateApiTokenParams
+
+    first = Stack(tmp_path)
+    try:
+        first.wait_healthy()
+        creds = json.loads((tmp_path / "credentials.json").read_text())
+        auth = {"Authorization": f"Bearer {creds['api_token']}"}
+        accounts = requests.get(f"{first.api}/api/accounts", headers=auth, timeout=5)
+        assert accounts.status_code == 200
+        assert [a["id"] for a in accounts.json()] == [creds["account_id"]]
+        # the official SDK, pointed at the stack as the README shows
+        _official_sdk_against(first.api, monkeypatch)
+        sdk = mt.MailtrapClient(token=creds["api_token"], account_id=str(creds["account_id"]))
+        assert [a.id for a in sdk.general_api.accounts.get_list()] == [creds["account_id"]]
+        made = sdk.general_api.api_tokens.create(creds["account_id"], CreateApiTokenParams(
+            name="over http", resources=[ApiTokenResource("account", creds["account_id"], 10)]))
+        assert made.token and made.id in [t.id for t in sdk.general_api.api_tokens.get_list(creds["account_id"])]
+        unknown = requests.get(f"{first.api}/api/no-such-thing", timeout=5)
+        assert (unknown.status_code, unknown.json()) == (404, {"error": "Not Found"})
+    finally:
+        output = first.stop()
+    assert first.process.returncode == 0, output
+    assert creds["api_token"] in output  # shown once, on the first start
+    assert port_is_free("127.0.0.1", first.aws_port), "the AWS emulator outlived Ctrl-C"
+
+    second = Stack(tmp_path)
+    try:
+        second.wait_healthy()
+        accounts = requests.get(f"{second.api}/api/accounts", headers=auth, timeout=5)
+        assert accounts.status_code == 200, accounts.text
+        assert [a["id"] for a in accounts.json()] == [creds["account_id"]]
+    finally:
+        output = second.stop()
+    assert creds["api_token"] not in output
+    assert json.loads((tmp_path / "credentials.json").read_text())["api_token"] == creds["api_token"]
