@@ -4,6 +4,8 @@ from chalice import Chalice, Rate
 
 from chalicelib.accounts import api as accounts_api
 from chalicelib.accounts import service as accounts_service
+from chalicelib.contacts import api as contacts_api
+from chalicelib.contacts import worker as contacts_worker
 from chalicelib.core import api as core_api
 from chalicelib.core import queues
 from chalicelib.core.config import settings
@@ -29,6 +31,7 @@ app.register_blueprint(domains_api.bp)
 app.register_blueprint(templates_api.bp)
 app.register_blueprint(suppressions_api.bp)
 app.register_blueprint(limits_api.bp)
+app.register_blueprint(contacts_api.bp)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
@@ -62,3 +65,19 @@ def check_domains(event):
 @app.on_sqs_message(queue=settings().queue_name("setup-instructions"), batch_size=10)
 def render_setup_instructions(event):
     return domains_worker.render_setup_instructions(event)
+
+
+# ------------------------------------------------------------------ contacts
+@app.on_sqs_message(queue=settings().queue_name("contact-imports"), batch_size=1)
+def contact_imports(event):
+    return contacts_worker.import_batch(event)
+
+
+@app.on_sqs_message(queue=settings().queue_name("contact-tasks"), batch_size=1)
+def contact_tasks(event):
+    return contacts_worker.task_batch(event)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep_contact_events(event):
+    return contacts_worker.sweep_events()

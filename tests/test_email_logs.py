@@ -118,6 +118,10 @@ def test_filters(api, client, domain, account):
     assert ids(status=("equal", "delivered"), sending_stream=("equal", "bulk")) == set()
     assert ids(nonsense=("equal", "x"), subject=("bogus_operator", "x")) == {a, b, c}
     assert logs(api, to=("ci_equal", "ann@filters.test"))["total_count"] == 1
+    # custom variables are kept on each message and can be searched by name
+    assert ids(**{"custom_variables.x": ("equal", "1")}) == {c}
+    assert ids(**{"custom_variables.x": ("not_empty", None)}) == {c}
+    assert ids(**{"custom_variables.x": ("empty", None)}) == {a, b}
 
 
 def test_time_range(api, client, domain):

@@ -39,13 +39,6 @@ def _message_factory(api: Api, account_id: int) -> dict[str, str]:
     return {"message_id": sent.json["message_ids"][0]}
 
 
-def _domain_factory(api: Api, account_id: int) -> dict[str, int]:
-    import uuid
-
-    created = api.post("/api/domains", {"domain": {"domain_name": f"iso{uuid.uuid4().hex[:8]}.example.org"}}).json
-    return {"domain_id": created["id"]}
-
-
 def _email_template_factory(api: Api, account_id: int) -> dict[str, int]:
     template = api.post("/api/email_templates", {"email_template": {
         "name": "victim", "subject": "Hi {{name}}", "category": "c", "body_text": "x"}}).json
@@ -57,6 +50,18 @@ def _domain_factory(api: Api, account_id: int) -> dict[str, int]:
 
     domain = api.post("/api/domains", {"domain_name": unique_domain("victim")}).json
     return {"domain_id": domain["id"]}
+def _contacts_factory(api: Api, account_id: int) -> dict[str, int | str]:
+    """A contact, field, list, segment, import and export of account A."""
+    field = api.post("/api/contacts/fields", {"name": "Plan", "data_type": "text", "merge_tag": "plan"}).json
+    listed = api.post("/api/contacts/lists", {"name": "Victims"}).json
+    contact = api.post("/api/contacts", {"contact": {"email": "victim@a.example", "fields": {"plan": "pro"},
+                                                     "list_ids": [listed["id"]]}}).json["data"]
+    segment = api.post("/api/contacts/segments", {"name": "Pro", "conditions": [
+        {"field": "plan", "operator": "is", "value": "pro"}]}).json
+    imported = api.post("/api/contacts/imports", {"contacts": [{"email": "other@a.example"}]}).json
+    exported = api.post("/api/contacts/exports", {"filters": []}).json
+    return {"contact_identifier": contact["id"], "field_id": field["id"], "list_id": listed["id"],
+            "segment_id": segment["id"], "import_id": imported["id"], "export_id": exported["id"]}
 
 
 def _suppression_factory(api: Api, account_id: int) -> dict[str, str]:
@@ -73,10 +78,11 @@ PARAM_FACTORIES = {
     "token_id": _token_factory,
     "access_id": _token_factory,
     "message_id": _message_factory,
-    "domain_id": _domain_factory,
     "email_template_id": _email_template_factory,
     "domain_id": _domain_factory,
     "suppression_id": _suppression_factory,
+    **dict.fromkeys(["contact_identifier", "field_id", "list_id", "segment_id", "import_id", "export_id"],
+                    _contacts_factory),
 }
 
 
@@ -124,3 +130,7 @@ def test_every_route_is_isolated_between_accounts(app, two_accounts):
     assert failures == []
     after = sorted(t.token_id for t in accounts.list_tokens(accounts.authenticate(api_a.token)))
     assert after == before
+    if "contact_identifier" in params:  # A's contact is untouched, and also unseen by email
+        contact = api_a.get(f"/api/contacts/{params['contact_identifier']}").json["data"]
+        assert contact["email"] == "victim@a.example" and contact["fields"] == {"plan": "pro"}
+        assert api_b.get("/api/contacts/victim%40a.example").status == 404

@@ -56,3 +56,19 @@ def test_sdk_bad_token_is_authorization_error(client, account):
         with pytest.raises(AuthorizationError) as err:
             mc.general_api.accounts.get_list()
     assert "Incorrect API token" in str(err.value)
+
+
+
+def test_query_lists_read_both_bracket_and_plain_forms():
+    from types import SimpleNamespace
+
+    from chalice.app import MultiDict
+
+    from chalicelib.core.http import query_list
+
+    params = MultiDict({"domain_ids[]": ["4", "5"], "inbox_ids": ["7"]})
+    bp = SimpleNamespace(current_request=SimpleNamespace(query_params=params))
+    assert query_list(bp, "domain_ids") == ["4", "5"]
+    assert query_list(bp, "inbox_ids") == ["7"]
+    assert query_list(bp, "project_ids") == []
+    assert query_list(SimpleNamespace(current_request=SimpleNamespace(query_params=None)), "x") == []

@@ -286,6 +286,7 @@ def test_a_record_delivered_twice_is_sent_once(api, client, domain):
 
 
 def test_a_worker_crash_mid_dispatch_never_sends_twice(api, client, domain, monkeypatch):
+    monkeypatch.setattr(worker, "CHUNK_SIZE", 10)  # the crash window: one chunk
     recipients = [unique(f"c{i}") for i in range(12)]
     r = api.post("/api/send", {**body(domain, recipients[0]), "to": [{"email": a} for a in recipients]}, host=SEND)
     ids = r.json["message_ids"]

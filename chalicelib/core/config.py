@@ -101,6 +101,9 @@ class Settings:
     ses_max_send_rate: float  # messages per second, deployment-wide (the SES account's max send rate)
     domain_send_rate: float  # messages per second from one sending domain (kept under the SES rate)
     default_plan: str | None  # plan of accounts the operator has not set one for (None: the account's own)
+    contacts_limit: int  # contacts per account (imports past it count as over the limit)
+    contacts_rate_limit_requests: int  # contacts API limit per account (seed 004: 200 ...
+    contacts_rate_limit_window_seconds: int  # ... per 60 s)
 
     def table_name(self, name: str) -> str:
         return f"{self.resource_prefix}{name}"
@@ -145,6 +148,9 @@ def settings() -> Settings:
         ses_max_send_rate=_float("POSTLINE_SES_MAX_SEND_RATE", 14.0),
         domain_send_rate=_float("POSTLINE_DOMAIN_SEND_RATE", 10.0),
         default_plan=os.environ.get("POSTLINE_DEFAULT_PLAN") or None,
+        contacts_limit=_int("POSTLINE_CONTACTS_LIMIT", 1_000_000),
+        contacts_rate_limit_requests=_int("POSTLINE_CONTACTS_RATE_LIMIT_REQUESTS", 200),
+        contacts_rate_limit_window_seconds=_int("POSTLINE_CONTACTS_RATE_LIMIT_WINDOW_SECONDS", 60),
     )
 
 

@@ -127,9 +127,11 @@ def query_param(bp: Blueprint, name: str, default: str | None = None) -> str | N
 
 def query_list(bp: Blueprint, name: str) -> list[str]:
     """A repeated query parameter, in either ``name[]=`` or ``name=`` form."""
-    request = bp.current_request
-    multi = getattr(request, "multi_value_query_params", None) or {}
-    return list(multi.get(f"{name}[]", []) or multi.get(name, []) or [])
+    params = bp.current_request.query_params
+    for key in (f"{name}[]", name):
+        if params and key in params:  # chalice's MultiDict.getlist raises on a missing key
+            return list(params.getlist(key))
+    return []
 
 
 def created(body: Any) -> Response:

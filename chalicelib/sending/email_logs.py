@@ -1,7 +1,8 @@
 """Email logs: an account's messages newest first, filtered, paged with ``search_after``.
 
 Filters follow Mailtrap's email-logs API (``filters[field][operator]`` / ``[value]``; unknown
-or malformed filters are ignored, as the spec says). ``sent_after``/``sent_before`` narrow
+or malformed filters are ignored, as the spec says), plus ``filters[custom_variables.<name>]``
+(Postline's own) to find messages by one of their custom variables. ``sent_after``/``sent_before`` narrow
 the index query itself; the rest are applied to the messages read. Only messages of
 domains the token can see are listed.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 from typing import Any
 
@@ -138,6 +140,16 @@ _STRING_FIELDS = {
 _NUMBER_FIELDS = {"opens_count": lambda m: int(m.opens_count or 0), "clicks_count": lambda m: int(m.clicks_count or 0)}
 
 
+def _custom_variable(name: str) -> Any:
+    def get(message: Message) -> str | None:
+        value = (message.custom_variables or {}).get(name)
+        if value is None:
+            return None
+        return json.dumps(value) if isinstance(value, bool) else str(value)
+
+    return get
+
+
 def parse_filters(params: dict[str, list[str]]) -> dict[str, Any]:
     """``filters[field][operator]``, ``filters[field][value]`` and ``filters[field][value][]``."""
     out: dict[str, Any] = {}
@@ -172,6 +184,8 @@ def _predicates(filters: dict[str, Any]) -> list[Any]:
             pred = _status_filter(spec)
         elif field == "events":
             pred = _events_filter(spec)
+        elif field.startswith("custom_variables."):  # Postline's own: one variable by name
+            pred = _string_filter(spec, _custom_variable(field.split(".", 1)[1]))
         else:
             pred = None
         if pred is not None:

@@ -46,7 +46,7 @@ class Lease:
         self.dispatch_id = item.dispatch_id
         self.version = int(item.version or 0)
         self.previous_state = item.previous_state  # "fresh", "released" or "claimed" (its holder died)
-        self.in_flight = set(item.in_flight or [])
+        self.in_flight = set((item.in_flight or "").split())
 
     def trusts(self, version: int) -> bool:
         """Whether snapshots taken at ``version`` are the records as they are now."""
@@ -66,17 +66,17 @@ class Lease:
 
     def mark_in_flight(self, message_ids: list[str]) -> None:
         """Record that these messages are about to be submitted (before any SES call)."""
-        self._write("submitting", in_flight=list(message_ids))
+        self._write("submitting", in_flight=" ".join(message_ids))
 
     def release(self) -> int:
         """Let the next copy of this dispatch claim it at once; return the new version."""
         self.version += 1
-        self._write("release", state="released", lease_until=0, in_flight=[], version=self.version)
+        self._write("release", state="released", lease_until=0, in_flight=None, version=self.version)
         return self.version
 
     def complete(self) -> None:
         """Every message of the dispatch is final: later copies are skipped."""
-        self._write("completion", state="done", lease_until=0, in_flight=[], expires=clock.now() + KEEP_DONE)
+        self._write("completion", state="done", lease_until=0, in_flight=None, expires=clock.now() + KEEP_DONE)
 
 
 def claim(dispatch_id: str) -> Lease | None:

@@ -14,7 +14,6 @@ from typing import Any
 
 from pynamodb.attributes import (
     JSONAttribute,
-    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -137,7 +136,7 @@ class DispatchLease(BaseModel):
     owner = UnicodeAttribute(null=True)
     lease_until = NumberAttribute(default=0)  # epoch seconds
     version = NumberAttribute(default=0)  # bumped at each release
-    in_flight = ListAttribute(of=UnicodeAttribute, default=list)  # ids being submitted to SES now
+    in_flight = UnicodeAttribute(null=True)  # ids being submitted to SES now, space-separated
     expires = TTLAttribute(null=True)
 
 

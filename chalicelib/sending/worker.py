@@ -27,7 +27,7 @@ from chalicelib.sending.validation import SendRequest
 
 log = logging.getLogger("postline.sending.worker")
 
-CHUNK_SIZE = 10  # messages marked in flight, submitted and recorded together (the crash window)
+CHUNK_SIZE = 25  # messages marked in flight, submitted and recorded together (the crash window)
 PACK_BYTES = 8 * 1024 * 1024  # messages built and stored in S3 together: up to a dispatch, or this much
 MAX_ATTEMPTS = 12  # SES throttled or failing for ~2.5 hours: give up, say why
 RETRY_BASE_SECONDS = 30

@@ -1,0 +1,56 @@
+"""The emulated AWS the benches run on: moto in-process with the resources created from
+infra/template.yaml, exactly as tests/conftest.py does."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1", "POSTLINE_STAGE": "dev", "TZ": "UTC",
+})
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("POSTLINE_RESOURCE_PREFIX", None)
+
+
+@contextmanager
+def emulated_aws():
+    import logging
+
+    from moto import mock_aws
+
+    from chalicelib import aws
+    from chalicelib.local import stack
+
+    logging.disable(logging.WARNING)
+    with mock_aws():
+        aws.reset_clients()
+        stack.deploy()
+        yield
+    aws.reset_clients()
+
+
+def run_queue(client, handler: str, queue: str) -> int:
+    """Deliver a queue's messages to its @app.on_sqs_message handler, as the event pump does."""
+    from chalicelib import aws
+    from chalicelib.core.config import settings
+
+    sqs = aws.client("sqs")
+    url = aws.queue_url(queue)
+    handled = 0
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return handled
+        for message in messages:
+            event = client.events.generate_sqs_event(message_bodies=[message["Body"]],
+                                                     queue_name=settings().queue_name(queue))
+            if not client.lambda_.invoke(handler, event).payload["batchItemFailures"]:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            handled += 1

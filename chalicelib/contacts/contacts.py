@@ -1,0 +1,372 @@
+"""Contacts: create, read, update-or-create and delete by UUID or email, list and search.
+
+A contact's key is (account, lower-cased email): creating one is a put conditioned on that
+key not existing, so two requests can never create the same email twice. Updates are
+conditioned on the contact's sequence number (optimistic concurrency, retried).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.contacts import changes, lists, meta, outbox
+from chalicelib.contacts import fields as fields_mod
+from chalicelib.contacts.common import email_errors, email_key, is_uuid, new_contact_id, now_ms
+from chalicelib.contacts.models import Contact
+from chalicelib.core.config import settings
+from chalicelib.core.errors import Conflict, NotFound, PostlineError, Unprocessable
+
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 20
+CONTACTS_LIMIT_REACHED = "contacts limit reached"
+
+
+class ContactsNotFound(PostlineError):
+    """The body Mailtrap documents for DELETE of an unknown contact."""
+
+    status = 404
+
+    def __init__(self) -> None:
+        super().__init__("Contact(s) not found")
+
+
+@dataclass
+class View:
+    """What rendering a contact needs: the account's fields and lists."""
+
+    schema: fields_mod.Schema
+    list_ids: set[int]
+
+    @classmethod
+    def load(cls, account_id: int) -> View:
+        return cls(fields_mod.schema(account_id), lists.existing_ids(account_id))
+
+    def wire(self, contact: Contact) -> dict[str, Any]:
+        values = self.schema.to_wire_values(meta.plain(contact.fields))
+        for tag, value in values.items():
+            values[tag] = _typed(self.schema.by_tag[tag].data_type, value)
+        return {
+            "id": contact.contact_id,
+            "email": contact.email,
+            "fields": values,
+            "list_ids": sorted(int(i) for i in (contact.list_ids or ()) if int(i) in self.list_ids),
+            "status": contact.status,
+            "created_at": int(contact.created_at),
+            "updated_at": int(contact.updated_at),
+        }
+
+
+def _typed(data_type: str, value: Any) -> Any:
+    if data_type == "float":
+        return float(value)
+    if data_type == "integer":
+        return int(value)
+    return value
+
+
+# ---------------------------------------------------------------- lookups
+
+
+def find(account_id: int, identifier: str) -> Contact | None:
+    """A contact by UUID or (URL-encoded) email, or None."""
+    identifier = unquote(str(identifier)).strip()
+    if "@" in identifier:
+        try:
+            return Contact.get(int(account_id), email_key(identifier), consistent_read=True)
+        except Contact.DoesNotExist:
+            return None
+    if not is_uuid(identifier):
+        return None
+    for found in Contact.by_id.query(int(account_id), Contact.contact_id == identifier.lower()):
+        return found
+    return None
+
+
+def mailable(contact: Contact) -> bool:
+    """Whether marketing email may go to the contact: only subscribed ones (not pending,
+    bounced or unsubscribed). Campaigns and automations ask this before sending."""
+    return contact.status == "subscribed"
+
+
+def require(account_id: int, identifier: str) -> Contact:
+    contact = find(account_id, identifier)
+    if contact is None:
+        raise NotFound()
+    return contact
+
+
+def get_contact(account_id: int, identifier: str) -> dict[str, Any]:
+    return View.load(account_id).wire(require(account_id, identifier))
+
+
+# ---------------------------------------------------------------- input
+
+
+def parse_change(body: dict[str, Any], view: View, *, creating: bool) -> tuple[changes.Change, dict[str, list[str]]]:
+    errors: dict[str, list[str]] = {}
+    values, field_errors = view.schema.convert_values(body.get("fields"))
+    errors.update(field_errors)
+    change = changes.Change(values=values)
+    if "list_ids" in body:  # the create form
+        change.add_lists, problem = lists.check_ids(body.get("list_ids"), view.list_ids, "list_ids")
+        errors.update(problem)
+    included, problem = lists.check_ids(body.get("list_ids_included"), view.list_ids, "list_ids_included")
+    errors.update(problem)
+    excluded, problem = lists.check_ids(body.get("list_ids_excluded"), view.list_ids, "list_ids_excluded")
+    errors.update(problem)
+    overlap = lists.overlap_message(included, excluded)
+    if overlap:
+        errors.setdefault("base", []).append(overlap)
+    change.add_lists |= included
+    change.remove_lists = excluded
+    unsubscribed = body.get("unsubscribed")
+    if unsubscribed is not None:
+        if not isinstance(unsubscribed, bool):
+            errors["unsubscribed"] = ["must be true or false"]
+        else:
+            change.unsubscribed = unsubscribed
+    status = body.get("status")
+    if status is not None:
+        if not creating or status not in ("subscribed", "pending"):
+            errors["status"] = ["can only be set to subscribed or pending when a contact is created"]
+        else:
+            change.status = status
+    return change, errors
+
+
+def _contact_body(body: dict[str, Any]) -> dict[str, Any]:
+    inner = body.get("contact", body)
+    if not isinstance(inner, dict):
+        raise Unprocessable.field("contact", "must be an object")
+    return inner
+
+
+# ---------------------------------------------------------------- writes
+
+
+def _save_new(contact: Contact) -> bool:
+    """Put a new contact unless its email exists; returns False if it does."""
+    try:
+        contact.save(condition=Contact.email_key.does_not_exist())
+        return True
+    except PutError as exc:
+        if getattr(exc, "cause_response_code", "") == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def _create(account_id: int, email: str, change: changes.Change, view: View, source: str) -> Contact:
+    if not meta.reserve_contacts(account_id, 1, settings().contacts_limit):
+        raise Unprocessable(CONTACTS_LIMIT_REACHED)
+    at = now_ms()
+    contact = Contact(int(account_id), email_key(email), contact_id=new_contact_id(), email=email.strip(),
+                      created_at=at, updated_at=at, seq=0)
+    try:
+        events = changes.apply(contact, change, view.schema, source=source, created=True)
+    except changes.Refused as refused:
+        meta.release_contacts(account_id, 1)
+        raise refused.to_error() from None
+    outbox.assign(contact, events)
+    outbox.mark_api_pending(contact)
+    if not _save_new(contact):
+        meta.release_contacts(account_id, 1)
+        raise Unprocessable.field("email", "has already been taken")
+    outbox.publish_and_settle(contact)
+    return contact
+
+
+def update_with_retry(account_id: int, identifier: str,
+                      mutate: Callable[[Contact], list[dict[str, Any]]]) -> Contact:
+    """Re-read, mutate and conditionally save a contact until no concurrent write interferes."""
+    for _ in range(5):
+        contact = require(account_id, identifier)
+        if "@" not in unquote(identifier):  # found through the index: read the item itself
+            contact = Contact.get(contact.account_id, contact.email_key, consistent_read=True)
+        old_seq = int(contact.seq or 0)
+        outbox.keep_unsettled(contact)
+        events = mutate(contact)
+        if not events and not outbox.has_pending(contact):
+            return contact
+        outbox.assign(contact, events)
+        outbox.mark_api_pending(contact)
+        try:
+            contact.save(condition=(Contact.seq == old_seq) if old_seq else Contact.email_key.exists())
+        except PutError as exc:
+            if getattr(exc, "cause_response_code", "") == "ConditionalCheckFailedException":
+                continue
+            raise
+        outbox.publish_and_settle(contact)
+        return contact
+    raise Conflict("The contact changed concurrently, try again")
+
+
+def _move_email(contact: Contact, new_email: str, view: View) -> list[dict[str, Any]]:
+    """Change the email, which is the key: put the new item and delete the old one atomically."""
+    old_key, old_email, old_seq = contact.email_key, contact.email, int(contact.seq or 0)
+    moved = Contact(contact.account_id, email_key(new_email), **{
+        name: getattr(contact, name) for name in Contact.get_attributes() if name not in ("account_id", "email_key")})
+    moved.email = new_email.strip()
+    moved.updated_at = now_ms()
+    event = outbox.new_event(moved, "field_updated", {"changes": {"email": {"old": old_email, "new": moved.email}}},
+                             "api")
+    outbox.keep_unsettled(moved)
+    outbox.assign(moved, [event])
+    outbox.mark_api_pending(moved)
+    connection = Connection(region=settings().region, host=settings().aws_endpoint_url)
+    old = Contact(contact.account_id, old_key)
+    try:
+        with TransactWrite(connection=connection) as tx:
+            tx.save(moved, condition=Contact.email_key.does_not_exist())
+            tx.delete(old, condition=(Contact.seq == old_seq) if old_seq else Contact.email_key.exists())
+    except TransactWriteError as exc:
+        # pynamodb sends deletes before puts: reasons are [old item's delete, new item's put]
+        reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or [])]
+        if len(reasons) == 2 and reasons[1] == "ConditionalCheckFailed":  # the new email exists
+            raise Unprocessable.field("email", "has already been taken") from None
+        raise Conflict("The contact changed concurrently, try again") from None
+    outbox.publish_and_settle(moved)
+    return [event]
+
+
+def create_contact(account_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    data = _contact_body(body)
+    view = View.load(account_id)
+    email = data.get("email")
+    errors: dict[str, list[str]] = {}
+    problems = email_errors(email)
+    if problems:
+        errors["email"] = problems
+    change, more = parse_change(data, view, creating=True)
+    errors.update(more)
+    if errors:
+        raise Unprocessable(errors)
+    return view.wire(_create(account_id, email, change, view, "api"))
+
+
+def upsert_contact(account_id: int, identifier: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """PATCH: update the contact, or create it when the identifier is an unknown email."""
+    data = _contact_body(body)
+    view = View.load(account_id)
+    existing = find(account_id, identifier)
+    ident = unquote(str(identifier)).strip()
+    if existing is None and "@" not in ident:
+        raise NotFound()
+    new_email = data.get("email")
+    errors: dict[str, list[str]] = {}
+    if new_email is not None:
+        problems = email_errors(new_email)
+        if problems:
+            errors["email"] = problems
+    change, more = parse_change(data, view, creating=existing is None)
+    errors.update(more)
+    if existing is None and not new_email and email_errors(ident):
+        errors["email"] = email_errors(ident)
+    if errors:
+        raise Unprocessable(errors)
+    if existing is None:
+        created = _create(account_id, new_email or ident, change, view, "api")
+        return "created", view.wire(created)
+
+    def mutate(contact: Contact) -> list[dict[str, Any]]:
+        try:
+            return changes.apply(contact, change, view.schema, source="api", created=False)
+        except changes.Refused as refused:
+            raise refused.to_error() from None
+
+    contact = update_with_retry(account_id, identifier, mutate)
+    if new_email and email_key(new_email) != contact.email_key:
+        _move_email(contact, new_email, view)
+        contact = require(account_id, new_email)
+    elif new_email and new_email.strip() != contact.email:  # only the letter case differs
+        def recase(c: Contact) -> list[dict[str, Any]]:
+            old = c.email
+            c.email = new_email.strip()
+            return [outbox.new_event(c, "field_updated", {"changes": {"email": {"old": old, "new": c.email}}}, "api")]
+        contact = update_with_retry(account_id, contact.email_key, recase)
+    return "updated", view.wire(contact)
+
+
+def delete_contact(account_id: int, identifier: str) -> None:
+    contact = find(account_id, identifier)
+    if contact is None:
+        raise ContactsNotFound()
+    try:
+        Contact(contact.account_id, contact.email_key).delete(condition=Contact.email_key.exists())
+    except Exception as exc:  # deleted concurrently: the same outcome for the caller
+        if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+            raise
+        raise ContactsNotFound() from None
+    meta.release_contacts(account_id, 1)
+    from chalicelib.contacts import events  # the timeline goes with the contact
+
+    events.delete_timeline(int(account_id), contact.contact_id)
+
+
+# ---------------------------------------------------------------- listing
+
+
+def _cursor(contact: Contact) -> str:
+    raw = json.dumps([contact.contact_id, contact.email_key]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _start_key(account_id: int, cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        contact_id, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        assert isinstance(contact_id, str) and isinstance(key, str)
+    except Exception:
+        raise Unprocessable.field("cursor", "is invalid") from None
+    return {"account_id": {"N": str(int(account_id))}, "contact_id": {"S": contact_id}, "email_key": {"S": key}}
+
+
+def _matches_search(contact: Contact, needle: str) -> bool:
+    if needle in contact.email_key:
+        return True
+    return any(isinstance(v, str) and needle in v.lower() for v in meta.plain(contact.fields).values())
+
+
+def list_contacts(account_id: int, *, search: str | None = None, status: str | None = None,
+                  list_id: str | None = None, per_page: str | None = None, cursor: str | None = None) -> dict[str, Any]:
+    """Newest first. ``search`` matches email and text values (case-insensitive substring)."""
+    try:
+        size = int(per_page) if per_page else DEFAULT_PER_PAGE
+    except ValueError:
+        raise Unprocessable.field("per_page", "must be an integer") from None
+    if not 1 <= size <= MAX_PER_PAGE:
+        raise Unprocessable.field("per_page", f"must be between 1 and {MAX_PER_PAGE}")
+    condition = None
+    if status:
+        if status not in changes.STATUSES:
+            raise Unprocessable.field("status", f"must be one of: {', '.join(changes.STATUSES)}")
+        condition = Contact.status == status
+    if list_id:
+        try:
+            wanted = int(list_id)
+        except ValueError:
+            raise Unprocessable.field("list_id", "must be an integer") from None
+        member = Contact.list_ids.contains(wanted)
+        condition = member if condition is None else condition & member
+    needle = (search or "").strip().lower()
+    view = View.load(account_id)
+    found: list[Contact] = []
+    more = False
+    for contact in Contact.by_id.query(int(account_id), scan_index_forward=False, filter_condition=condition,
+                                       last_evaluated_key=_start_key(account_id, cursor), page_size=200):
+        if needle and not _matches_search(contact, needle):
+            continue
+        if len(found) == size:
+            more = True
+            break
+        found.append(contact)
+    return {"data": [view.wire(c) for c in found], "next_cursor": _cursor(found[-1]) if more and found else None}

@@ -1,0 +1,167 @@
+"""Contact exports: a filtered CSV (gzip) of the account's contacts in S3, built by the
+``contact-tasks`` worker; GET returns a presigned download URL once it is finished.
+
+One export runs at a time per account (a conditional write on the account's "export" meta
+item), as Mailtrap answers a second request with "There is a previous export initiated".
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from chalicelib import aws
+from chalicelib.contacts import fields as fields_mod
+from chalicelib.contacts import lists, meta, tasks
+from chalicelib.contacts.changes import STATUSES
+from chalicelib.contacts.common import ms_to_iso, now_ms
+from chalicelib.contacts.models import Contact, ContactMeta, ExportJob
+from chalicelib.core import ids
+from chalicelib.core.errors import NotFound, Unprocessable
+
+PREVIOUS_EXPORT = "There is a previous export initiated. You will be notified by email once it is completed."
+URL_SECONDS = 3600
+
+
+def parse_filters(raw: Any) -> list[dict[str, Any]]:
+    """``[{"name": "list_id", "operator": "equal", "value": [ids]},
+    {"name": "subscription_status", "operator": "equal", "value": "subscribed"}]``."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise Unprocessable.field("filters", "must be an array")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or item.get("operator", "equal") != "equal":
+            raise Unprocessable.field("filters", "is invalid: each filter is {name, operator: equal, value}")
+        name, value = item.get("name"), item.get("value")
+        if name == "list_id":
+            values = value if isinstance(value, list) else [value]
+            if not values or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+                raise Unprocessable.field("filters", "is invalid: list_id takes an array of list ids")
+            out.append({"name": "list_id", "operator": "equal", "value": sorted(set(values))})
+        elif name == "subscription_status":
+            if isinstance(value, list) and len(value) == 1:
+                value = value[0]
+            if value not in STATUSES:
+                raise Unprocessable.field("filters", f"is invalid: subscription_status is one of {', '.join(STATUSES)}")
+            out.append({"name": "subscription_status", "operator": "equal", "value": value})
+        else:
+            raise Unprocessable.field("filters", "is invalid: filter by list_id or subscription_status")
+    return out
+
+
+def _condition(filters: list[dict[str, Any]]) -> Any:
+    condition = None
+    for f in filters:
+        if f["name"] == "list_id":
+            part = None
+            for list_id in f["value"]:
+                member = Contact.list_ids.contains(list_id)
+                part = member if part is None else part | member
+        else:
+            part = Contact.status == f["value"]
+        condition = part if condition is None else condition & part
+    return condition
+
+
+def _lock(account_id: int, export_id: int) -> None:
+    item = ContactMeta(int(account_id), meta.EXPORT)
+    try:
+        item.update(actions=[ContactMeta.current.set(export_id)], condition=ContactMeta.current.does_not_exist())
+        return
+    except UpdateError as exc:
+        if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+            raise
+    held = meta.load(account_id, meta.EXPORT)
+    previous = held.current if held else None
+    try:
+        stale = previous is not None and ExportJob.get(int(account_id), int(previous)).status in ("finished", "failed")
+    except DoesNotExist:
+        stale = True
+    if not stale:
+        raise Unprocessable(PREVIOUS_EXPORT)
+    try:  # the holder ended without releasing: take over, unless someone else just did
+        item.update(actions=[ContactMeta.current.set(export_id)], condition=ContactMeta.current == previous)
+    except UpdateError:
+        raise Unprocessable(PREVIOUS_EXPORT) from None
+
+
+def _unlock(account_id: int, export_id: int) -> None:
+    try:
+        ContactMeta(int(account_id), meta.EXPORT).update(actions=[ContactMeta.current.remove()],
+                                                        condition=ContactMeta.current == export_id)
+    except UpdateError:
+        pass  # already taken over
+
+
+def start(account_id: int, body: dict[str, Any]) -> ExportJob:
+    filters = parse_filters(body.get("filters"))
+    export_id = ids.next_id("contact_export")
+    _lock(account_id, export_id)
+    at = now_ms()
+    job = ExportJob(int(account_id), export_id, status="created", filters=json.dumps(filters),
+                    created_at=at, updated_at=at)
+    job.save()
+    tasks.enqueue({"kind": "export", "account_id": int(account_id), "export_id": export_id})
+    job.update(actions=[ExportJob.status.set("started"), ExportJob.updated_at.set(now_ms())],
+               condition=ExportJob.status == "created")
+    return job
+
+
+def get_job(account_id: int, export_id: Any) -> ExportJob:
+    try:
+        return ExportJob.get(int(account_id), int(export_id), consistent_read=True)
+    except (DoesNotExist, TypeError, ValueError):
+        raise NotFound() from None
+
+
+def to_wire(job: ExportJob) -> dict[str, Any]:
+    url = None
+    if job.status == "finished" and job.object_key:
+        url = aws.client("s3").generate_presigned_url(
+            "get_object", Params={"Bucket": aws.bucket("data"), "Key": job.object_key}, ExpiresIn=URL_SECONDS)
+    body = {"id": int(job.export_id), "status": job.status, "created_at": ms_to_iso(int(job.created_at)),
+            "updated_at": ms_to_iso(int(job.updated_at)), "url": url}
+    if job.status == "finished":
+        body["contacts_count"] = int(job.contacts or 0)
+    return body
+
+
+def run(account_id: int, export_id: int) -> None:
+    """Write the CSV. Re-running after a crash writes the same object again."""
+    job = get_job(account_id, export_id)
+    if job.status in ("finished", "failed"):
+        return
+    schema = fields_mod.schema(account_id)
+    list_names = {item.id: item.name for item in lists.all_lists(account_id)}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "email", "status", "lists", "created_at", "updated_at",
+                     *[f.merge_tag for f in schema.fields]])
+    written = 0
+    for contact in Contact.query(int(account_id), filter_condition=_condition(json.loads(job.filters))):
+        values = meta.plain(contact.fields)
+        member = sorted(int(i) for i in (contact.list_ids or ()) if int(i) in list_names)
+        writer.writerow([contact.contact_id, contact.email, contact.status,
+                         "; ".join(list_names[i] for i in member),
+                         ms_to_iso(int(contact.created_at)), ms_to_iso(int(contact.updated_at)),
+                         *["" if values.get(f.key) is None else _cell(values[f.key]) for f in schema.fields]])
+        written += 1
+    key = f"contact-exports/{int(account_id)}/{int(export_id)}/contacts.csv.gz"
+    aws.client("s3").put_object(Bucket=aws.bucket("data"), Key=key, Body=gzip.compress(buffer.getvalue().encode()),
+                                ContentType="application/gzip")
+    job.update(actions=[ExportJob.status.set("finished"), ExportJob.object_key.set(key),
+                        ExportJob.contacts.set(written), ExportJob.updated_at.set(now_ms())])
+    _unlock(account_id, export_id)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,265 @@
+"""Custom contact fields: definitions, limits, and converting values to a field's type.
+
+Contacts store values under the field's id ("f<id>"), not its merge tag, so renaming a
+merge tag touches no contact. A deleted field's values disappear from every response at
+once (reads keep only defined fields) and are removed from the items by a background task.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from chalicelib.contacts import meta, tasks
+from chalicelib.contacts.common import MAX_TEXT, now_ms
+from chalicelib.core import ids
+from chalicelib.core.errors import NotFound, Unprocessable
+
+DATA_TYPES = ("text", "integer", "float", "boolean", "date")
+MAX_FIELDS = 40
+MAX_NAME = 50  # seed 001 (the OpenAPI says 80; the seeds win, decisions.md C4)
+MAX_MERGE_TAG = 50
+RESERVED_MERGE_TAGS = {"email", "status", "list", "lists", "created_at", "updated_at", "id"}
+_MERGE_TAG = re.compile(r"^[a-z][a-z0-9_]*$")
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+# Other capabilities (automations, campaigns) add a check that names what uses a field:
+# (account_id, field) -> message or None. Segments register theirs in segments.py.
+USAGE_CHECKS: list[Callable[[int, Field], str | None]] = []
+
+
+@dataclass(frozen=True)
+class Field:
+    id: int
+    name: str
+    merge_tag: str
+    data_type: str
+
+    @property
+    def key(self) -> str:
+        return f"f{self.id}"
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "data_type": self.data_type, "merge_tag": self.merge_tag}
+
+
+class Schema:
+    """An account's field definitions, looked up by id, storage key or merge tag."""
+
+    def __init__(self, defs: dict[str, dict[str, Any]]) -> None:
+        self.fields = sorted((Field(int(k), v["name"], v["merge_tag"], v["data_type"]) for k, v in defs.items()),
+                             key=lambda f: f.id)
+        self.by_key = {f.key: f for f in self.fields}
+        self.by_tag = {f.merge_tag: f for f in self.fields}
+        self.by_id = {f.id: f for f in self.fields}
+
+    def to_wire_values(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """Stored values ("f<id>" keys) as the API shows them (merge tags); unknown keys dropped."""
+        return {self.by_key[k].merge_tag: v for k, v in stored.items() if k in self.by_key and v is not None}
+
+    def convert_values(self, raw: Any, *, lenient_unknown: bool = False) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """Validate ``{merge_tag: value}``; returns ({"f<id>": converted or None}, errors).
+
+        ``None`` clears a value. Unknown merge tags are an error ("fields") unless lenient.
+        """
+        if raw is None:
+            return {}, {}
+        if not isinstance(raw, dict):
+            return {}, {"fields": ["must be an object of merge tags and values"]}
+        out: dict[str, Any] = {}
+        errors: dict[str, list[str]] = {}
+        unknown = [tag for tag in raw if tag not in self.by_tag]
+        if unknown and not lenient_unknown:
+            errors["fields"] = [f"contains invalid values: {', '.join(sorted(map(str, unknown)))}"]
+        for tag, value in raw.items():
+            field = self.by_tag.get(tag)
+            if field is None:
+                continue
+            try:
+                out[field.key] = convert(field.data_type, value)
+            except ValueError as exc:
+                errors.setdefault(tag, []).append(str(exc))
+        return out, errors
+
+
+def schema(account_id: int) -> Schema:
+    return Schema(meta.definitions(account_id, meta.FIELDS))
+
+
+def convert(data_type: str, value: Any) -> Any:
+    """A value converted to the field's type; ValueError carries a message for the 422."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if value == "":
+            return None
+    if data_type == "text":
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError("must be a string")
+        text = value if isinstance(value, str) else str(value)
+        if len(text) > MAX_TEXT:
+            raise ValueError(f"is too long (maximum is {MAX_TEXT} characters)")
+        return text
+    if data_type == "integer":
+        if isinstance(value, bool):
+            raise ValueError("must be an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and _INTEGER.match(value):
+            return int(value)
+        raise ValueError("must be an integer")
+    if data_type == "float":
+        if isinstance(value, bool):
+            raise ValueError("must be a number")
+        if isinstance(value, (int, float)):
+            number = float(value)
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ValueError("must be a number") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError("must be a number")
+        return number
+    if data_type == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ValueError("must be true or false")
+    if data_type == "date":
+        # "YYYY-MM-DD"; a full ISO timestamp keeps its date
+        if isinstance(value, str) and _DATE.match(value):
+            try:
+                return date.fromisoformat(value[:10]).isoformat()
+            except ValueError:
+                pass
+        raise ValueError("must be a date in YYYY-MM-DD format")
+    raise ValueError("has an unknown type")
+
+
+# ---------------------------------------------------------------- definitions API
+
+
+def list_fields(account_id: int) -> list[Field]:
+    return schema(account_id).fields
+
+
+def get_field(account_id: int, field_id: Any) -> Field:
+    try:
+        wanted = int(field_id)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    field = schema(account_id).by_id.get(wanted)
+    if field is None:
+        raise NotFound()
+    return field
+
+
+def _check_name(name: Any, errors: dict[str, list[str]]) -> str | None:
+    if not isinstance(name, str) or not name.strip():
+        errors.setdefault("name", []).append("can't be blank")
+        return None
+    name = name.strip()
+    if len(name) > MAX_NAME:
+        errors.setdefault("name", []).append(f"is too long (maximum is {MAX_NAME} characters)")
+    return name
+
+
+def _check_merge_tag(tag: Any, errors: dict[str, list[str]]) -> str | None:
+    if not isinstance(tag, str) or not tag.strip():
+        errors.setdefault("merge_tag", []).append("can't be blank")
+        return None
+    tag = tag.strip()
+    if len(tag) > MAX_MERGE_TAG:
+        errors.setdefault("merge_tag", []).append(f"is too long (maximum is {MAX_MERGE_TAG} characters)")
+    elif not _MERGE_TAG.match(tag):
+        errors.setdefault("merge_tag", []).append(
+            "is invalid (use lower-case letters, digits and underscores, starting with a letter)")
+    elif tag in RESERVED_MERGE_TAGS:
+        errors.setdefault("merge_tag", []).append("is reserved")
+    return tag
+
+
+def _unique(defs: dict[str, dict[str, Any]], name: str | None, tag: str | None, errors: dict[str, list[str]],
+            skip: str | None = None) -> None:
+    for key, other in defs.items():
+        if key == skip:
+            continue
+        if name and other["name"].lower() == name.lower():
+            errors.setdefault("name", []).append("has already been taken")
+        if tag and other["merge_tag"] == tag:
+            errors.setdefault("merge_tag", []).append("has already been taken")
+
+
+def create_field(account_id: int, body: dict[str, Any]) -> Field:
+    errors: dict[str, list[str]] = {}
+    name = _check_name(body.get("name"), errors)
+    tag = _check_merge_tag(body.get("merge_tag"), errors)
+    data_type = body.get("data_type")
+    if data_type not in DATA_TYPES:
+        errors.setdefault("data_type", []).append(f"must be one of: {', '.join(DATA_TYPES)}")
+    if errors:
+        raise Unprocessable(errors)
+    field_id = ids.next_id("contact_field")
+
+    def add(defs: dict[str, dict[str, Any]]) -> Field:
+        problems: dict[str, list[str]] = {}
+        _unique(defs, name, tag, problems)
+        if problems:
+            raise Unprocessable(problems)
+        if len(defs) >= MAX_FIELDS:
+            raise Unprocessable(f"You can have up to {MAX_FIELDS} fields")
+        defs[str(field_id)] = {"name": name, "merge_tag": tag, "data_type": data_type, "created_at": now_ms()}
+        return Field(field_id, name, tag, data_type)
+
+    return meta.mutate_definitions(account_id, meta.FIELDS, add)
+
+
+def update_field(account_id: int, field_id: Any, body: dict[str, Any]) -> Field:
+    current = get_field(account_id, field_id)
+    errors: dict[str, list[str]] = {}
+    name = _check_name(body["name"], errors) if "name" in body else current.name
+    tag = _check_merge_tag(body["merge_tag"], errors) if "merge_tag" in body else current.merge_tag
+    if "data_type" in body and body["data_type"] != current.data_type:
+        errors.setdefault("data_type", []).append("can't be changed")
+    if errors:
+        raise Unprocessable(errors)
+
+    def change(defs: dict[str, dict[str, Any]]) -> Field:
+        key = str(current.id)
+        if key not in defs:
+            raise NotFound()
+        problems: dict[str, list[str]] = {}
+        _unique(defs, name, tag, problems, skip=key)
+        if problems:
+            raise Unprocessable(problems)
+        defs[key].update({"name": name, "merge_tag": tag})
+        return Field(current.id, name, tag, current.data_type)
+
+    return meta.mutate_definitions(account_id, meta.FIELDS, change)
+
+
+def delete_field(account_id: int, field_id: Any) -> None:
+    field = get_field(account_id, field_id)
+    usage = [message for check in USAGE_CHECKS if (message := check(account_id, field))]
+    if usage:
+        raise Unprocessable({"usage": usage})
+
+    def remove(defs: dict[str, dict[str, Any]]) -> None:
+        if defs.pop(str(field.id), None) is None:
+            raise NotFound()
+
+    meta.mutate_definitions(account_id, meta.FIELDS, remove)
+    tasks.enqueue({"kind": "purge_field", "account_id": int(account_id), "field_id": field.id})
