@@ -18,6 +18,11 @@ os.environ.update({
     "POSTLINE_STAGE": "dev",
     "TZ": "UTC",
     "POSTLINE_AUTOMATION_TIME_SCALE": "0",  # delay steps wait 0 s (tests scale time up where they need it)
+    # Sending limits are their own tests' subject (tests/test_limits.py sets plans explicitly);
+    # other tests send freely.
+    "POSTLINE_DEFAULT_PLAN": "unlimited",
+    "POSTLINE_SES_MAX_SEND_RATE": "0",  # 0: no rate (the SES window is shared by every test)
+    "POSTLINE_DOMAIN_SEND_RATE": "0",
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("POSTLINE_RESOURCE_PREFIX", None)
