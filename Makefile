@@ -43,8 +43,11 @@ deploy: package
 	  --stack-name postline-$(STAGE) --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM \
 	  --parameter-overrides ResourcePrefix=postline-$(STAGE)-
 
+# Every benchmark prints its figures and ends with `RESULT <name> <value> <unit> ratio=...`
+# (bench/_*.py are shared helpers, not benchmarks). BENCH=name runs one.
 bench: install
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $(if $(BENCH),bench/$(BENCH).py,$(filter-out bench/_%,$(wildcard bench/*.py))); do \
+	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: install
 	$(VENV)/bin/ruff check app.py chalicelib tests bench
