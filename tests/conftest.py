@@ -114,6 +114,20 @@ class Response:
 
 
 @pytest.fixture()
+def settings_env(monkeypatch):
+    """Set POSTLINE_* variables for one test: ``settings_env(POSTLINE_X=1)``; restored after."""
+    from chalicelib.core import config
+
+    def apply(**env):
+        for name, value in env.items():
+            monkeypatch.setenv(name, str(value))
+        config.reload()
+    yield apply
+    monkeypatch.undo()
+    config.reload()
+
+
+@pytest.fixture()
 def account():
     """A fresh account and its owner token value."""
     from chalicelib.accounts import service
