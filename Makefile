@@ -52,7 +52,7 @@ bench: install
 	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: install
-	$(VENV)/bin/ruff check app.py chalicelib tests bench
+	$(VENV)/bin/ruff check app.py chalicelib tests bench infra
 
 clean:
 	rm -rf $(VENV) build .postline

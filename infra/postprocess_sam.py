@@ -74,7 +74,8 @@ def report_batch_item_failures(template: dict[str, Any]) -> list[str]:
                 arn = arn.get("Fn::Sub", "") if isinstance(arn, dict) else str(arn or "")
                 queue_name = arn.rsplit(":", 1)[-1]
                 if queue_name not in queues:
-                    raise SystemExit(f"{name} consumes queue {queue_name!r}, which infra/template.yaml does not declare")
+                    raise SystemExit(
+                        f"{name} consumes queue {queue_name!r}, which infra/template.yaml does not declare")
                 props["Queue"] = {"Fn::GetAtt": [queues[queue_name], "Arn"]}
                 changed.append(f"{name}.{event_name}")
     return changed
