@@ -28,26 +28,31 @@ test: install
 package: install
 	rm -rf $(PACKAGE_DIR)
 	POSTLINE_STAGE=$(STAGE) POSTLINE_RESOURCE_PREFIX=postline-$(STAGE)- \
+	POSTLINE_SIGNING_SECRET=$${POSTLINE_SIGNING_SECRET:-only-for-packaging} \
 	AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-offline} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-offline} \
 	  $(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/template.yaml \
 	  --template-format yaml $(PACKAGE_DIR)
-	$(PY) infra/postprocess_sam.py $(PACKAGE_DIR)/sam.yaml --translated $(PACKAGE_DIR)/translated.yaml
+	POSTLINE_RESOURCE_PREFIX=postline-$(STAGE)- $(PY) infra/postprocess_sam.py $(PACKAGE_DIR)/sam.yaml --translated $(PACKAGE_DIR)/translated.yaml
 	$(VENV)/bin/cfn-lint $(PACKAGE_DIR)/sam.yaml $(PACKAGE_DIR)/translated.yaml
 
 # Needs real AWS credentials and an S3 bucket for the code: make deploy STAGE=prod ARTIFACT_BUCKET=...
 deploy: package
 	@test -n "$(ARTIFACT_BUCKET)" || (echo "set ARTIFACT_BUCKET=<s3 bucket for the code package>"; exit 2)
+	@test -n "$(SIGNING_SECRET)" || (echo "set SIGNING_SECRET=<16+ random characters; signs unsubscribe links>"; exit 2)
 	aws cloudformation package --template-file $(PACKAGE_DIR)/sam.yaml \
 	  --s3-bucket $(ARTIFACT_BUCKET) --output-template-file $(PACKAGE_DIR)/packaged.yaml
 	aws cloudformation deploy --template-file $(PACKAGE_DIR)/packaged.yaml \
 	  --stack-name postline-$(STAGE) --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM \
-	  --parameter-overrides ResourcePrefix=postline-$(STAGE)-
+	  --parameter-overrides ResourcePrefix=postline-$(STAGE)- SigningSecret=$(SIGNING_SECRET)
 
+# Every benchmark prints its figures and ends with `RESULT <name> <value> <unit> ratio=...`
+# (bench/_*.py are shared helpers, not benchmarks). BENCH=name runs one.
 bench: install
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $(if $(BENCH),bench/$(BENCH).py,$(filter-out bench/_%,$(wildcard bench/*.py))); do \
+	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: install
-	$(VENV)/bin/ruff check app.py chalicelib tests bench
+	$(VENV)/bin/ruff check app.py chalicelib tests bench infra
 
 clean:
 	rm -rf $(VENV) build .postline

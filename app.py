@@ -18,9 +18,11 @@ from chalicelib.core.logs import configure_logging
 from chalicelib.domains import api as domains_api
 from chalicelib.domains import verification as domains_verification
 from chalicelib.domains import worker as domains_worker
+from chalicelib.limits import api as limits_api
 from chalicelib.sending import api as sending_api
 from chalicelib.sending import streams as sending_streams
 from chalicelib.sending import worker as sending_worker
+from chalicelib.suppressions import api as suppressions_api
 from chalicelib.templates import api as templates_api
 
 configure_logging()
@@ -32,6 +34,8 @@ app.register_blueprint(automations_api.bp)
 app.register_blueprint(sending_api.bp)
 app.register_blueprint(domains_api.bp)
 app.register_blueprint(templates_api.bp)
+app.register_blueprint(suppressions_api.bp)
+app.register_blueprint(limits_api.bp)
 app.register_blueprint(contacts_api.bp)
 
 

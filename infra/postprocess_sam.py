@@ -74,9 +74,27 @@ def report_batch_item_failures(template: dict[str, Any]) -> list[str]:
                 arn = arn.get("Fn::Sub", "") if isinstance(arn, dict) else str(arn or "")
                 queue_name = arn.rsplit(":", 1)[-1]
                 if queue_name not in queues:
-                    raise SystemExit(f"{name} consumes queue {queue_name!r}, which infra/template.yaml does not declare")
+                    raise SystemExit(
+                        f"{name} consumes queue {queue_name!r}, which infra/template.yaml does not declare")
                 props["Queue"] = {"Fn::GetAtt": [queues[queue_name], "Arn"]}
                 changed.append(f"{name}.{event_name}")
+    return changed
+
+
+def signing_secret_parameter(template: dict[str, Any]) -> list[str]:
+    """Give every function POSTLINE_SIGNING_SECRET from a NoEcho stack parameter.
+
+    The secret signs unsubscribe and raw-message links and must never sit in the repository
+    or in .chalice/config.json, so `make deploy` passes it as SigningSecret at deploy time.
+    """
+    template.setdefault("Parameters", {})["SigningSecret"] = {
+        "Type": "String", "NoEcho": True, "MinLength": 16,
+        "Description": "HMAC key of unsubscribe and raw-message links (POSTLINE_SIGNING_SECRET)"}
+    changed = []
+    for name, function in _resources(template, "AWS::Serverless::Function"):
+        env = function.setdefault("Properties", {}).setdefault("Environment", {}).setdefault("Variables", {})
+        env["POSTLINE_SIGNING_SECRET"] = {"Ref": "SigningSecret"}
+        changed.append(name)
     return changed
 
 
@@ -120,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     template = yaml.safe_load(args.sam.read_text())
     events = report_batch_item_failures(template)
     apis = not_found_for_unknown_routes(template)
+    signing_secret_parameter(template)
     args.sam.write_text(dump(template))
     print(f"{args.sam}: ReportBatchItemFailures on {len(events)} SQS event(s){': ' if events else ''}"
           f"{', '.join(events)}; 404 for unknown routes on {', '.join(apis) or 'no API'}")

@@ -18,6 +18,11 @@ os.environ.update({
     "POSTLINE_STAGE": "dev",
     "TZ": "UTC",
     "POSTLINE_AUTOMATION_TIME_SCALE": "0",  # delay steps wait 0 s (tests scale time up where they need it)
+    # Sending limits are their own tests' subject (tests/test_limits.py sets plans explicitly);
+    # other tests send freely.
+    "POSTLINE_DEFAULT_PLAN": "unlimited",
+    "POSTLINE_SES_MAX_SEND_RATE": "0",  # 0: no rate (the SES window is shared by every test)
+    "POSTLINE_DOMAIN_SEND_RATE": "0",
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("POSTLINE_RESOURCE_PREFIX", None)
@@ -106,6 +111,20 @@ class Response:
 
     def __repr__(self):
         return f"<Response {self.status} {self.body[:300]!r}>"
+
+
+@pytest.fixture()
+def settings_env(monkeypatch):
+    """Set POSTLINE_* variables for one test: ``settings_env(POSTLINE_X=1)``; restored after."""
+    from chalicelib.core import config
+
+    def apply(**env):
+        for name, value in env.items():
+            monkeypatch.setenv(name, str(value))
+        config.reload()
+    yield apply
+    monkeypatch.undo()
+    config.reload()
 
 
 @pytest.fixture()

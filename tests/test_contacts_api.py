@@ -7,21 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.core import clock, config
+from chalicelib.core import clock
 from tests.contacts_support import contact_events, fresh_events, make_contact, make_field, make_list  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fresh_events")
-
-
-@pytest.fixture()
-def settings_env(monkeypatch):
-    def apply(**env):
-        for name, value in env.items():
-            monkeypatch.setenv(name, str(value))
-        config.reload()
-    yield apply
-    monkeypatch.undo()
-    config.reload()
 
 
 def test_create_returns_data_envelope_and_get_works_by_uuid_and_encoded_email(api, account):

@@ -9,21 +9,9 @@ import pytest
 from chalicelib import aws
 from chalicelib.contacts import imports, outbox
 from chalicelib.contacts.models import ImportJob
-from chalicelib.core import config
 from tests.contacts_support import contact_events, fresh_events, make_contact, make_field, make_list, run_workers  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fresh_events")
-
-
-@pytest.fixture()
-def settings_env(monkeypatch):
-    def apply(**env):
-        for name, value in env.items():
-            monkeypatch.setenv(name, str(value))
-        config.reload()
-    yield apply
-    monkeypatch.undo()
-    config.reload()
 
 
 def _csv(api, text: str, query: str = "consent=true"):

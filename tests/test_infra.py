@@ -185,3 +185,15 @@ def test_package_postprocess_refuses_a_consumer_without_its_queue():
     del template["Resources"]["Q"]
     with pytest.raises(SystemExit, match="does not declare"):
         postprocess_sam.report_batch_item_failures(template)
+
+
+def test_package_postprocess_gives_every_function_the_signing_secret_from_a_noecho_parameter():
+    spec = importlib.util.spec_from_file_location("postprocess_sam", ROOT / "infra" / "postprocess_sam.py")
+    postprocess_sam = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(postprocess_sam)
+    template = _chalice_like_sam()
+    assert postprocess_sam.signing_secret_parameter(template) == ["Deliver", "Purge"]
+    assert template["Parameters"]["SigningSecret"]["NoEcho"] is True
+    for name in ("Deliver", "Purge"):
+        env = template["Resources"][name]["Properties"]["Environment"]["Variables"]
+        assert env["POSTLINE_SIGNING_SECRET"] == {"Ref": "SigningSecret"}

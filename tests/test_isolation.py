@@ -72,6 +72,15 @@ def _contacts_factory(api: Api, account_id: int) -> dict[str, int | str]:
             "segment_id": segment["id"], "import_id": imported["id"], "export_id": exported["id"]}
 
 
+def _suppression_factory(api: Api, account_id: int) -> dict[str, str]:
+    from tests.sending_support import verified_domain
+
+    domain = verified_domain(account_id)
+    created = api.post("/api/suppressions", {"email": "victim@rcpt.example", "domain_id": domain.domain_id,
+                                             "sending_stream": "any"}).json
+    return {"suppression_id": created["data"]["id"]}
+
+
 # path parameter -> function(api of account A, account id) returning {param: id, ...}
 PARAM_FACTORIES = {
     "token_id": _token_factory,
@@ -80,6 +89,7 @@ PARAM_FACTORIES = {
     "message_id": _message_factory,
     "email_template_id": _email_template_factory,
     "domain_id": _domain_factory,
+    "suppression_id": _suppression_factory,
     **dict.fromkeys(["contact_identifier", "field_id", "list_id", "segment_id", "import_id", "export_id"],
                     _contacts_factory),
 }

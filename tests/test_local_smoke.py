@@ -21,8 +21,11 @@ class Stack:
         self.aws_port, self.api_port = free_port(), free_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POSTLINE_"))}
+        self.smtp_port = free_port()
         env.update(POSTLINE_AWS_PORT=str(self.aws_port), POSTLINE_API_PORT=str(self.api_port),
-                   POSTLINE_STATE_DIR=str(state_dir))
+                   POSTLINE_STATE_DIR=str(state_dir), POSTLINE_SMTP_PORT=str(self.smtp_port),
+                   POSTLINE_BULK_SMTP_PORT=str(free_port()), POSTLINE_SMTP_TLS_PORT=str(free_port()),
+                   POSTLINE_BULK_SMTP_TLS_PORT=str(free_port()))
         self.process = subprocess.Popen([sys.executable, "-m", "chalicelib.local", "run"], cwd=ROOT, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output = ""
@@ -77,6 +80,12 @@ def test_make_run_serves_the_api_and_keeps_its_data_across_a_restart(tmp_path, m
         made = sdk.general_api.api_tokens.create(creds["account_id"], CreateApiTokenParams(
             name="over http", resources=[ApiTokenResource("account", creds["account_id"], 10)]))
         assert made.token and made.id in [t.id for t in sdk.general_api.api_tokens.get_list(creds["account_id"])]
+        # the SMTP ingress listens and offers STARTTLS before AUTH
+        import smtplib
+
+        with smtplib.SMTP("127.0.0.1", first.smtp_port, timeout=10) as smtp:
+            code, _ = smtp.ehlo()
+            assert code == 250 and smtp.has_extn("starttls") and not smtp.has_extn("auth")
         unknown = requests.get(f"{first.api}/api/no-such-thing", timeout=5)
         assert (unknown.status_code, unknown.json()) == (404, {"error": "Not Found"})
     finally:

@@ -122,6 +122,10 @@ class Settings:
     automation_runs_per_month: dict[str, int]  # "Automations run count" per plan (account.plan)
     automation_time_scale: float  # real seconds waited per second of a delay step (tests: 0)
     automation_role_arn: str | None  # role the state machines run as; None: derived from the account
+    # Sending limits (chalicelib/limits): what SES allows this AWS account, and each domain's share.
+    ses_max_send_rate: float  # messages per second, deployment-wide (the SES account's max send rate)
+    domain_send_rate: float  # messages per second from one sending domain (kept under the SES rate)
+    default_plan: str | None  # plan of accounts the operator has not set one for (None: the account's own)
     contacts_limit: int  # contacts per account (imports past it count as over the limit)
     contacts_rate_limit_requests: int  # contacts API limit per account (seed 004: 200 ...
     contacts_rate_limit_window_seconds: int  # ... per 60 s)
@@ -171,6 +175,9 @@ def settings() -> Settings:
             "POSTLINE_AUTOMATION_RUNS_PER_MONTH", "free:1000,basic:10000,business:100000,enterprise:1000000"),
         automation_time_scale=_float("POSTLINE_AUTOMATION_TIME_SCALE", 1.0),
         automation_role_arn=os.environ.get("POSTLINE_AUTOMATION_ROLE_ARN") or None,
+        ses_max_send_rate=_float("POSTLINE_SES_MAX_SEND_RATE", 14.0),
+        domain_send_rate=_float("POSTLINE_DOMAIN_SEND_RATE", 10.0),
+        default_plan=os.environ.get("POSTLINE_DEFAULT_PLAN") or None,
         contacts_limit=_int("POSTLINE_CONTACTS_LIMIT", 1_000_000),
         contacts_rate_limit_requests=_int("POSTLINE_CONTACTS_RATE_LIMIT_REQUESTS", 200),
         contacts_rate_limit_window_seconds=_int("POSTLINE_CONTACTS_RATE_LIMIT_WINDOW_SECONDS", 60),

@@ -139,8 +139,20 @@ class LocalStack:
         self.components.append(ApiServer(app, config, HOST, self.ls.api_port).start())
         self.components.append(pump.start())
         self.components.append(scheduler.start())
+        self.components.append(self._start_smtp())
         self.info["consumers"] = [(p.consumer.handler, p.consumer.queue) for p in pump.pollers]
         self.info["schedules"] = [(j.name, j.expression) for j in scheduler.jobs]
+
+    def _start_smtp(self) -> Any:
+        """The SMTP ingress listeners, in this process (in AWS they run as a container service)."""
+        import dataclasses
+
+        from chalicelib.smtp import server as smtp_server
+        from chalicelib.smtp.settings import settings as smtp_settings
+
+        handle = smtp_server.start(dataclasses.replace(smtp_settings(), self_signed_dir=self.ls.state_dir / "smtp"))
+        self.info["smtp"] = handle.ports
+        return handle
 
     def stop(self) -> None:
         for component in reversed(self.components):
@@ -161,6 +173,8 @@ class LocalStack:
             f"  API        {ls.api_url}   health {ls.api_url}/api/health, docs {ls.api_url}/api/docs",
             f"  AWS (moto) {ls.aws_endpoint}   (AWS_ENDPOINT_URL for boto3 and the aws CLI)",
             f"  state      {state}/   {recorded} DynamoDB/S3 writes replayed in {replay_seconds:.1f}s",
+            "  SMTP       " + ", ".join(f"{stream} {'TLS ' if tls else 'STARTTLS '}{HOST}:{port}"
+                                      for (stream, tls), port in sorted(info["smtp"].items())),
             f"  consumers  {', '.join(f'{h} <- {q}' for h, q in info['consumers']) or 'none'}",
             f"  schedules  {', '.join(f'{n} {e}' for n, e in info['schedules']) or 'none'}",
             f"  owner      account {creds.account_id}; token in {state}/credentials.json",

@@ -1,19 +1,22 @@
 """Decisions the delivery worker asks other capabilities for, each behind one named function.
 
-- ``suppressions_check``: may this recipient get mail from this domain on this stream?
-  Until the suppressions capability exists it knows only the opt-outs recorded by this
-  capability's unsubscribe links; that capability will add bounces, complaints and manual
-  entries here.
-- ``sending_delay``: how long a dispatch must wait for the account's or domain's sending
-  rate (seed: Sending Limits; over the hourly rate mail is queued, never dropped). Until
-  sending limits exist nothing waits.
+- ``suppressions_check``: may each recipient get mail from this domain on this stream? The
+  suppressions capability answers (hard bounces, spam complaints, unsubscribes, manual
+  entries; per domain and stream, ``any`` covering both). Recipients it clears are then
+  counted against the account's daily cap and monthly quota (chalicelib/limits): usage is
+  per recipient, and mail over a cap is rejected with the seeds' message, not sent.
+- ``sending_delay``: how long a dispatch must wait for the account's hourly rate and the
+  domain's and SES's sending rates (seed: Sending Limits; over the hourly rate mail is
+  queued, never dropped).
+- ``record_unsubscribe``: an unsubscribe link was used; the suppressions capability keeps
+  opt-outs as ``unsubscription`` suppressions, so the list shows them and reactivating one
+  lets mail through again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from chalicelib.sending import unsubscribe
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -27,11 +30,30 @@ ALLOWED = Verdict(True)
 
 def suppressions_check(account_id: int, domain_id: int, stream: str, emails: list[str]) -> dict[str, Verdict]:
     """A verdict per address (lower case) for one domain and stream, asked once per dispatch."""
-    blocked = unsubscribe.opted_out(account_id, domain_id, stream, emails)
-    refused = Verdict(False, "Recipient in suppression list. Reason: unsubscription")
-    return {e.lower(): refused if e.lower() in blocked else ALLOWED for e in emails}
+    from chalicelib.limits import service as limits
+    from chalicelib.suppressions import service as suppressions
+
+    found = suppressions.blocked(account_id, domain_id, stream, emails)
+    verdicts = {e.lower(): Verdict(False, suppressions.reject_reason(found[e.lower()]))
+                for e in emails if e.lower() in found}
+    cleared = [e.lower() for e in emails if e.lower() not in found]  # one per message
+    admitted, reason = limits.admit(account_id, len(cleared))
+    for email in cleared[:admitted]:
+        verdicts.setdefault(email, ALLOWED)
+    for email in cleared[admitted:]:
+        verdicts[email] = Verdict(False, reason)
+    return verdicts
 
 
 def sending_delay(account_id: int, domain_id: int, stream: str, count: int) -> int:
-    """Seconds to wait before ``count`` more messages may go out (0: now)."""
-    return 0
+    """Seconds to wait before ``count`` more messages may go out (0: now; capacity reserved)."""
+    from chalicelib.limits import service as limits
+
+    return limits.sending_delay(account_id, domain_id, count)
+
+
+def record_unsubscribe(message: Any) -> None:
+    """An unsubscribe from ``message``'s domain and stream (called by the unsubscribe link)."""
+    from chalicelib.suppressions import service as suppressions
+
+    suppressions.record_delivery_event(message, "unsubscribe")

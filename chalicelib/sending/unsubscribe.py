@@ -105,6 +105,9 @@ def opt_out(token: str, details: dict[str, Any] | None = None) -> Message | None
         message = Message.get(message_id)
     except DoesNotExist:
         return None
+    from chalicelib.sending import hooks  # the suppressions capability keeps opt-outs
+
+    hooks.record_unsubscribe(message)
     if is_opted_out(message.account_id, message.domain_id, message.stream, message.recipient):
         return message
     OptOut(_scope(message.account_id, message.domain_id), f"{message.stream}#{message.recipient.lower()}",

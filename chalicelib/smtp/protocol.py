@@ -1,0 +1,250 @@
+"""One SMTP connection: aiosmtpd's protocol with Postline's authentication, limits and hand-off.
+
+Order of checks, each with the reply a client sees (chalicelib/smtp/replies.py):
+1. connect: at most N connections per client IP (``421``, connection closed);
+2. AUTH (PLAIN or LOGIN, only after STARTTLS unless configured otherwise): username ``api``,
+   password an API token; the account under its monthly quota (``535 5.7.0 Monthly messages
+   limit reached``) and under N concurrent connections (``535 5.7.8 Too many connections
+   per account``);
+3. MAIL: authenticated (``530``), at most M messages per connection (``421``, closed), the
+   envelope sender on a verified sending domain the token administers (``550 5.7.1``);
+4. RCPT: valid addresses, at most R per message;
+5. DATA: at most SIZE bytes (advertised in EHLO), then parse + validate (``550 5.6.x``,
+   ``552 5.3.4``), then the group commit; ``250`` only once stored and queued.
+Blocking AWS calls run in the server's thread pool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from base64 import b64decode
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Session
+
+from chalicelib.core.errors import Forbidden, Unauthorized
+from chalicelib.core.permissions import ADMIN, Principal
+from chalicelib.sending.validation import SendError, valid_email
+from chalicelib.smtp import ingest, parse, replies
+
+if TYPE_CHECKING:
+    from chalicelib.smtp.server import Listener, Runtime
+
+log = logging.getLogger("postline.smtp")
+INLINE_PARSE_BYTES = 64 * 1024  # larger messages are parsed in the thread pool, off the event loop
+
+
+class QuietSession(Session):
+    """aiosmtpd's session without the deprecation warning it logs on every AUTH."""
+
+    @property
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
+
+
+class Connection(SMTP):
+    def __init__(self, handler: Handler, runtime: Runtime, listener: Listener) -> None:
+        config = runtime.config
+        super().__init__(
+            handler, data_size_limit=config.max_message_bytes, hostname=config.hostname, ident="Postline ESMTP",
+            tls_context=None if listener.implicit_tls else runtime.tls_context, timeout=config.timeout_seconds,
+            auth_required=True, auth_require_tls=True, loop=runtime.loop)
+        if listener.implicit_tls or not config.auth_require_tls:
+            self._auth_require_tls = False  # the socket is TLS already (aiosmtpd counts only STARTTLS)
+        self.runtime = runtime
+        self.listener = listener
+        self.ip: str | None = None
+        self.ip_slot = False
+        self.principal: Principal | None = None
+        self.messages = 0
+        self.close_after_reply = False
+        self._senders: dict[str, str | None] = {}  # sender domain -> why not allowed (None: allowed)
+        self._released = False
+
+    def _create_session(self) -> Session:
+        return QuietSession(self.loop)
+
+    # ------------------------------------------------------------ connection life
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is None:  # not the STARTTLS upgrade of the same connection
+            peer = transport.get_extra_info("peername") or ("unknown", 0)
+            self.ip = str(peer[0])
+            self.ip_slot = self.runtime.ips.acquire(self.ip)
+            self.runtime.connections += 1
+            self.runtime.open.add(self)
+        super().connection_made(transport)
+
+    async def _handle_client(self) -> None:
+        if not self.ip_slot:
+            await self.push(replies.TOO_MANY_IP_CONNECTIONS)
+            self.transport.close()
+            return
+        await super()._handle_client()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._release()
+        super().connection_lost(error)
+
+    def _release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self.runtime.connections -= 1
+        self.runtime.open.discard(self)
+        if self.ip_slot and self.ip:
+            self.runtime.ips.release(self.ip)
+        if self.principal is not None:
+            self.runtime.authenticated -= 1
+            try:
+                self.runtime.pool.submit(self.runtime.accounts.release, self.principal.account_id)
+            except RuntimeError:  # the server is stopping: this instance's counts lapse with its heartbeat
+                pass
+
+    async def push(self, status: Any) -> None:
+        await super().push(status)
+        if self.close_after_reply and self.transport is not None:
+            self.transport.close()
+
+    # ------------------------------------------------------------ AUTH
+
+    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            blob = await self.challenge_auth("")
+            if blob is MISSING:
+                return AuthResult(success=False)
+        else:
+            try:
+                blob = b64decode(args[1].encode(), validate=True)
+            except Exception:
+                await self.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        try:
+            _, login, password = blob.split(b"\x00")
+        except ValueError:
+            await self.push("501 5.5.2 Can't split auth value")
+            return AuthResult(success=False, handled=True)
+        return await self._login(login, password)
+
+    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            login = await self.challenge_auth(self.AuthLoginUsernameChallenge)
+            if login is MISSING:
+                return AuthResult(success=False)
+        else:
+            try:
+                login = b64decode(args[1].encode(), validate=True)
+            except Exception:
+                await self.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        password = await self.challenge_auth(self.AuthLoginPasswordChallenge)
+        if password is MISSING:
+            return AuthResult(success=False)
+        return await self._login(login, password)
+
+    async def _login(self, login: bytes, password: bytes) -> AuthResult:
+        from chalicelib.accounts import service as accounts
+
+        refused = AuthResult(success=False, handled=False, message=replies.AUTH_INVALID)
+        if login.strip().lower() != b"api":
+            return refused
+        try:
+            principal = await self.runtime.call(accounts.authenticate, password.decode("utf-8", "replace").strip())
+        except Unauthorized:
+            return refused
+        if await self.runtime.monthly_limit_reached(principal.account_id):
+            return AuthResult(success=False, handled=False, message=replies.MONTHLY_LIMIT)
+        if not await self.runtime.call(self.runtime.accounts.acquire, principal.account_id):
+            return AuthResult(success=False, handled=False, message=replies.TOO_MANY_ACCOUNT_CONNECTIONS)
+        self.principal = principal
+        self.runtime.authenticated += 1
+        return AuthResult(success=True, auth_data=principal.token_name)
+
+    # ------------------------------------------------------------ MAIL FROM
+
+    async def sender_problem(self, address: str) -> str | None:
+        """Why this envelope sender may not send (None: it may), asked once per domain."""
+        domain = address.rsplit("@", 1)[1].lower()
+        if domain not in self._senders:
+            self._senders[domain] = await self.runtime.call(_sender_problem, self.principal, address)
+        return self._senders[domain]
+
+
+def _sender_problem(principal: Principal, address: str) -> str | None:
+    from chalicelib.domains import service as domains  # the domains capability owns the rule
+
+    try:
+        domain = domains.sender_check(principal.account_id, address, [])
+    except Forbidden as exc:
+        return exc.message
+    if not principal.can(ADMIN, "domain", domain.domain_id):
+        return f"The API token needs admin access to the sending domain {domain.domain_name}"
+    return None
+
+
+class Handler:
+    """aiosmtpd hooks; ``server`` is the Connection the command arrived on."""
+
+    async def handle_MAIL(self, server: Connection, session: Session, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        runtime = server.runtime
+        limit = runtime.config.max_messages_per_connection
+        if server.messages >= limit:
+            server.close_after_reply = True
+            return replies.TOO_MANY_MESSAGES.format(limit=limit)
+        email = valid_email(address)
+        if email is None:
+            return replies.BAD_SENDER.format(address=address)
+        if await runtime.monthly_limit_reached(server.principal.account_id):
+            return replies.MONTHLY_LIMIT
+        problem = await server.sender_problem(email)
+        if problem:
+            return replies.SENDER_NOT_ALLOWED.format(reason=problem)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Ok"
+
+    async def handle_RCPT(self, server: Connection, session: Session, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        limit = server.runtime.config.max_recipients
+        if len(envelope.rcpt_tos) >= limit:
+            return replies.TOO_MANY_RECIPIENTS.format(limit=limit)
+        if valid_email(address) is None:
+            return replies.BAD_RECIPIENT.format(address=address)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server: Connection, session: Session, envelope: Any) -> str:
+        runtime = server.runtime
+        server.messages += 1
+        raw, rcpts, limit = envelope.original_content, list(envelope.rcpt_tos), runtime.config.max_header_bytes
+        try:
+            if len(raw) <= INLINE_PARSE_BYTES:  # ~1 ms: cheaper here than two thread hand-offs
+                request = parse.to_request(raw, rcpts, limit)
+            else:
+                request = await runtime.call(parse.to_request, raw, rcpts, limit)
+        except parse.Refused as refused:
+            runtime.refused += 1
+            return refused.reply
+        try:
+            future = runtime.committer.submit(server.principal, server.listener.stream, server.ip, request)
+            message_ids = await asyncio.wrap_future(future)
+        except SendError as exc:
+            runtime.refused += 1
+            if exc.status == 403:
+                return replies.SENDER_NOT_ALLOWED.format(reason=exc.detail or "; ".join(exc.errors))
+            return replies.CONTENT_REFUSED.format(reason="; ".join(exc.errors))
+        except ingest.CommitFailed:
+            return replies.TEMPORARY_FAILURE
+        runtime.accepted += 1
+        return replies.QUEUED.format(message_id=message_ids[0] if message_ids else "-")
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP command failed: %s", type(error).__name__, exc_info=error)
+        return replies.TEMPORARY_FAILURE

@@ -1,0 +1,131 @@
+"""Sending limits: the hourly rate queues mail for later (nothing lost), the daily cap and the
+monthly quota reject with the seeds' messages, per-domain and SES rates, billing usage."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import mailtrap as mt
+import pytest
+
+from chalicelib.core import config
+from chalicelib.limits import service as limits
+from chalicelib.sending import streams
+from chalicelib.sending.models import Message
+from tests.limits_support import advance, delayed, delivered_to, start_of_next_hour
+from tests.sdk import sdk_session
+from tests.sending_support import pump, verified_domain
+
+SEND = "send.postline.test"
+
+
+@pytest.fixture()
+def domain(account):
+    return verified_domain(account[0].account_id)
+
+
+def send(api, domain, n, tag="r"):
+    to = [f"{tag}{i}-{uuid.uuid4().hex[:6]}@rcpt.test" for i in range(n)]
+    r = api.post("/api/send", {"from": {"email": f"app@{domain.domain_name}"}, "to": [{"email": e} for e in to],
+                               "subject": "Hi", "text": "Hi"}, host=SEND)
+    assert r.status == 200, r
+    return r.json["message_ids"], to
+
+
+@pytest.fixture()
+def rates(monkeypatch):
+    """Set the per-domain and SES rates for one test (the suite runs without them)."""
+    def apply(domain_rate: str = "0", ses_rate: str = "0") -> None:
+        monkeypatch.setenv("POSTLINE_DOMAIN_SEND_RATE", domain_rate)
+        monkeypatch.setenv("POSTLINE_SES_MAX_SEND_RATE", ses_rate)
+        config.reload()
+
+    yield apply
+    monkeypatch.undo()
+    config.reload()
+
+
+def test_signup_plan_is_the_seeds(account):
+    assert limits.set_limits(account[0].account_id, plan="free") == limits.Limits(
+        limits.plans.PLANS["free"], hourly=150, daily=150, monthly=4000)
+
+
+def test_over_the_hourly_rate_mail_waits_for_the_next_hour_and_all_of_it_goes(api, client, account, domain):
+    limits.set_limits(account[0].account_id, plan="free", hourly=4, daily=-1)
+    start_of_next_hour()
+    batches = [send(api, domain, 2, tag=f"h{i}-") for i in range(3)]  # three dispatches of two
+    pump(client)
+    ids = [i for b, _ in batches for i in b]
+    statuses = [Message.get(i).status for i in ids]
+    assert statuses.count("sent") == 4 and statuses.count("queued") == 2
+    held = delayed(streams.queue_for(streams.TRANSACTIONAL))
+    assert len(held) == 1 and held[0][1]["account_id"] == account[0].account_id
+    assert 800 < held[0][0] <= 900  # the next hour is ~55 min away; SQS holds at most 15 minutes, then asks again
+    advance(timedelta(minutes=20))  # still the same hour: it comes back and waits again
+    pump(client)
+    assert [Message.get(i).status for i in ids].count("queued") == 2
+    advance(timedelta(minutes=45))  # the next hour
+    pump(client)
+    assert [Message.get(i).status for i in ids] == ["sent"] * 6
+    assert all(delivered_to(e) == 1 for _, to in batches for e in to)  # each delivered once
+
+
+def test_daily_cap_rejects_with_the_seeds_message(api, client, account, domain):
+    limits.set_limits(account[0].account_id, plan="free", hourly=-1, daily=3)
+    start_of_next_hour()
+    ids, to = send(api, domain, 5)
+    pump(client)
+    messages = [Message.get(i) for i in ids]
+    assert [m.status for m in messages] == ["sent"] * 3 + ["rejected"] * 2
+    assert messages[4].status_reason == "Your account has reached its daily sending limit."
+    assert delivered_to(to[4]) == 0 and delivered_to(to[0]) == 1
+    assert limits.monthly_used(account[0].account_id) == 3  # rejected mail is not usage
+    advance(timedelta(days=1))
+    ids, _ = send(api, domain, 1)
+    pump(client)
+    assert Message.get(ids[0]).status == "sent"
+
+
+def test_monthly_quota_and_billing_usage_through_the_sdk(api, client, account, domain):
+    acct, token = account
+    limits.set_limits(acct.account_id, plan="basic", monthly=3)
+    ids = send(api, domain, 2)[0] + send(api, domain, 2)[0]
+    pump(client)
+    assert sorted(Message.get(i).status for i in ids) == ["rejected", "sent", "sent", "sent"]
+    assert "Monthly messages limit reached" in {Message.get(i).status_reason for i in ids}
+    assert limits.monthly_limit_reached(acct.account_id)
+    with sdk_session(client):
+        usage = mt.MailtrapClient(token=token).general_api.billing.get_current_billing_usage(acct.account_id)
+    assert usage.sending.plan.name == "Basic 10K"
+    assert (usage.sending.usage.sent_messages_count.current, usage.sending.usage.sent_messages_count.limit) == (3, 3)
+    assert usage.billing.cycle_start.day == 1 and usage.billing.cycle_end > usage.billing.cycle_start
+    assert usage.testing.usage.sent_messages_count.current == 0
+    assert api.get("/api/billing/usage").json["sending"]["usage"]["sent_messages_count"]["current"] == 3
+
+
+def test_usage_counts_every_recipient(api, client, account, domain):
+    acct = account[0]
+    r = api.post("/api/send", {"from": {"email": f"app@{domain.domain_name}"},
+                               "to": [{"email": f"t{i}@rcpt.test"} for i in range(3)],
+                               "cc": [{"email": f"c{i}@rcpt.test"} for i in range(3)],
+                               "bcc": [{"email": "b@rcpt.test"}], "subject": "s", "text": "t"}, host=SEND)
+    assert r.status == 200
+    pump(client)
+    assert limits.monthly_used(acct.account_id) == 7  # seed: 3 To + 3 CC is billed as 6, plus one BCC
+
+
+def test_domain_and_ses_rates(account, domain, rates):
+    acct = account[0]
+    other = verified_domain(acct.account_id)
+    rates(domain_rate="0.05", ses_rate="0.1")  # 3 per minute per domain, 6 per minute in all
+    advance(timedelta(seconds=60 - limits.clock.now().second + 1))  # the start of a minute
+    assert limits.sending_delay(acct.account_id, domain.domain_id, 2) == 0
+    wait = limits.sending_delay(acct.account_id, domain.domain_id, 2)
+    assert 0 < wait <= 60 + limits.JITTER_SECONDS + 1
+    assert limits.sending_delay(acct.account_id, other.domain_id, 3) == 0  # another domain has its own share
+    assert limits.sending_delay(acct.account_id, other.domain_id, 0) == 0
+    third = verified_domain(acct.account_id)
+    assert limits.sending_delay(acct.account_id, third.domain_id, 2) > 0  # but SES's rate is shared (5 of 6 used)
+    advance(timedelta(minutes=1))
+    assert limits.sending_delay(acct.account_id, domain.domain_id, 2) == 0
