@@ -100,6 +100,31 @@ def queued_bodies(stream: str) -> list[dict[str, Any]]:
     return [json.loads(m["Body"]) for m in received]
 
 
+def waiting_records(stream: str) -> list[Any]:
+    """Message records that ride in dispatches still on a stream's queue: the SMTP ingress
+    leaves writing them to the worker (``deferred``). The queue is left as it was."""
+    from chalicelib.sending.models import Message
+
+    sqs = aws.client("sqs")
+    url = aws.queue_url(streams.queue_for(stream))
+    records, handles = {}, []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        if not got:
+            break
+        for m in got:
+            handles.append(m["ReceiptHandle"])
+            body = json.loads(m["Body"])
+            for snapshot in body.get("snapshots", []) if body.get("deferred") else []:
+                record = Message.from_raw_data(snapshot)
+                records[record.message_id] = record
+    for start in range(0, len(handles), 10):  # visible again at once, as if never looked at
+        entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                   for i, h in enumerate(handles[start:start + 10])]
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+    return list(records.values())
+
+
 # ---------------------------------------------------------------- sending domains
 
 

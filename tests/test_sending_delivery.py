@@ -416,3 +416,51 @@ def test_a_long_dispatch_continues_in_a_fresh_invocation(api, client, domain, mo
     pump(client)
     assert [len(sent_to(a)) for a in recipients] == [1, 1, 1, 1, 1]
     assert {record(i).status for i in r.json["message_ids"]} == {"sent"}
+
+
+# ---------------------------------------------------------------- records the worker writes
+
+
+def accept_deferred(account, domain, to: str) -> str:
+    """Accept one message as the SMTP ingress does: the dispatch on the queue carries its
+    record, and nothing is written to the table yet."""
+    from chalicelib.core.permissions import ADMIN, Grant, Principal
+    from chalicelib.sending.service import Submission
+    from chalicelib.sending.validation import parse_send
+
+    account_id = account[0].account_id
+    submission = Submission(Principal(account_id, 0, "smtp", (Grant("account", account_id, ADMIN),)),
+                            "transactional", "127.0.0.1")
+    [message_id] = submission.add(parse_send(body(domain, to)))
+    submission.commit(defer_records=True)
+    return message_id
+
+
+def test_a_deferred_record_is_written_before_the_dispatch_waits(api, account, client, domain, monkeypatch):
+    to = unique()
+    message_id = accept_deferred(account, domain, to)
+    assert api.get(f"/api/email_logs/{message_id}").status == 404  # not in the logs until a worker takes it
+    [dispatch] = take("transactional")
+    assert dispatch["deferred"] is True
+    monkeypatch.setattr(worker.hooks, "sending_delay", lambda *a: 120)  # over the hourly rate: it waits
+    real_send = worker.queues.send
+    monkeypatch.setattr(worker.queues, "send", lambda q, b, d=0: real_send(q, b, 0))  # no waiting in the test
+    deliver(client, "transactional", [dispatch])
+    assert sent_to(to) == []
+    log = api.get(f"/api/email_logs/{message_id}")
+    assert log.status == 200 and log.json["status"] == "enqueued"  # visible while it waits
+    monkeypatch.setattr(worker.hooks, "sending_delay", lambda *a: 0)
+    pump(client)
+    assert len(sent_to(to)) == 1 and record(message_id).status == "sent"
+
+
+def test_a_deferred_dispatch_outlives_a_worker_that_died_before_writing(api, account, client, domain):
+    to = unique()
+    message_id = accept_deferred(account, domain, to)
+    [dispatch] = take("transactional")
+    idempotency.claim(dispatch["dispatch_id"])  # a worker took it and died before writing anything
+    clock.advance(timedelta(seconds=idempotency.LEASE_SECONDS + 1))
+    assert deliver(client, "transactional", [dispatch]) == {"batchItemFailures": []}
+    assert len(sent_to(to)) == 1
+    done = record(message_id)
+    assert done.status == "sent" and [e["event_type"] for e in done.events] == ["queued", "sent"]

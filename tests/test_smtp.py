@@ -18,7 +18,7 @@ from chalicelib.limits import service as limits
 from chalicelib.sending.models import Message
 from tests import smtp_support
 from tests.limits_support import advance, delivered_to, start_of_next_hour
-from tests.sending_support import pump, sent_to, verified_domain
+from tests.sending_support import pump, sent_to, verified_domain, waiting_records
 from tests.smtp_support import connect, mime, session
 
 
@@ -54,7 +54,15 @@ def rcpt(tag: str = "r") -> str:
 
 
 def stored(account) -> list[Message]:
-    return list(Message.by_account.query(account[0].account_id))
+    """What the account has kept: records in the table, and those still riding in queued
+    dispatches (the ingress defers writing them to the delivery worker)."""
+    account_id = account[0].account_id
+    written = {m.message_id: m for m in Message.by_account.query(account_id)}
+    for stream in ("transactional", "bulk"):
+        for record in waiting_records(stream):
+            if record.account_id == account_id:
+                written.setdefault(record.message_id, record)
+    return sorted(written.values(), key=lambda m: m.sent_key)
 
 
 def wait_for(predicate, seconds: float = 5.0) -> None:
@@ -181,6 +189,8 @@ def test_throttled_smtp_mail_is_delivered_later_and_nothing_is_lost(smtp, client
             smtp_client.sendmail(sender, [address], mime(sender, [address]))
     pump(client)
     assert sorted(delivered_to(a) for a in to) == [0, 1, 1]
+    written = list(Message.by_account.query(account[0].account_id))  # the waiting one is in the logs too
+    assert sorted(m.status for m in written) == ["queued", "sent", "sent"]
     advance(timedelta(hours=1))
     pump(client)
     assert [delivered_to(a) for a in to] == [1, 1, 1]

@@ -37,6 +37,7 @@ class Submission:
         self.request_id = ids.new_uuid()
         self.entries: list[SendRequest] = []
         self.messages: list[Message] = []
+        self.written: list[Message] = []  # records commit wrote itself (the rest the worker writes)
         self.senders = SenderResolver(principal, stream)
         self.templates = templating.Renderer(principal.account_id)
 
@@ -86,17 +87,28 @@ class Submission:
         self.messages.append(message)
         return message_id
 
-    def commit(self) -> None:
+    def commit(self, defer_records: bool = False) -> None:
+        """Store and enqueue. With ``defer_records`` (the SMTP ingress) a dispatch that can
+        carry its records' snapshots is the only write: SQS keeps it durably and the worker
+        writes the records when it takes the dispatch (worker.materialize), so accepting
+        costs one AWS call. Records that don't fit in the body are written here first."""
         if not self.messages:
             return
         ref = content.save(self.principal.account_id, self.request_id, content.ContentDocument(self.entries))
-        with Message.batch_write() as batch:
-            for message in self.messages:
-                batch.save(message)
-        bodies = [worker.dispatch_body(f"{self.request_id}:{start // DISPATCH_SIZE}", self.principal.account_id,
-                                       self.stream, self.messages[start:start + DISPATCH_SIZE], ref)
-                  for start in range(0, len(self.messages), DISPATCH_SIZE)]
+        bodies, unwritten = [], []
+        for start in range(0, len(self.messages), DISPATCH_SIZE):
+            messages = self.messages[start:start + DISPATCH_SIZE]
+            body = worker.dispatch_body(f"{self.request_id}:{start // DISPATCH_SIZE}", self.principal.account_id,
+                                        self.stream, messages, ref, deferred=defer_records)
+            if not body.get("deferred"):
+                unwritten.extend(messages)
+            bodies.append(body)
+        if unwritten:
+            with Message.batch_write() as batch:
+                for message in unwritten:
+                    batch.save(message)
         queues.send_many(streams.queue_for(self.stream), bodies)
+        self.written = unwritten
 
 
 def send(principal: Principal, body: Any, stream: str, client_ip: str | None = None) -> dict[str, Any]:

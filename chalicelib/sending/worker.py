@@ -46,14 +46,19 @@ def backoff_seconds(attempt: int) -> int:
 
 
 def dispatch_body(dispatch_id: str, account_id: int, stream: str, messages: list[Message], ref: dict[str, Any],
-                  attempt: int = 0, version: int = 0) -> dict[str, Any]:
-    """What goes on the queue: the message ids, their records as of ledger ``version`` if they fit."""
+                  attempt: int = 0, version: int = 0, deferred: bool = False) -> dict[str, Any]:
+    """What goes on the queue: the message ids, their records as of ledger ``version`` if they fit.
+
+    ``deferred``: the records are not written yet and the snapshots are their only copy
+    (set only when the snapshots fit; the caller writes the records otherwise)."""
     body = {"v": 1, "dispatch_id": dispatch_id, "account_id": account_id, "stream": stream,
             "message_ids": [m.message_id for m in messages], "content": ref, "attempt": attempt,
             "ledger_version": version}
     snapshots = [m.serialize() for m in messages]
     if len(json.dumps(snapshots)) <= SNAPSHOT_BYTES:
         body["snapshots"] = snapshots
+        if deferred:
+            body["deferred"] = True
     return body
 
 
@@ -109,9 +114,16 @@ class Delivery:
         """The dispatch's records as they are now, in the order the dispatch lists them."""
         snapshots = self.body.get("snapshots")
         if snapshots is not None and lease.trusts(self.body.get("ledger_version") or 0):
-            return [Message.from_raw_data(s) for s in snapshots]
+            messages = [Message.from_raw_data(s) for s in snapshots]
+            if self.body.get("deferred"):
+                self._materialize(messages)
+            return messages
         ids = list(dict.fromkeys(self.body["message_ids"]))
         found = {m.message_id: m for m in Message.batch_get(ids, consistent_read=True)}
+        if self.body.get("deferred"):  # a holder died before writing them: the snapshots are the records
+            unwritten = [m for m in map(Message.from_raw_data, snapshots) if m.message_id not in found]
+            self._materialize(unwritten)
+            found.update((m.message_id, m) for m in unwritten)
         messages = []
         for message_id in ids:
             message = found.get(message_id)
@@ -123,6 +135,14 @@ class Delivery:
                 self.records.stage(message)
             messages.append(message)
         return messages
+
+    def _materialize(self, messages: list[Message]) -> None:
+        """Write the records of a deferred dispatch (the SMTP ingress accepted them with the
+        SQS message as their only copy) before anything else happens to them, so the email
+        logs show them queued from now on."""
+        for message in messages:
+            self.records.stage(message)
+        self.records.flush()
 
     def _suppress(self, todo: list[Message]) -> list[Message]:
         allowed = []

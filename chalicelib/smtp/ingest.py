@@ -1,18 +1,22 @@
 """Hand-off to the sending pipeline, with writes grouped across concurrent SMTP sessions.
 
-A message is accepted only once its records are written and its dispatch is queued, and
-those AWS calls, not SMTP, limit throughput. Sessions therefore don't commit on their own:
-each accepted message joins the pending list, and a committer thread takes everything
-pending at once, groups it by (token, stream, client IP), and commits each group as one
-``Submission`` (the same object ``POST /api/batch`` uses): one content document, one
-DynamoDB BatchWrite per 25 records, one SQS batch. A session waits for its 250, so at most
-one message per connection is pending: the committer waits up to ``LINGER_SECONDS`` for
-every authenticated connection to have one pending before it commits (no wait when a
-single connection is open).
+A message is accepted (250) only once it is durably queued for delivery, and those AWS
+calls, not SMTP, limit throughput. Sessions therefore don't commit on their own: each
+accepted message joins the pending list, and a committer thread takes everything pending
+at once, groups it by (token, stream, client IP), and commits each group as one
+``Submission`` (the same object ``POST /api/batch`` uses) with its records deferred: one SQS
+batch carrying the content and the records' snapshots, which the delivery worker writes to
+the table when it takes the dispatch (``Submission.commit``). A group too large for that
+also writes its records first.
+
+A session waits for its 250, so at most one message per connection is pending. The
+committer waits up to ``LINGER_SECONDS`` for every authenticated connection that is not
+already waiting on a commit to have one pending, then commits without waiting for earlier
+commits to finish: sessions whose commit is under way don't hold up the others.
 
 Per-message checks (authorization of the From domain, validation) happen for each message
 inside the group, so one bad message is refused alone; a failed commit fails its group
-(every session gets a temporary 451) and removes the records it wrote.
+(every session gets a temporary 451) and removes any records it wrote.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class Committer:
     def __init__(self, workers: int = 4, active: Callable[[], int] = lambda: 1) -> None:
         self._active = active  # how many connections could have a message pending (authenticated ones)
         self._pending: list[_Item] = []
+        self._in_flight = 0  # messages in commits under way (their sessions can't have another pending)
         self._cond = threading.Condition()
         self._stopping = False
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smtp-commit")
@@ -94,18 +99,27 @@ class Committer:
                 if not self._pending and self._stopping:
                     return
                 deadline = time.monotonic() + LINGER_SECONDS
-                while len(self._pending) < min(self._active(), MAX_GROUP) and not self._stopping:
+                while len(self._pending) < min(self._active() - self._in_flight, MAX_GROUP) and not self._stopping:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     self._cond.wait(left)
                 taken, self._pending = self._pending, []
+                self._in_flight += len(taken)
             groups: dict[Any, list[_Item]] = defaultdict(list)
             for item in taken:
                 groups[item.key].append(item)
-            chunks = [g[i:i + MAX_GROUP] for g in groups.values() for i in range(0, len(g), MAX_GROUP)]
-            for done in [self._pool.submit(self._commit, chunk) for chunk in chunks]:
-                done.result()
+            for group in groups.values():
+                for i in range(0, len(group), MAX_GROUP):
+                    self._pool.submit(self._commit_and_release, group[i:i + MAX_GROUP])
+
+    def _commit_and_release(self, items: list[_Item]) -> None:
+        try:
+            self._commit(items)
+        finally:
+            with self._cond:
+                self._in_flight -= len(items)
+                self._cond.notify()
 
     def _resolver(self, principal: Principal, stream: str) -> SenderResolver:
         key = (principal.token_id, stream)
@@ -129,10 +143,10 @@ class Committer:
         if not accepted:
             return
         try:
-            submission.commit()
+            submission.commit(defer_records=True)
         except Exception:
             log.exception("storing %d SMTP messages failed; each session is told to retry", len(accepted))
-            _forget(submission.messages)
+            _forget(submission.written)
             for item, _ in accepted:
                 item.future.set_exception(CommitFailed("could not store the message"))
             return
