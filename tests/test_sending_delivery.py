@@ -464,3 +464,29 @@ def test_a_deferred_dispatch_outlives_a_worker_that_died_before_writing(api, acc
     assert len(sent_to(to)) == 1
     done = record(message_id)
     assert done.status == "sent" and [e["event_type"] for e in done.events] == ["queued", "sent"]
+
+
+def test_a_retry_after_ses_throttling_counts_once_against_the_limits(api, account, client, domain, monkeypatch):
+    from chalicelib.limits import service as limits
+    from chalicelib.limits.models import UsageWindow
+
+    account_id = account[0].account_id
+    limits.set_limits(account_id, plan="free", hourly=100, daily=100, monthly=100)
+    to = unique()
+    [message_id] = send(api, domain, to)
+    real, calls = ses._send_email, {"n": 0}
+
+    def throttled_once(**params):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ses_error("TooManyRequestsException", 429)
+        return real(**params)
+
+    monkeypatch.setattr(ses, "_send_email", throttled_once)
+    monkeypatch.setattr(worker, "backoff_seconds", lambda attempt: 0)
+    deliver(client, "transactional", take("transactional"))
+    [retry] = take("transactional")
+    deliver(client, "transactional", [retry])
+    assert record(message_id).status == "sent" and len(sent_to(to)) == 1
+    hour = UsageWindow.get(f"account#{account_id}", f"h{clock.now():%Y-%m-%dT%H}", consistent_read=True)
+    assert limits.monthly_used(account_id) == 1 and hour.used == 1  # one message, counted once

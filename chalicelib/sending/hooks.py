@@ -28,8 +28,11 @@ class Verdict:
 ALLOWED = Verdict(True)
 
 
-def suppressions_check(account_id: int, domain_id: int, stream: str, emails: list[str]) -> dict[str, Verdict]:
-    """A verdict per address (lower case) for one domain and stream, asked once per dispatch."""
+def suppressions_check(account_id: int, domain_id: int, stream: str, emails: list[str],
+                       count_usage: bool = True) -> dict[str, Verdict]:
+    """A verdict per address (lower case) for one domain and stream, asked once per dispatch.
+    ``count_usage=False``: the messages were counted when first cleared (a retry after SES
+    deferred them); only the suppressions are asked again."""
     from chalicelib.limits import service as limits
     from chalicelib.suppressions import service as suppressions
 
@@ -37,7 +40,7 @@ def suppressions_check(account_id: int, domain_id: int, stream: str, emails: lis
     verdicts = {e.lower(): Verdict(False, suppressions.reject_reason(found[e.lower()]))
                 for e in emails if e.lower() in found}
     cleared = [e.lower() for e in emails if e.lower() not in found]  # one per message
-    admitted, reason = limits.admit(account_id, len(cleared))
+    admitted, reason = limits.admit(account_id, len(cleared)) if count_usage else (len(cleared), None)
     for email in cleared[:admitted]:
         verdicts.setdefault(email, ALLOWED)
     for email in cleared[admitted:]:
