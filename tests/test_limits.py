@@ -104,6 +104,23 @@ def test_monthly_quota_and_billing_usage_through_the_sdk(api, client, account, d
     assert api.get("/api/billing/usage").json["sending"]["usage"]["sent_messages_count"]["current"] == 3
 
 
+def test_api_refuses_mail_once_the_monthly_quota_is_used_up(api, client, account, domain):
+    acct = account[0]
+    limits.set_limits(acct.account_id, plan="basic", monthly=2)
+    send(api, domain, 2)
+    pump(client)
+    assert limits.monthly_used(acct.account_id) == 2
+    mail = {"from": {"email": f"app@{domain.domain_name}"}, "to": [{"email": "late@rcpt.test"}],
+            "subject": "Hi", "text": "Hi"}
+    r = api.post("/api/send", mail, host=SEND)
+    assert (r.status, r.json) == (403, {"success": False, "errors": ["Monthly messages limit reached"]})
+    r = api.post("/api/batch", {"base": mail, "requests": [{"to": [{"email": "late2@rcpt.test"}]}]}, host=SEND)
+    assert r.status == 403 and r.json["errors"] == ["Monthly messages limit reached"]
+    assert pump(client) == 0 and delivered_to("late@rcpt.test") == 0  # nothing was queued
+    limits.set_limits(acct.account_id, monthly=3)  # support raises the quota: mail goes again
+    assert api.post("/api/send", mail, host=SEND).status == 200
+
+
 def test_usage_counts_every_recipient(api, client, account, domain):
     acct = account[0]
     r = api.post("/api/send", {"from": {"email": f"app@{domain.domain_name}"},

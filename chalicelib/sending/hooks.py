@@ -8,6 +8,8 @@
 - ``sending_delay``: how long a dispatch must wait for the account's hourly rate and the
   domain's and SES's sending rates (seed: Sending Limits; over the hourly rate mail is
   queued, never dropped).
+- ``quota_refusal``: why the account may not hand in more mail at all (its monthly quota
+  is used up), asked when a send or batch call arrives, as the SMTP ingress asks at AUTH.
 - ``record_unsubscribe``: an unsubscribe link was used; the suppressions capability keeps
   opt-outs as ``unsubscription`` suppressions, so the list shows them and reactivating one
   lets mail through again.
@@ -53,6 +55,13 @@ def sending_delay(account_id: int, domain_id: int, stream: str, count: int) -> i
     from chalicelib.limits import service as limits
 
     return limits.sending_delay(account_id, domain_id, count)
+
+
+def quota_refusal(account_id: int) -> str | None:
+    """The seeds' message when the account's monthly quota is used up, else None."""
+    from chalicelib.limits import service as limits
+
+    return limits.MONTHLY_LIMIT_REASON if limits.monthly_limit_reached(account_id) else None
 
 
 def record_unsubscribe(message: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from chalicelib.core import clock, ids, queues
 from chalicelib.core.permissions import Principal
-from chalicelib.sending import content, events, streams, templating, worker
+from chalicelib.sending import content, events, hooks, streams, templating, worker
 from chalicelib.sending.models import QUEUED, Message
 from chalicelib.sending.senders import SenderDomain, SenderResolver
 from chalicelib.sending.validation import (
@@ -111,9 +111,17 @@ class Submission:
         self.written = unwritten
 
 
+def _refuse_over_quota(principal: Principal) -> None:
+    """Mail over the monthly quota would only be rejected by the worker: say so now (403)."""
+    reason = hooks.quota_refusal(principal.account_id)
+    if reason:
+        raise SendError(403, [reason])
+
+
 def send(principal: Principal, body: Any, stream: str, client_ip: str | None = None) -> dict[str, Any]:
     """``POST /api/send``: one message per recipient; SendError on any problem."""
     request = parse_send(body)
+    _refuse_over_quota(principal)
     submission = Submission(principal, stream, client_ip)
     message_ids = submission.add(request)
     submission.commit()
@@ -123,6 +131,7 @@ def send(principal: Principal, body: Any, stream: str, client_ip: str | None = N
 def batch(principal: Principal, body: Any, stream: str, client_ip: str | None = None) -> dict[str, Any]:
     """``POST /api/batch``: each request answered on its own, in order (HTTP 200 regardless)."""
     base, items = parse_batch(body)
+    _refuse_over_quota(principal)
     submission = Submission(principal, stream, client_ip)
     responses: list[dict[str, Any]] = []
     for item in items:
