@@ -8,9 +8,11 @@ it durably, queued for delivery, before answering 250: its content and record sn
 an SQS dispatch (the delivery worker writes the record to DynamoDB when it takes it), or
 the record in DynamoDB first when the snapshot doesn't fit. The sink answers 250 and keeps
 nothing. AWS is the local stack's emulator (moto's server in its own process, as ``make
-run`` starts it; ``--aws inprocess`` mocks it in this process instead). Each side gets a
-short warm-up, then the timed run; after Postline's run every message is checked to be
-stored and queued exactly once.
+run`` starts it; ``--aws inprocess`` mocks it in this process instead). A collector takes
+the dispatches off the delivery queue as they come, standing in for the delivery side (its
+own process on the local stack, as the delivery Lambdas are apart from the ingress in AWS;
+a thread with in-process moto). Each side gets a short warm-up, then the timed run; after
+Postline's run every message is checked to be stored and queued exactly once.
 
 Run from the repository root: ``.venv/bin/python bench/smtp_ingest.py [--messages N] [--aws local|inprocess]``
 """
@@ -29,7 +31,9 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -160,6 +164,7 @@ def main() -> None:
                         help="local: moto's server in its own process, as `make run` runs it; "
                              "inprocess: moto mocked in this process")
     parser.add_argument("--client", action="store_true")
+    parser.add_argument("--collect", action="store_true")
     parser.add_argument("--port", type=int)
     parser.add_argument("--cafile")
     parser.add_argument("--token")
@@ -169,6 +174,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.client:
         return client_main(args)
+    if args.collect:
+        return collector_main()
 
     import logging
     import tempfile
@@ -204,7 +211,7 @@ def main() -> None:
         logging.getLogger("mail.log").setLevel(logging.ERROR)
         cafile = str(ours.certificate)
         sink = bare_sink(ours.tls_context, token)
-        collector = Collector()
+        collector = Collector(args.aws)
         collector.start()
         try:
             warm = min(200, args.messages)
@@ -284,48 +291,74 @@ def emulated_aws(mode: str):
         emulator.stop()
 
 
-class Collector(threading.Thread):
-    """Takes the dispatches off the delivery queue as they arrive, as the event pump does in
-    ``make run`` (without delivering them), and keeps the message ids they name.
+def drain(stopping: Callable[[float], bool]) -> dict[str, Any]:
+    """Take the dispatches off the delivery queue as they arrive, as the event pump does (without
+    delivering them); return the message ids they name and those whose record rides along.
 
-    moto's SendMessage recomputes every queue attribute on each call, a cost that grows with
-    the queue's length (AWS has no such cost); draining keeps the queue as short as a
-    running stack keeps it. Its own SQS calls are counted with Postline's.
-    """
+    moto's SendMessage works out every queue attribute on each call, a cost that grows with
+    the queue's length (AWS has no such cost); draining keeps the queue as short as a running
+    stack keeps it. ``stopping(seconds)`` waits up to that long and says whether to finish."""
+    from chalicelib import aws
+    from chalicelib.sending import streams
 
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        from chalicelib import aws
-        from chalicelib.sending import streams
-
-        self.sqs = aws.client("sqs")
-        self.url = aws.queue_url(streams.queue_for(streams.TRANSACTIONAL))
-        self.ids: collections.Counter[str] = collections.Counter()
-        self.deferred: set[str] = set()  # messages whose record rides in the dispatch (snapshot)
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
+    sqs = aws.client("sqs")
+    url = aws.queue_url(streams.queue_for(streams.TRANSACTIONAL))
+    ids: collections.Counter[str] = collections.Counter()
+    deferred: set[str] = set()
+    while True:
+        stop = stopping(0.25)  # then empty the queue: ~10 dispatches per call
         while True:
-            stopping = self.stopping.wait(0.25)  # then empty the queue: ~10 dispatches per call
-            while True:
-                got = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                               VisibilityTimeout=600).get("Messages", [])
-                if not got:
-                    break
-                for m in got:
-                    body = json.loads(m["Body"])
-                    self.ids.update(body["message_ids"])
-                    if body.get("deferred"):
-                        self.deferred.update(s["message_id"]["S"] for s in body["snapshots"])
-                self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
-            if stopping:
-                return
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                      VisibilityTimeout=600).get("Messages", [])
+            if not got:
+                break
+            for m in got:
+                body = json.loads(m["Body"])
+                ids.update(body["message_ids"])
+                if body.get("deferred"):
+                    deferred.update(s["message_id"]["S"] for s in body["snapshots"])
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        if stop:
+            return {"ids": ids, "deferred": sorted(deferred)}
+
+
+def collector_main() -> None:
+    """``--collect``: drain until stdin closes, then print what was seen as JSON."""
+    closed = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), closed.set()), daemon=True).start()
+    print(json.dumps(drain(closed.wait)))
+
+
+class Collector:
+    """The delivery side, away from the ingress: in its own process on the local stack (as
+    the delivery Lambdas are in AWS), a thread of this one when moto is in-process."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.deferred: set[str] = set()
+
+    def start(self) -> None:
+        if self.mode == "local":
+            self.process = subprocess.Popen(
+                [sys.executable, __file__, "--collect"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)})
+            return
+        self.stopping = threading.Event()
+        self.result: dict[str, Any] = {}
+        self.thread = threading.Thread(target=lambda: self.result.update(drain(self.stopping.wait)), daemon=True)
+        self.thread.start()
 
     def finish(self) -> collections.Counter[str]:
-        self.stopping.set()
-        self.join()
-        return self.ids
+        if self.mode == "local":
+            out, _ = self.process.communicate(timeout=600)
+            result = json.loads(out.strip().splitlines()[-1])
+        else:
+            self.stopping.set()
+            self.thread.join()
+            result = self.result
+        self.deferred = set(result["deferred"])
+        return collections.Counter(result["ids"])
 
 
 if __name__ == "__main__":
