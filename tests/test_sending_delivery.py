@@ -58,6 +58,19 @@ def ses_error(code: str, status: int = 400) -> ClientError:
                         "ResponseMetadata": {"HTTPStatusCode": status}}, "SendEmail")
 
 
+def throttle_ses_once(monkeypatch, code: str, http_status: int) -> None:
+    """SES answers the next SendEmail with this throttling error, then accepts again."""
+    real, calls = ses._send_email, {"n": 0}
+
+    def throttled_once(**params):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ses_error(code, http_status)
+        return real(**params)
+
+    monkeypatch.setattr(ses, "_send_email", throttled_once)
+
+
 # ---------------------------------------------------------------- what arrives
 
 
@@ -324,16 +337,8 @@ def test_a_worker_crash_mid_dispatch_never_sends_twice(api, client, domain, monk
 def test_throttled_ses_is_retried_with_backoff_and_sent_once(api, client, domain, monkeypatch, code, http_status):
     to = unique()
     [message_id] = send(api, domain, to)
-    real, calls = ses._send_email, {"n": 0}
-
-    def throttled_once(**params):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise ses_error(code, http_status)
-        return real(**params)
-
+    throttle_ses_once(monkeypatch, code, http_status)
     delays = []
-    monkeypatch.setattr(ses, "_send_email", throttled_once)
     monkeypatch.setattr(worker, "backoff_seconds", lambda attempt: delays.append(attempt) or 0)
     [dispatch] = take("transactional")
     deliver(client, "transactional", [dispatch])
@@ -474,15 +479,7 @@ def test_a_retry_after_ses_throttling_counts_once_against_the_limits(api, accoun
     limits.set_limits(account_id, plan="free", hourly=100, daily=100, monthly=100)
     to = unique()
     [message_id] = send(api, domain, to)
-    real, calls = ses._send_email, {"n": 0}
-
-    def throttled_once(**params):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise ses_error("TooManyRequestsException", 429)
-        return real(**params)
-
-    monkeypatch.setattr(ses, "_send_email", throttled_once)
+    throttle_ses_once(monkeypatch, "TooManyRequestsException", 429)
     monkeypatch.setattr(worker, "backoff_seconds", lambda attempt: 0)
     deliver(client, "transactional", take("transactional"))
     [retry] = take("transactional")
