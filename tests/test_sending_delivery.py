@@ -487,3 +487,18 @@ def test_a_retry_after_ses_throttling_counts_once_against_the_limits(api, accoun
     assert record(message_id).status == "sent" and len(sent_to(to)) == 1
     hour = UsageWindow.get(f"account#{account_id}", f"h{clock.now():%Y-%m-%dT%H}", consistent_read=True)
     assert limits.monthly_used(account_id) == 1 and hour.used == 1  # one message, counted once
+
+
+def test_a_local_restart_settles_queued_mail_whose_dispatch_was_lost(api, client, domain):
+    from chalicelib.core import redrive
+
+    sent, lost = unique("sent"), unique("lost")
+    [sent_id] = send(api, domain, sent)
+    pump(client)
+    [lost_id] = send(api, domain, lost)
+    take("transactional")  # the emulator's queues start empty after a restart
+    assert redrive.hooks()["sending"]() >= 1
+    assert record(sent_id).status == "sent"
+    log = api.get(f"/api/email_logs/{lost_id}").json
+    assert log["status"] == "not_delivered" and "restarted" in log["events"][-1]["details"]["reject_reason"]
+    assert sent_to(lost) == []

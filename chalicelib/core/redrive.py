@@ -2,14 +2,15 @@
 
 The local stack keeps DynamoDB and S3 across restarts but not SQS or Step Functions
 (chalicelib/local/recording.py says why). A capability whose work sits in queues between
-steps registers a hook that re-enqueues it from its own tables (for example, message
-records still ``queued``). The local runtime calls every hook once at boot, after the
-tables are back; workers are idempotent, so a hook may re-send work that already ran.
-In AWS nothing calls these: queues are durable there.
+steps registers a hook that re-enqueues it from its own tables (for example, imports
+still running), or settles what can't be rebuilt (queued mail whose content travelled in
+the lost queue message ends failed, saying so). The local runtime calls every hook once at
+boot, after the tables are back; workers are idempotent, so a hook may re-send work that
+already ran. In AWS nothing calls these: queues are durable there.
 
-    @redrive.register("sending")
-    def requeue_pending_messages() -> int:
-        ...  # returns how many messages it re-enqueued
+    @redrive.register("contacts")
+    def requeue_unfinished_jobs() -> int:
+        ...  # returns how many items it re-enqueued or settled
 """
 
 from __future__ import annotations
@@ -46,5 +47,5 @@ def run_all() -> list[str]:
             log.exception("re-drive %s failed; its queued work was not restored", name)
             failed.append(name)
         else:
-            log.info("re-drive %s: %s item(s) re-enqueued", name, "some" if count is None else count)
+            log.info("re-drive %s: %s item(s) re-enqueued or settled", name, "some" if count is None else count)
     return failed

@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from chalicelib import aws
-from chalicelib.core import clock, queues
+from chalicelib.core import clock, queues, redrive
 from chalicelib.sending import content, events, hooks, idempotency, mime, ses, streams, templating, unsubscribe
 from chalicelib.sending.models import FAILED, QUEUED, REJECTED, SENT, Message
 from chalicelib.sending.validation import SendRequest
@@ -35,6 +35,8 @@ MAX_DELAY_SECONDS = 900  # the SQS maximum
 TIME_BUDGET_SECONDS = 40.0  # stop starting chunks after this (the function times out at 60 s)
 SNAPSHOT_BYTES = 150 * 1024  # records carried in a dispatch body (SQS allows 256 KB in all)
 
+LOST_AT_RESTART_REASON = ("the local stack was restarted before this message was sent, and its queued dispatch "
+                          "went with the emulator's queues; send it again")
 IN_FLIGHT_REASON = ("the worker submitting it to SES stopped before recording the outcome; "
                     "it is not sent again so that it can't arrive twice")
 
@@ -297,3 +299,17 @@ class Delivery:
             parts.append(data)
         aws.client("s3").put_object(Bucket=aws.bucket("data"), Key=key, Body=b"".join(parts),
                                     ContentType="application/octet-stream")
+
+
+@redrive.register("sending")
+def settle_lost_dispatches() -> int:
+    """Local stack restart: the emulator's queues start empty, so every message still queued
+    lost its dispatch, and with it the content it carried. Rather than stay queued for ever,
+    each ends failed saying so (the email log shows it); in AWS the queue keeps them."""
+    lost = list(Message.scan(Message.status == QUEUED))
+    for message in lost:
+        _fail(message, FAILED, LOST_AT_RESTART_REASON)
+    with Message.batch_write() as batch:
+        for message in lost:
+            batch.save(message)
+    return len(lost)
