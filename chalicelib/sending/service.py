@@ -90,7 +90,7 @@ class Submission:
     def commit(self, defer_records: bool = False) -> None:
         """Store and enqueue. With ``defer_records`` (the SMTP ingress) a dispatch that can
         carry its records' snapshots is the only write: SQS keeps it durably and the worker
-        writes the records when it takes the dispatch (worker.materialize), so accepting
+        writes the records when it takes the dispatch (``Delivery._materialize``), so accepting
         costs one AWS call. Records that don't fit in the body are written here first."""
         if not self.messages:
             return
