@@ -139,3 +139,16 @@ def account():
 @pytest.fixture()
 def api(client, account):
     return Api(client, account[1])
+
+
+@pytest.fixture()
+def sdk(client, account):
+    """The official mailtrap SDK as the account's owner, run against the app in-process
+    (tests/sdk.py): yields (MailtrapClient, account)."""
+    import mailtrap as mt
+
+    from tests.sdk import sdk_session
+
+    acct, token = account
+    with sdk_session(client):
+        yield mt.MailtrapClient(token=token, account_id=str(acct.account_id)), acct

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mailtrap as mt
 import pytest
 from mailtrap.exceptions import APIError
 from mailtrap.models.company_info import CreateCompanyInfoParams, UpdateCompanyInfoParams
@@ -16,14 +15,6 @@ from mailtrap.models.sending_domains import (
 from chalicelib.domains import verification
 from chalicelib.domains.models import Domain, SetupInstructionRequest
 from tests.domain_helpers import drain, publish, unique_domain, zone  # noqa: F401
-from tests.sdk import sdk_session
-
-
-@pytest.fixture()
-def sdk(client, account):
-    acct, token = account
-    with sdk_session(client):
-        yield mt.MailtrapClient(token=token, account_id=str(acct.account_id)), acct
 
 
 def test_sdk_creates_lists_gets_and_deletes_domains(sdk):

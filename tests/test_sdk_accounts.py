@@ -10,13 +10,6 @@ from mailtrap.models.api_tokens import ApiTokenResource, CreateApiTokenParams
 from tests.sdk import sdk_session
 
 
-@pytest.fixture()
-def sdk(client, account):
-    acct, token = account
-    with sdk_session(client):
-        yield mt.MailtrapClient(token=token, account_id=str(acct.account_id)), acct
-
-
 def test_sdk_lists_accounts_and_manages_tokens(sdk):
     mc, acct = sdk
     accounts = mc.general_api.accounts.get_list()

@@ -9,14 +9,6 @@ from mailtrap.exceptions import APIError
 from mailtrap.models.paginated_templates import CreateTemplateParams, TemplateListParams, UpdateTemplateParams
 
 from chalicelib.templates import service
-from tests.sdk import sdk_session
-
-
-@pytest.fixture()
-def sdk(client, account):
-    acct, token = account
-    with sdk_session(client):
-        yield mt.MailtrapClient(token=token, account_id=str(acct.account_id)), acct
 
 
 def test_email_templates_api_crud(sdk):
