@@ -3,9 +3,9 @@
 Both servers run in this process with the same TLS context (a self-signed certificate) and
 AUTH PLAIN/LOGIN; the clients run in a separate process (4 threads, one connection each,
 STARTTLS + AUTH, a new connection every 100 messages as the ingress allows), sending 2,000
-messages of about 5 KB (multipart text + HTML, built before the clock starts). Postline validates each message and stores
-it durably, queued for delivery, before answering 250: its content and record snapshot in
-an SQS dispatch (the delivery worker writes the record to DynamoDB when it takes it), or
+messages of about 5 KB (multipart text + HTML, built before the clock starts). Postline
+validates each message and stores it durably, queued for delivery, before answering 250:
+its content and record snapshot in an SQS dispatch (the delivery worker writes the record to DynamoDB when it takes it), or
 the record in DynamoDB first when the snapshot doesn't fit. The sink answers 250 and keeps
 nothing. AWS is the local stack's emulator (moto's server in its own process, as ``make
 run`` starts it; ``--aws inprocess`` mocks it in this process instead). A collector takes
