@@ -5,14 +5,15 @@ AUTH PLAIN/LOGIN; the clients run in a separate process (4 threads, one connecti
 STARTTLS + AUTH, a new connection every 100 messages as the ingress allows), sending 2,000
 messages of about 5 KB (multipart text + HTML, built before the clock starts). Postline
 validates each message and stores it durably, queued for delivery, before answering 250:
-its content and record snapshot in an SQS dispatch (the delivery worker writes the record to DynamoDB when it takes it), or
-the record in DynamoDB first when the snapshot doesn't fit. The sink answers 250 and keeps
-nothing. AWS is the local stack's emulator (moto's server in its own process, as ``make
-run`` starts it; ``--aws inprocess`` mocks it in this process instead). A collector takes
-the dispatches off the delivery queue as they come, standing in for the delivery side (its
-own process on the local stack, as the delivery Lambdas are apart from the ingress in AWS;
-a thread with in-process moto). Each side gets a short warm-up, then the timed run; after
-Postline's run every message is checked to be stored and queued exactly once.
+its content and record snapshot in an SQS dispatch (the delivery worker writes the record
+to DynamoDB when it takes it), or the record in DynamoDB first when the snapshot doesn't
+fit. The sink answers 250 and keeps nothing. AWS is the local stack's emulator (moto's
+server in its own process, as ``make run`` starts it; ``--aws inprocess`` mocks it in this
+process instead). A collector takes the dispatches off the delivery queue as they come,
+standing in for the delivery side (its own process on the local stack, as the delivery
+Lambdas are apart from the ingress in AWS; a thread with in-process moto). Each side gets
+a short warm-up, then the timed run; after Postline's run every message is checked to be
+stored and queued exactly once.
 
 Run from the repository root: ``.venv/bin/python bench/smtp_ingest.py [--messages N] [--aws local|inprocess]``
 """
