@@ -57,5 +57,5 @@ def delivered_to(address: str) -> int:
     Destination first, then every To/Cc of the headers)."""
     from tests.sending_support import ses_outbox
 
-    return sum(1 for item in ses_outbox()
-               if getattr(item, "destinations", None) and item.destinations[0].lower() == address.lower())
+    return sum(1 for item in ses_outbox()  # raw messages only: simple ones are Postline's own mail
+               if hasattr(item, "raw_data") and item.destinations and item.destinations[0].lower() == address.lower())

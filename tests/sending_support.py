@@ -86,10 +86,21 @@ def sent_to(address: str) -> list[email.message.EmailMessage]:
     """
     out = []
     for item in ses_outbox():
+        if not hasattr(item, "raw_data"):
+            continue  # a simple (not raw) message: Postline's own mail, see system_mail_to
         destinations = getattr(item, "destinations", None) or []
-        if destinations and destinations[0].lower() == address.lower() and hasattr(item, "raw_data"):
+        if destinations and destinations[0].lower() == address.lower():
             out.append(email.message_from_string(item.raw_data, policy=email.policy.default))
     return out
+
+
+def system_mail_to(address: str) -> list[dict[str, str]]:
+    """Postline's own mail (chalicelib/sending/system_mail.py) SES accepted for this address:
+    From, Subject and body of each, oldest first."""
+    return [{"From": item.source, "Subject": item.subject, "body": item.body}
+            for item in ses_outbox()
+            if not hasattr(item, "raw_data") and address.lower() in
+            [a.lower() for a in (getattr(item, "destinations", None) or {}).get("ToAddresses", [])]]
 
 
 def queued_bodies(stream: str) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -208,29 +209,31 @@ def test_deleting_the_demo_domain_does_not_bring_it_back(api):
     assert not [d for d in api.get("/api/domains").json["data"] if d["demo"]]
 
 
-def test_send_setup_instructions_renders_the_email_for_delivery(api, account, client):
+def test_send_setup_instructions_emails_every_record(api, account, client):
+    from tests.sending_support import system_mail_to
+
     acct, _ = account
     domain = create(api)
-    r = api.post(f"/api/domains/{domain['id']}/send_setup_instructions", {"email": "dns-admin@example.org"})
+    to = f"dns-admin-{uuid.uuid4().hex[:8]}@example.org"
+    r = api.post(f"/api/domains/{domain['id']}/send_setup_instructions", {"email": to})
     assert r.status == 204
     bodies = drain("setup-instructions")
     item = SetupInstructionRequest.get(bodies[-1]["request_id"])
-    assert (item.account_id, item.domain_id, item.email, item.status) == (
-        acct.account_id, domain["id"], "dns-admin@example.org", "queued")
+    assert (item.account_id, item.domain_id, item.email, item.status) == (acct.account_id, domain["id"], to, "queued")
 
     result = client.lambda_.invoke("render_setup_instructions", sqs_event(bodies, "setup-instructions")).payload
     assert result == {"batchItemFailures": []}
     item.refresh()
-    assert item.status == "pending_delivery"
-    assert item.request_id in [p.request_id for p in instructions.pending_delivery()]
-    stored = json.loads(aws.client("s3").get_object(Bucket=aws.bucket("data"), Key=item.s3_key)["Body"].read())
-    assert stored["to"] == "dns-admin@example.org" and domain["domain_name"] in stored["subject"]
+    assert item.status == "sent" and item.ses_message_id
+    [mail] = system_mail_to(to)
+    assert mail["From"] == config.settings().system_sender and domain["domain_name"] in mail["Subject"]
     for rec in domain["dns_records"]:
-        assert rec["domain"] in stored["text"] and rec["value"] in stored["text"] and rec["domain"] in stored["html"]
-    # a redelivered message changes nothing
+        assert rec["domain"] in mail["body"] and rec["value"] in mail["body"]
+    stored = json.loads(aws.client("s3").get_object(Bucket=aws.bucket("data"), Key=item.s3_key)["Body"].read())
+    assert stored["to"] == to and all(rec["domain"] in stored["html"] for rec in domain["dns_records"])
+    # a redelivered message sends nothing again
     client.lambda_.invoke("render_setup_instructions", sqs_event(bodies, "setup-instructions"))
-    item.refresh()
-    assert item.status == "pending_delivery"
+    assert len(system_mail_to(to)) == 1
 
 
 @pytest.mark.parametrize("body", [{}, {"email": "nope"}, {"email": 5}])

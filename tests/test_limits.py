@@ -146,3 +146,41 @@ def test_domain_and_ses_rates(account, domain, rates):
     assert limits.sending_delay(acct.account_id, third.domain_id, 2) > 0  # but SES's rate is shared (5 of 6 used)
     advance(timedelta(minutes=1))
     assert limits.sending_delay(acct.account_id, domain.domain_id, 2) == 0
+
+
+# ---------------------------------------------------------------- usage notices
+
+
+@pytest.mark.parametrize("used,notified,expected", [
+    (7, None, None), (8, None, 80), (9, {80}, 90), (9, {80, 90}, None), (10, {80}, 100),
+    (12, None, 100), (10, {100}, None), (8, {90}, None)])
+def test_which_usage_notice_is_due(used, notified, expected):
+    from chalicelib.limits import notices
+
+    assert notices.due(10, used, notified) == expected
+
+
+def test_the_owner_hears_once_each_at_80_90_and_100_percent(client):
+    from chalicelib.accounts import service as accounts
+    from chalicelib.core.config import settings
+    from tests.conftest import Api
+    from tests.sending_support import system_mail_to
+
+    owner = f"owner-{uuid.uuid4().hex[:8]}@test.example"
+    acct, token = accounts.create_account("Notices Co", owner)
+    api, domain = Api(client, token), verified_domain(acct.account_id)
+    limits.set_limits(acct.account_id, plan="basic", monthly=10)
+    for batch in (7, 1, 1, 2):  # 70 %, 80 %, 90 %, then 110 % (one over the limit is rejected)
+        send(api, domain, batch)
+        pump(client)
+    notices = system_mail_to(owner)
+    assert [n["Subject"] for n in notices] == [
+        "You have used 80% of your monthly sending limit", "You have used 90% of your monthly sending limit",
+        "Monthly messages limit reached"]
+    assert {n["From"] for n in notices} == {settings().system_sender}
+    assert "8 of its 10 messages" in notices[0]["body"]
+    assert limits.monthly_used(acct.account_id) == 10
+    limits.set_limits(acct.account_id, monthly=20)  # support raises the limit: past 80 % of the new one again
+    send(api, domain, 6)
+    pump(client)
+    assert len(system_mail_to(owner)) == 3  # this cycle's notices were sent; no second round

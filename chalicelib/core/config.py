@@ -117,6 +117,7 @@ class Settings:
     compliance_review: str  # "auto" or "manual"
     dns_grace_hours: int  # a verified domain whose records vanish keeps sending this long
     demo_domain: str  # every account's demo domain (sends only to the owner)
+    system_sender: str  # From of Postline's own mail (setup instructions, usage notices)
     # Automations (chalicelib/automations).
     automations_per_account: int  # seed 001: "up to 20 Automations" per account
     automation_runs_per_month: dict[str, int]  # "Automations run count" per plan (account.plan)
@@ -170,6 +171,8 @@ def settings() -> Settings:
         compliance_review=_choice("POSTLINE_COMPLIANCE_REVIEW", "auto", ("auto", "manual")),
         dns_grace_hours=_int("POSTLINE_DNS_GRACE_HOURS", 72),
         demo_domain=_str("POSTLINE_DEMO_DOMAIN", "demo.postline.invalid").lower(),
+        system_sender=_str("POSTLINE_SYSTEM_SENDER",
+                           f"Postline <no-reply@{_str('POSTLINE_DEMO_DOMAIN', 'demo.postline.invalid').lower()}>"),
         automations_per_account=_int("POSTLINE_AUTOMATIONS_PER_ACCOUNT", 20),
         automation_runs_per_month=_plan_limits(
             "POSTLINE_AUTOMATION_RUNS_PER_MONTH", "free:1000,basic:10000,business:100000,enterprise:1000000"),

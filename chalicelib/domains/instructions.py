@@ -1,10 +1,10 @@
 """"Send setup instructions": email a domain's DNS records to whoever manages its DNS.
 
-Postline has no sending pipeline yet, so a request is recorded durably and stops one step
-short of delivery: the API stores it (``queued``) and puts it on the ``setup-instructions``
-queue; the consumer renders the email (subject, text and HTML with every DNS record) into
-the data bucket at ``setup-instructions/<account>/<request>.json`` and marks the request
-``pending_delivery``. The sending pipeline will deliver those (``pending_delivery()``).
+The API stores the request (``queued``) and puts it on the ``setup-instructions`` queue; the
+consumer renders the email (subject, text and HTML with every DNS record), keeps a copy in
+the data bucket at ``setup-instructions/<account>/<request>.json``, sends it as Postline's
+own mail (sending/system_mail.py: not the account's mail, so none of its limits or logs) and
+marks the request ``sent`` with SES's message id. If SES refuses, the queue retries it.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from chalicelib.core.errors import Unprocessable
 from chalicelib.core.permissions import ADMIN, Principal
 from chalicelib.domains import service
 from chalicelib.domains.models import Domain, SetupInstructionRequest
+from chalicelib.sending import system_mail
 
 log = logging.getLogger("postline.domains.instructions")
 QUEUE = queues.register("setup-instructions")
-QUEUED, PENDING_DELIVERY = "queued", "pending_delivery"
+QUEUED, SENT = "queued", "sent"
 PER_DOMAIN_PER_HOUR = 10  # the endpoint emails any address: keep it from being a spam cannon
 
 
@@ -70,7 +71,7 @@ def render(domain: Domain) -> dict[str, str]:
 
 
 def handle(body: dict[str, Any]) -> None:
-    """Queue consumer: render once (idempotent by request id) and leave it for delivery."""
+    """Queue consumer: render and send once (a request already sent is skipped)."""
     try:
         item = SetupInstructionRequest.get(str(body["request_id"]), consistent_read=True)
     except DoesNotExist:
@@ -89,16 +90,13 @@ def handle(body: dict[str, Any]) -> None:
         Body=json.dumps({"request_id": item.request_id, "account_id": item.account_id,
                          "domain_id": item.domain_id, "to": item.email, **email,
                          "rendered_at": clock.iso(clock.now())}).encode())
+    message_id = system_mail.send(item.email, email["subject"], email["text"], email["html"])
     try:
-        item.update(actions=[SetupInstructionRequest.status.set(PENDING_DELIVERY),
+        item.update(actions=[SetupInstructionRequest.status.set(SENT),
                              SetupInstructionRequest.subject.set(email["subject"]),
                              SetupInstructionRequest.s3_key.set(key),
+                             SetupInstructionRequest.ses_message_id.set(message_id),
                              SetupInstructionRequest.updated_at.set(clock.now())],
                     condition=SetupInstructionRequest.status == QUEUED)
     except UpdateError:  # a duplicate delivery of the message got there first
         pass
-
-
-def pending_delivery() -> list[SetupInstructionRequest]:
-    """Rendered instructions waiting for the sending pipeline."""
-    return list(SetupInstructionRequest.by_status.query(PENDING_DELIVERY))

@@ -7,8 +7,8 @@ Access patterns (docs/data-model.md):
   is still used when a domain is deleted.
 - every domain (scan, hourly): the scheduled DNS re-check enqueues one check per domain.
 - per-account domain settings (get by account_id): company info, the demo domain's id.
-- setup-instruction requests by id (the queue consumer), pending ones by status (GSI
-  by_status, for the sending pipeline to deliver).
+- setup-instruction requests by id (the queue consumer), by status (GSI by_status: an
+  operator finds requests still queued).
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class SetupInstructionsByStatus(GlobalSecondaryIndex):
 
 
 class SetupInstructionRequest(TimestampedModel):
-    """A request to email a domain's DNS instructions; delivered by the sending pipeline."""
+    """A request to email a domain's DNS instructions (sent as Postline's own mail)."""
 
     class Meta:
         table_name = table_name("domain_setup_instructions")
@@ -138,8 +138,9 @@ class SetupInstructionRequest(TimestampedModel):
     account_id = NumberAttribute()
     domain_id = NumberAttribute()
     email = UnicodeAttribute()
-    status = UnicodeAttribute(default="queued")  # queued -> pending_delivery (-> sent, later)
+    status = UnicodeAttribute(default="queued")  # queued -> sent
     subject = UnicodeAttribute(null=True)
     s3_key = UnicodeAttribute(null=True)
+    ses_message_id = UnicodeAttribute(null=True)
 
     by_status = SetupInstructionsByStatus()

@@ -5,11 +5,13 @@ Access patterns (docs/data-model.md):
 - a usage window by (scope, window): conditional ADD to reserve capacity (hourly rate,
   per-domain and SES rates), unconditional ADD returning the new total (daily and monthly
   caps, billing usage), get for the billing report. Windows expire through TTL.
+- a usage notice claimed once per threshold and billing cycle (conditional ADD to
+  ``notified`` on the month's window).
 """
 
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, NumberSetAttribute, TTLAttribute, UnicodeAttribute
 
 from chalicelib.core.db import BaseModel, TimestampedModel, table_name
 
@@ -36,3 +38,4 @@ class UsageWindow(BaseModel):
     window = UnicodeAttribute(range_key=True)  # "m2025-01", "d2025-01-15", "h2025-01-15T10", "t<epoch minute>"
     used = NumberAttribute(default=0)
     expires = TTLAttribute(null=True)
+    notified = NumberSetAttribute(null=True)  # monthly windows: usage notices sent (80, 90, 100 %)

@@ -8,7 +8,8 @@ Two kinds of limit (seed: Sending Limits):
   workers can't overshoot.
 - **Caps** (``admit``): the daily cap (free plan) and the monthly quota. Usage is counted per
   recipient message (to, cc, bcc and auto-BCC copies each count, as billing does) when the
-  worker clears them to go; recipients over a cap are rejected with the seeds' message.
+  worker clears them to go; recipients over a cap are rejected with the seeds' message. The
+  owner is told once each at 80, 90 and 100 % of the monthly quota (notices.py).
 Windows are UTC calendar hours, days and months (the billing cycle); counters expire by TTL.
 """
 
@@ -28,7 +29,7 @@ from chalicelib.core import clock
 from chalicelib.core.config import settings
 from chalicelib.core.errors import NotFound
 from chalicelib.core.permissions import VIEWER, Principal
-from chalicelib.limits import plans
+from chalicelib.limits import notices, plans
 from chalicelib.limits.models import AccountLimits, UsageWindow
 
 DAILY_LIMIT_REASON = "Your account has reached its daily sending limit."
@@ -169,9 +170,13 @@ def _reserve(scope: str, window: str, ends: datetime, count: int, limit: int) ->
 
 
 def _add(scope: str, window: str, ends: datetime, count: int, keep: timedelta) -> int:
+    return int(_add_window(scope, window, ends, count, keep).used)
+
+
+def _add_window(scope: str, window: str, ends: datetime, count: int, keep: timedelta) -> UsageWindow:
     item = UsageWindow(scope, window)
     item.update(actions=[UsageWindow.used.add(count), UsageWindow.expires.set(ends + keep)])
-    return int(item.used)
+    return item  # as it is now (the update returns every attribute)
 
 
 def _wait(until: datetime, now: datetime) -> int:
@@ -218,8 +223,11 @@ def admit(account_id: int, count: int) -> tuple[int, str | None]:
     now = clock.now()
     scope = _account_scope(account_id)
     month, month_end = _month(now)
-    total = _add(scope, month, month_end, count, timedelta(days=400))  # kept for billing history
+    window = _add_window(scope, month, month_end, count, timedelta(days=400))  # kept for billing history
+    total = int(window.used)
     over_month = max(0, total - limits.monthly) if limits.monthly is not None else 0
+    if limits.monthly and notices.due(limits.monthly, total, window.notified) is not None:
+        notices.send_due(account_id, scope, month, limits.monthly, total, window.notified, month_end)
     over_day = 0
     day = day_end = None
     if limits.daily is not None:
