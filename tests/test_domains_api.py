@@ -137,6 +137,50 @@ def test_duplicates_are_refused_but_subdomains_are_separate_domains(api):
     assert sub["domain_name"] == f"news.{name}" and sub["dns_verified"] is False
 
 
+def test_concurrent_creates_of_one_name_make_one_domain(api, account, monkeypatch):
+    import threading
+
+    from chalicelib.core.errors import Unprocessable
+    from chalicelib.domains import service as domains
+
+    owner = domains.accounts.authenticate(account[1])
+    name = unique_domain()
+    listed = threading.Barrier(2)
+    real_list = domains.account_domains
+
+    def list_then_wait(account_id):  # both requests have checked the list before either creates
+        found = real_list(account_id)
+        listed.wait(timeout=10)
+        return found
+
+    monkeypatch.setattr(domains, "account_domains", list_then_wait)
+    outcomes = []
+
+    def create_it():
+        try:
+            domains.create_domain(owner, name)
+            outcomes.append("created")
+        except Unprocessable as exc:
+            outcomes.append(str(exc.errors))
+
+    threads = [threading.Thread(target=create_it) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    monkeypatch.setattr(domains, "account_domains", real_list)
+    assert sorted(outcomes) == ["created", str({"domain_name": ["has already been taken"]})]
+    assert [d["domain_name"] for d in api.get("/api/domains").json["data"]].count(name) == 1
+
+
+def test_a_deleted_domains_name_can_be_added_again(api):
+    name = unique_domain()
+    first = create(api, name)
+    assert api.delete(f"/api/domains/{first['id']}").status == 204
+    again = create(api, name)
+    assert again["id"] != first["id"] and again["domain_name"] == name
+
+
 def test_demo_domain_name_is_reserved(api):
     r = api.post("/api/domains", {"domain": {"domain_name": config.settings().demo_domain}})
     assert r.status == 422 and "reserved" in r.json["errors"]["domain_name"][0]

@@ -19,6 +19,7 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -117,6 +118,7 @@ class DomainAccountSettings(TimestampedModel):
     company_info = CompanyInfoAttribute(null=True)
     info_level_changes = NumberAttribute(default=0)
     demo_domain_id = NumberAttribute(null=True)  # claimed once; a deleted demo is not recreated
+    domain_names = UnicodeSetAttribute(null=True)  # names of live domains, claimed before creating one
 
 
 class SetupInstructionsByStatus(GlobalSecondaryIndex):

@@ -226,19 +226,46 @@ def create_domain(principal: Principal, raw_name: Any) -> tuple[Domain, dict[str
         raise Unprocessable.field(names.FIELD, "is reserved for the demo domain")
     if any(d.domain_name == name for d in account_domains(principal.account_id)):
         raise Unprocessable.field(names.FIELD, "has already been taken")
-    dkim_tokens, token_source = ses.register_identity(name)
-    ses.set_mail_from(name)
-    verification_token = records.new_verification_token()
-    domain = Domain(
-        principal.account_id, ids.next_id("domain"), domain_name=name,
-        verification_token=verification_token, dkim_tokens=dkim_tokens, dkim_token_source=token_source,
-        records=records.build(name, verification_token, dkim_tokens),
-    )
-    domain.save(condition=Domain.domain_id.does_not_exist())
+    _claim_name(principal.account_id, name)  # two concurrent creates of one name: one wins
+    try:
+        dkim_tokens, token_source = ses.register_identity(name)
+        ses.set_mail_from(name)
+        verification_token = records.new_verification_token()
+        domain = Domain(
+            principal.account_id, ids.next_id("domain"), domain_name=name,
+            verification_token=verification_token, dkim_tokens=dkim_tokens, dkim_token_source=token_source,
+            records=records.build(name, verification_token, dkim_tokens),
+        )
+        domain.save(condition=Domain.domain_id.does_not_exist())
+    except Exception:
+        _release_name(principal.account_id, name)
+        raise
     token, value = accounts.issue_domain_token(principal.account_id, domain.domain_id, name,
                                                created_by=principal.token_name)
     domain.update(actions=[Domain.token_id.set(token.token_id)])
     return domain, {"id": token.token_id, "name": token.name, "token": value}
+
+
+def _claim_name(account_id: int, name: str) -> None:
+    """Reserve a name among the account's live domains (a conditional ADD to one set), so a
+    check-then-create race can't make the same domain twice."""
+    try:
+        DomainAccountSettings(int(account_id)).update(
+            actions=[DomainAccountSettings.domain_names.add({name}),
+                     DomainAccountSettings.created_at.set(DomainAccountSettings.created_at | clock.now()),
+                     DomainAccountSettings.updated_at.set(clock.now())],
+            condition=~DomainAccountSettings.domain_names.contains(name))
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise Unprocessable.field(names.FIELD, "has already been taken") from None
+        raise
+
+
+def _release_name(account_id: int, name: str) -> None:
+    DomainAccountSettings(int(account_id)).update(actions=[
+        DomainAccountSettings.domain_names.delete({name}),
+        DomainAccountSettings.created_at.set(DomainAccountSettings.created_at | clock.now()),
+        DomainAccountSettings.updated_at.set(clock.now())])
 
 
 def _bool(field: str, value: Any) -> bool:
@@ -306,6 +333,7 @@ def delete_domain(principal: Principal, domain_id: Any) -> None:
     domain.update(actions=[Domain.deleted_at.set(clock.now())])
     if domain.demo:
         return
+    _release_name(domain.account_id, domain.domain_name)  # the name may be added again
     if not any(d.live for d in Domain.by_name.query(domain.domain_name)):
         ses.delete_identity(domain.domain_name)
 
