@@ -266,6 +266,29 @@ def test_the_limit_is_configurable(api, monkeypatch):
     assert create(api).json == {"errors": "Automation quota reached for your plan (Free: 2)"}
 
 
+def test_concurrent_creates_cannot_pass_the_limit_together(api, monkeypatch):
+    import threading
+
+    from chalicelib.automations import service
+
+    patched = dataclasses.replace(config.settings(), automations_per_account=3)
+    monkeypatch.setattr(service, "settings", lambda: patched)
+    assert create(api).status == 201 and create(api).status == 201  # one place left
+    statuses, start = [], threading.Barrier(4)
+
+    def create_one(i):
+        start.wait(timeout=10)
+        statuses.append(create(api, name=f"race {i}").status)
+
+    threads = [threading.Thread(target=create_one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201, 403, 403, 403]
+    assert len(api.get("/api/automations").json["data"]) == 3
+
+
 def test_viewers_read_admins_change(api, account, client):
     acct, _ = account
     aid = create(api).json["id"]

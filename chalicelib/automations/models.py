@@ -7,7 +7,8 @@
   it current, so the runs API never scans Step Functions.
 - ``automation_entries``: the 24-hour re-entry guard, one item per (automation, contact).
 - ``automation_stats``: per-step counters (step 0 holds run-level counters).
-- ``automation_usage``: runs started per account per month (the plan's run quota).
+- ``automation_usage``: runs started per account per month (the plan's run quota), and how
+  many automations each account has (the per-account limit, claimed before a create).
 - ``automation_activity``: when each contact last did something, for re-engagement triggers.
 """
 
@@ -152,13 +153,15 @@ class StepStat(BaseModel):
 
 
 class RunUsage(BaseModel):
-    """Runs started by one account in one calendar month (UTC)."""
+    """Runs started by one account in one calendar month (UTC); under "<account>#defined",
+    how many automations (not archived) the account has."""
 
     class Meta:
         table_name = table_name("automation_usage")
 
-    usage_key = UnicodeAttribute(hash_key=True)  # "<account>#<YYYY-MM>"
+    usage_key = UnicodeAttribute(hash_key=True)  # "<account>#<YYYY-MM>" or "<account>#defined"
     runs = NumberAttribute(default=0)
+    automations = NumberAttribute(null=True)
     expires = TTLAttribute(null=True)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.accounts import service as accounts
 from chalicelib.automations import adapters, conditions, definition, machines
@@ -28,6 +28,7 @@ from chalicelib.automations.models import (
     STATUSES,
     Automation,
     AutomationVersion,
+    RunUsage,
     StepStat,
     automation_key,
 )
@@ -148,14 +149,18 @@ def create(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     trigger_type, trigger_config = _trigger(params, required=True)
     steps, next_step_id = definition.parse_steps(params.get("steps"))
     _check_conditions(principal.account_id, steps)
-    _check_automation_quota(principal.account_id)
+    _take_automation_slot(principal.account_id)
     automation = Automation(
         principal.account_id, ids.next_id("automation"), name=name, status=DRAFT,
         trigger_type=trigger_type, trigger_config=trigger_config, steps=steps, version=1,
         next_step_id=next_step_id,
     )
-    _save_version(automation)
-    automation.save(condition=Automation.automation_id.does_not_exist())
+    try:
+        _save_version(automation)
+        automation.save(condition=Automation.automation_id.does_not_exist())
+    except Exception:
+        _release_automation_slot(principal.account_id)
+        raise
     return to_wire(automation, _run_counters([automation])[automation.key], detail=True)
 
 
@@ -226,6 +231,7 @@ def archive(principal: Principal, automation_id: Any) -> None:
     automation.status = ARCHIVED
     automation.archived_at = now
     _save(automation, old_version)
+    _release_automation_slot(principal.account_id)
 
 
 def get_wire(automation: Automation) -> dict[str, Any]:
@@ -296,12 +302,36 @@ def _check_conditions(account_id: int, steps: list[dict[str, Any]]) -> None:
             conditions.check(account_id, step["conditions"], f"{path}.conditions")
 
 
-def _check_automation_quota(account_id: int) -> None:
+def _take_automation_slot(account_id: int) -> None:
+    """Count one more automation against the account's limit, or 403. A conditional ADD on
+    one counter, so concurrent creates can't pass the limit together; the counter starts
+    from the automations the account has the first time it is needed."""
     limit = settings().automations_per_account
-    count = sum(1 for a in Automation.query(account_id) if a.status != ARCHIVED)
-    if count >= limit:
-        plan = accounts.get_account(account_id).plan or "free"
-        raise Forbidden(f"Automation quota reached for your plan ({plan.title()}: {limit})")
+    counter = RunUsage(f"{int(account_id)}#defined")
+    for _ in range(2):
+        try:
+            counter.update(actions=[RunUsage.automations.add(1)], condition=RunUsage.automations < limit)
+            return
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        existing = sum(1 for a in Automation.query(account_id) if a.status != ARCHIVED)
+        try:  # no counter yet: start it (a concurrent create may have done so first)
+            RunUsage(counter.usage_key, automations=existing).save(condition=RunUsage.usage_key.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise  # else the counter exists (another create started it): try it once more
+    plan = accounts.get_account(account_id).plan or "free"
+    raise Forbidden(f"Automation quota reached for your plan ({plan.title()}: {limit})")
+
+
+def _release_automation_slot(account_id: int) -> None:
+    try:
+        RunUsage(f"{int(account_id)}#defined").update(
+            actions=[RunUsage.automations.add(-1)], condition=RunUsage.automations > 0)
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
 
 
 def _require_runnable(automation: Automation) -> None:
