@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
 from chalicelib.core.db import BaseModel, table_name
+from chalicelib.core.errors import NotFound
 
 
 class Counter(BaseModel):
@@ -28,3 +30,11 @@ def next_id(sequence: str) -> int:
 
 def new_uuid() -> str:
     return str(uuid.uuid4())
+
+
+def path_id(value: Any) -> int:
+    """An integer id from a URL path; anything else names nothing (404, not a 500)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise NotFound() from None
