@@ -50,7 +50,7 @@ def suppressions_check(account_id: int, domain_id: int, stream: str, emails: lis
     return verdicts
 
 
-def sending_delay(account_id: int, domain_id: int, stream: str, count: int) -> int:
+def sending_delay(account_id: int, domain_id: int, count: int) -> int:
     """Seconds to wait before ``count`` more messages may go out (0: now; capacity reserved)."""
     from chalicelib.limits import service as limits
 

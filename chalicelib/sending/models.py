@@ -33,7 +33,6 @@ REJECTED = "rejected"  # refused before or by SES (suppressed, SES MessageReject
 FAILED = "failed"  # could not be sent (template gone, SES permanent error, outcome unknown)
 OPTED_OUT = "opted_out"
 
-FINAL = {DELIVERED, BOUNCED, REJECTED, FAILED, OPTED_OUT}
 WIRE_STATUS = {
     QUEUED: "enqueued", SENT: "enqueued", SOFT_BOUNCED: "enqueued",
     DELIVERED: "delivered", BOUNCED: "not_delivered", REJECTED: "not_delivered", FAILED: "not_delivered",

@@ -104,7 +104,7 @@ class Delivery:
         counted = bool(self.body.get("counted"))
         if todo:
             if not counted:
-                delay = hooks.sending_delay(self.account_id, todo[0].domain_id, self.stream, len(todo))
+                delay = hooks.sending_delay(self.account_id, todo[0].domain_id, len(todo))
                 if delay > 0:
                     return self._requeue(lease, todo, delay, self.attempt)
             todo = self._suppress(todo, count_usage=not counted)
@@ -238,8 +238,7 @@ class Delivery:
                     _fail(message, FAILED, result.reason or "SES refused the message")
                 self.records.stage(message)
             self.records.flush()  # before the next chunk replaces the in-flight list
-        self.records.flush()
-        return []
+        return []  # build failures staged above are flushed by the caller (next pack, requeue, retry or the end)
 
     def _entry(self, message: Message) -> SendRequest:
         if self._document is None:
