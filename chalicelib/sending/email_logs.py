@@ -9,8 +9,6 @@ domains the token can see are listed.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import json
 import time
@@ -23,6 +21,7 @@ from chalicelib.core import clock
 from chalicelib.core.config import settings
 from chalicelib.core.errors import BadRequest, NotFound
 from chalicelib.core.permissions import VIEWER, Principal
+from chalicelib.core.signing import sign
 from chalicelib.sending.models import WIRE_STATUS, Message
 
 PAGE_SIZE = 50
@@ -265,8 +264,7 @@ def message_detail(principal: Principal, message_id: str) -> dict[str, Any]:
 
 
 def _raw_signature(message_id: str, expires: int) -> str:
-    mac = hmac.new(settings().signing_secret.encode(), f"raw:{message_id}:{expires}".encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(mac.digest()[:18]).decode().rstrip("=")
+    return sign("raw", f"{message_id}:{expires}")
 
 
 def raw_url(message_id: str) -> str:

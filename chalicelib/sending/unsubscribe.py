@@ -9,8 +9,6 @@ unsubscribe leaves transactional mail alone) and an ``unsubscribe`` event on the
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import re
 from typing import Any
@@ -19,6 +17,7 @@ from urllib.parse import quote
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.core.config import settings
+from chalicelib.core.signing import sign
 from chalicelib.sending import events
 from chalicelib.sending.models import Message, OptOut
 
@@ -33,9 +32,8 @@ _LINK = re.compile(
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 
 
-def _signature(message_id: str, purpose: str = "unsubscribe") -> str:
-    mac = hmac.new(settings().signing_secret.encode(), f"{purpose}:{message_id}".encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(mac.digest()[:18]).decode().rstrip("=")
+def _signature(message_id: str) -> str:
+    return sign("unsubscribe", message_id)
 
 
 def token_for(message_id: str) -> str:
