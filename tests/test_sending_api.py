@@ -78,6 +78,20 @@ def test_malformed_bodies_are_400(api):
     assert r.status == 400 and r.json["errors"] == ["Request body must be a JSON object"]
 
 
+def test_empty_and_oversize_bodies_answer_in_the_sending_shape(api, domain, monkeypatch):
+    from chalicelib.sending import api as sending_api
+
+    for path in ("/api/send", "/api/batch"):
+        r = api.post(path, raw="  ", host=SEND)
+        assert r.status == 400
+        assert r.json == {"success": False, "errors": ["Request body is empty; a JSON object is expected"]}
+        r = api.post(path, raw="{nope", host=BULK)
+        assert r.status == 400 and r.json == {"success": False, "errors": ["Malformed JSON in request body"]}
+    monkeypatch.setattr(sending_api, "BATCH_BODY_LIMIT", 64)  # the batch limit is its own, not max_body_bytes
+    r = api.post("/api/batch", raw="{" + " " * 64 + "}", host=SEND)
+    assert r.status == 413 and r.json == {"success": False, "errors": ["Request body is too large"]}
+
+
 def test_unverified_or_foreign_domain_is_403(api, client, domain):
     r = api.post("/api/send", body(domain, **{"from": {"email": "app@not-ours.example"}}), host=SEND)
     assert r.status == 403 and r.json["success"] is False and r.json["errors"] == ["Forbidden"]

@@ -73,10 +73,12 @@ def api_route(bp: Blueprint, path: str, methods: Iterable[str], *, unprefixed: s
     return decorate
 
 
-def json_body(bp: Blueprint, *, allow_empty: bool = False) -> Any:
-    """The request's JSON body. Malformed JSON is a 400, oversize a 413, never a 500."""
+def json_body(bp: Blueprint, *, allow_empty: bool = False, limit: int | None = None) -> Any:
+    """The request's JSON body. Malformed JSON is a 400, oversize a 413, never a 500.
+
+    ``limit``: the most bytes the body may have (default: the configured ``max_body_bytes``)."""
     raw = bp.current_request.raw_body or b""
-    if len(raw) > settings().max_body_bytes:
+    if len(raw) > (settings().max_body_bytes if limit is None else limit):
         raise PayloadTooLarge()
     if not raw.strip():
         if allow_empty:

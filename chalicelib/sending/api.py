@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import html
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -20,12 +19,11 @@ from chalicelib.core import hosts
 from chalicelib.core.errors import (
     Forbidden,
     NotFound,
-    PayloadTooLarge,
     PostlineError,
     RateLimited,
     Unauthorized,
 )
-from chalicelib.core.http import api_route, error_response, principal, query_param
+from chalicelib.core.http import api_route, error_response, json_body, principal, query_param
 from chalicelib.sending import email_logs, service, unsubscribe
 from chalicelib.sending.validation import SendError
 
@@ -71,18 +69,6 @@ def sending_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any
     return decorate
 
 
-def _body(limit: int) -> Any:
-    raw = bp.current_request.raw_body or b""
-    if len(raw) > limit:
-        raise PayloadTooLarge()
-    if not raw.strip():
-        raise SendError(400, ["Request body is empty; a JSON object is expected"])
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise SendError(400, ["Malformed JSON in request body"]) from None
-
-
 def _client_ip() -> str | None:
     identity = (bp.current_request.context or {}).get("identity") or {}
     return identity.get("sourceIp")
@@ -104,7 +90,7 @@ def send():
     stream = _stream()
     who = principal(bp)
     # base64 makes attachments a third larger; the message limit itself is checked decoded
-    body = _body(2 * settings().max_message_bytes + 1024 * 1024)
+    body = json_body(bp, limit=2 * settings().max_message_bytes + 1024 * 1024)
     return service.send(who, body, stream, _client_ip())
 
 
@@ -112,7 +98,7 @@ def send():
 def batch():
     stream = _stream()
     who = principal(bp)
-    return service.batch(who, _body(BATCH_BODY_LIMIT), stream, _client_ip())
+    return service.batch(who, json_body(bp, limit=BATCH_BODY_LIMIT), stream, _client_ip())
 
 
 # ---------------------------------------------------------------- email logs
@@ -167,9 +153,7 @@ def unsubscribe_page(token):
 
 @api_route(bp, "/api/unsubscribe/{token}", ["POST"], prefixed=False, content_types=FORM_TYPES)
 def unsubscribe_one_click(token):
-    request = bp.current_request
-    identity = (request.context or {}).get("identity") or {}
-    message = unsubscribe.opt_out(token, {"web_ip_address": identity.get("sourceIp")})
+    message = unsubscribe.opt_out(token, {"web_ip_address": _client_ip()})
     if message is None:
         return _page("Link not valid", "This unsubscribe link is not valid.", 404)
     return _page("Unsubscribed", "You will no longer receive these emails from this sender.")
