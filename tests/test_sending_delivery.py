@@ -423,6 +423,25 @@ def test_a_long_dispatch_continues_in_a_fresh_invocation(api, client, domain, mo
     assert {record(i).status for i in r.json["message_ids"]} == {"sent"}
 
 
+def test_packing_measures_each_request_once_per_dispatch(api, client, domain, monkeypatch):
+    from chalicelib.sending.validation import SendRequest
+
+    recipients = [unique(f"p{i}") for i in range(4)]
+    api.post("/api/send", {**body(domain, recipients[0]), "to": [{"email": a} for a in recipients]}, host=SEND)
+    monkeypatch.setattr(worker, "PACK_BYTES", 1)  # one message per pack: every pack measures the rest
+    real, calls = SendRequest.size, {"n": 0}
+
+    def counted(self):
+        calls["n"] += 1
+        return real(self)
+
+    monkeypatch.setattr(SendRequest, "size", counted)
+    [dispatch] = take("transactional")
+    deliver(client, "transactional", [dispatch])
+    assert [len(sent_to(a)) for a in recipients] == [1, 1, 1, 1]
+    assert calls["n"] == 1  # one request (one entry) for all four messages
+
+
 # ---------------------------------------------------------------- records the worker writes
 
 

@@ -91,6 +91,7 @@ class Delivery:
         self.parts = mime.PartCache()
         self.started = time.monotonic()
         self._contents: dict[int, mime.Content | templating.TemplateUnavailable] = {}
+        self._sizes: dict[int, int] = {}  # SendRequest.size() per entry (it encodes the bodies each call)
         self._document: content.ContentDocument | None = None
         self._templates = templating.Renderer(self.account_id)
 
@@ -172,7 +173,7 @@ class Delivery:
     def _next_pack(self, todo: list[Message]) -> tuple[list[Message], list[Message]]:
         size = 0
         for i, message in enumerate(todo):
-            size += self._entry(message).size()
+            size += self._size(message)
             if size > PACK_BYTES and i > 0:
                 return todo[:i], todo[i:]
         return todo, []
@@ -244,6 +245,13 @@ class Delivery:
         if self._document is None:
             self._document = content.load(self.body["content"])
         return self._document.entries[int(message.entry)]
+
+    def _size(self, message: Message) -> int:
+        entry = int(message.entry)
+        size = self._sizes.get(entry)
+        if size is None:
+            size = self._sizes[entry] = self._entry(message).size()
+        return size
 
     def _content(self, message: Message) -> mime.Content | templating.TemplateUnavailable:
         entry = int(message.entry)
