@@ -52,11 +52,11 @@ def send_many(queue: str, bodies: Iterable[dict[str, Any]]) -> None:
         size = 0
 
     for body in bodies:
-        encoded = json.dumps(body)
-        if size + len(encoded.encode()) > MAX_BATCH_BYTES:  # SQS also caps a whole batch at 1 MiB
+        encoded = json.dumps(body, ensure_ascii=True)  # ASCII: its length is its size in bytes
+        if size + len(encoded) > MAX_BATCH_BYTES:  # SQS also caps a whole batch at 1 MiB
             flush()
         batch.append({"Id": str(len(batch)), "MessageBody": encoded})
-        size += len(encoded.encode())
+        size += len(encoded)
         if len(batch) == 10:
             flush()
     flush()
