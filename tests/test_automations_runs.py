@@ -328,6 +328,18 @@ def test_a_step_that_cannot_succeed_fails_the_run(env):
     assert env.api.get(f"/api/automations/{aid}/runs?status=failed").json["data"][0]["error"] == run.error
 
 
+def test_an_action_on_a_deleted_contact_fails_the_run_without_recreating_it(env):
+    aid = env.automation(steps=[{"type": "update_contact_field", "field": "plan", "value": "pro"}])
+    c = env.contact("gone@x.io", plan="free")
+    env.trigger(aid, c)
+    assert env.api.delete(f"/api/contacts/{c['id']}").status == 204
+    run = env.finish(aid, 1)[0]
+    assert run.status == "failed" and run.error == "step 1: The contact no longer exists"
+    assert wait_execution(run) == "FAILED"
+    assert env.api.get(f"/api/contacts/{c['id']}").status == 404
+    assert env.api.get("/api/contacts/gone%40x.io").status == 404
+
+
 def test_monthly_run_quota(env):
     set_settings(env.monkeypatch, enrollment, automation_runs_per_month={"free": 2})
     aid = env.automation(steps=[send(1)])

@@ -77,12 +77,10 @@ class ContactsService:
 
     @staticmethod
     def _upsert(account_id: int, contact_id: str, body: dict[str, Any]) -> None:
+        """Update by contact id. ``upsert_contact`` only creates for an unknown *email*; an
+        unknown id raises NotFound, which the worker reports as "The contact no longer exists"."""
         from chalicelib.contacts import contacts
 
-        if contacts.find(int(account_id), contact_id) is None:  # upsert would create by email
-            from chalicelib.core.errors import NotFound
-
-            raise NotFound("The contact no longer exists")
         contacts.upsert_contact(int(account_id), contact_id, {"contact": body})
 
     def update_field(self, account_id: int, contact_id: str, name: str, value: Any) -> None:

@@ -129,7 +129,7 @@ def _handle(body: dict[str, Any], batch: Batch) -> None:
             message = "The contact no longer exists" if exc.status == 404 and step["type"] not in NEEDS_CONTACT \
                 else exc.message
             _fail(run, step_id, message, batch.stats)
-            machines.answer(token, error=compiler.ACTION_FAILED_ERROR, cause=exc.message)
+            machines.answer(token, error=compiler.ACTION_FAILED_ERROR, cause=message)
             return
         raise
 
