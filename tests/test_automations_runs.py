@@ -157,6 +157,23 @@ def test_each_action_changes_the_contact(env):
     assert stats[5]["completed"] == 1 and stats[5]["skipped"] == 1 and stats[5]["emails_sent"] == 0
 
 
+def test_a_pending_contact_gets_no_email(env):
+    aid = env.automation(steps=[send(1)])
+    r = env.api.post("/api/contacts", {"contact": {"email": "pend@x.io", "status": "pending"}})
+    assert r.status == 201, r
+    env.trigger(aid, r.json["data"])
+    run = env.finish(aid, 1)[0]
+    assert run.status == "completed" and "skipped: contact is pending" in run.error
+    assert env.sending.to("pend@x.io") == []
+
+
+def test_a_contact_view_not_read_from_contacts_is_not_mailable(env):
+    from chalicelib.automations import adapters
+
+    assert not adapters.contacts.mailable(ContactView("c", "c@x.io"))  # e.g. built from an event
+    c = env.contact("m@x.io")
+    assert adapters.contacts.mailable(adapters.contacts.get(env.account_id, contact_id=c["id"]))
+
 def test_delay_units_and_a_real_wait(env):
     minutes = {u: definition.delay_seconds({"amount": 1, "unit": u}) // 60 for u in definition.UNIT_SECONDS}
     assert minutes == {"minutes": 1, "hours": 60, "days": 1440, "weeks": 10080}  # check 7
