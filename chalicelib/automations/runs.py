@@ -11,6 +11,7 @@ from typing import Any
 from chalicelib.accounts import service as accounts
 from chalicelib.automations import definition, enrollment
 from chalicelib.automations import service as automations
+from chalicelib.automations.counters import run_counts
 from chalicelib.automations.models import ACTIVE, RUN_STATUSES, Run, StepStat, status_key
 from chalicelib.core import clock
 from chalicelib.core.errors import BadRequest, NotFound, Unprocessable
@@ -112,9 +113,7 @@ def stats(principal: Principal, automation_id: Any) -> dict[str, Any]:
     accounts.require(principal, VIEWER)
     automation = automations.load(principal.account_id, automation_id)
     rows = {int(s.step_id): s for s in StepStat.query(automation.key)}
-    run_row = rows.get(0)
-    enrolled = int(run_row.enrolled) if run_row else 0
-    ended = {k: int(getattr(run_row, f"runs_{k}")) if run_row else 0 for k in ("completed", "failed", "removed")}
+    counts = run_counts(rows.get(0))
     steps = []
     for step in definition.walk(automation.steps or []):
         row = rows.get(int(step["id"]))
@@ -129,7 +128,7 @@ def stats(principal: Principal, automation_id: Any) -> dict[str, Any]:
         steps.append(item)
     return {
         "automation_id": automation.automation_id,
-        "enrolled": enrolled,
-        "runs": {"running": max(0, enrolled - sum(ended.values())), **ended},
+        "enrolled": counts["enrolled"],
+        "runs": counts["runs"],
         "steps": steps,
     }
