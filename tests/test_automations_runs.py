@@ -316,6 +316,20 @@ def test_trigger_endpoint_rules(env):
     env.finish(aid, 1)
 
 
+def test_trigger_says_why_no_run_started(env):
+    aid = env.automation(steps=[send(1)])
+    c = env.contact("why@x.io")
+    env.trigger(aid, c)
+    r = env.api.post(f"/api/automations/{aid}/trigger", {"contact_id": c["id"]})
+    assert r.status == 200 and r.json["created"] is False and r.json["run"]["contact_id"] == c["id"]
+    assert r.json["message"] == "This contact already entered this automation in the last 24 hours"
+    assert env.api.patch(f"/api/automations/{aid}", {"status": "paused"}).status == 200
+    r = env.api.post(f"/api/automations/{aid}/trigger", {"contact_id": c["id"]})
+    assert r.status == 422
+    assert r.json == {"errors": {"status": ["the automation is paused; only an active automation takes new contacts"]}}
+    env.finish(aid, 1)
+
+
 def test_runs_list_filters_and_pages(env):
     aid = env.automation(steps=[send(1)])
     for i in range(3):

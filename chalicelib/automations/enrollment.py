@@ -57,7 +57,7 @@ class QuotaExceeded(Forbidden):
 class Enrollment:
     run: Run | None
     created: bool
-    reason: str | None = None  # why no new run: "reentry" | "not_active"
+    reason: str | None = None  # why no new run: "reentry" | "not_active" (runs.trigger answers by it)
 
 
 def _safe(value: str) -> str:
