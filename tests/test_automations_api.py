@@ -221,6 +221,20 @@ def test_contacts_refuse_to_delete_a_field_or_list_an_automation_uses(api, world
     assert api.delete(f"/api/contacts/fields/{fields['first_name']}").status == 204
 
 
+def test_the_usage_checks_register_whichever_automations_module_loads_first():
+    # not only the route module: a worker or script that imports any automations module
+    import subprocess
+    import sys
+
+    code = ("import chalicelib.automations.worker\n"
+            "from chalicelib.automations import usage\n"
+            "from chalicelib.contacts import fields, lists\n"
+            "assert fields.USAGE_CHECKS.count(usage.field_usage) == 1\n"
+            "assert lists.USAGE_CHECKS.count(usage.list_usage) == 1\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 def test_edits_make_versions_and_an_active_edit_compiles_the_new_one(api, world):
     aid = create(api, WELCOME_SERIES).json["id"]
     r = api.patch(f"/api/automations/{aid}", {"name": "Renamed"})

@@ -157,6 +157,23 @@ def test_each_action_changes_the_contact(env):
     assert stats[5]["completed"] == 1 and stats[5]["skipped"] == 1 and stats[5]["emails_sent"] == 0
 
 
+def test_a_pending_contact_gets_no_email(env):
+    aid = env.automation(steps=[send(1)])
+    r = env.api.post("/api/contacts", {"contact": {"email": "pend@x.io", "status": "pending"}})
+    assert r.status == 201, r
+    env.trigger(aid, r.json["data"])
+    run = env.finish(aid, 1)[0]
+    assert run.status == "completed" and "skipped: contact is pending" in run.error
+    assert env.sending.to("pend@x.io") == []
+
+
+def test_a_contact_view_not_read_from_contacts_is_not_mailable(env):
+    from chalicelib.automations import adapters
+
+    assert not adapters.contacts.mailable(ContactView("c", "c@x.io"))  # e.g. built from an event
+    c = env.contact("m@x.io")
+    assert adapters.contacts.mailable(adapters.contacts.get(env.account_id, contact_id=c["id"]))
+
 def test_delay_units_and_a_real_wait(env):
     minutes = {u: definition.delay_seconds({"amount": 1, "unit": u}) // 60 for u in definition.UNIT_SECONDS}
     assert minutes == {"minutes": 1, "hours": 60, "days": 1440, "weeks": 10080}  # check 7
@@ -299,6 +316,20 @@ def test_trigger_endpoint_rules(env):
     env.finish(aid, 1)
 
 
+def test_trigger_says_why_no_run_started(env):
+    aid = env.automation(steps=[send(1)])
+    c = env.contact("why@x.io")
+    env.trigger(aid, c)
+    r = env.api.post(f"/api/automations/{aid}/trigger", {"contact_id": c["id"]})
+    assert r.status == 200 and r.json["created"] is False and r.json["run"]["contact_id"] == c["id"]
+    assert r.json["message"] == "This contact already entered this automation in the last 24 hours"
+    assert env.api.patch(f"/api/automations/{aid}", {"status": "paused"}).status == 200
+    r = env.api.post(f"/api/automations/{aid}/trigger", {"contact_id": c["id"]})
+    assert r.status == 422
+    assert r.json == {"errors": {"status": ["the automation is paused; only an active automation takes new contacts"]}}
+    env.finish(aid, 1)
+
+
 def test_runs_list_filters_and_pages(env):
     aid = env.automation(steps=[send(1)])
     for i in range(3):
@@ -326,6 +357,18 @@ def test_a_step_that_cannot_succeed_fails_the_run(env):
     assert run.status == "failed" and "no longer exists" in run.error
     assert wait_execution(run) == "FAILED"
     assert env.api.get(f"/api/automations/{aid}/runs?status=failed").json["data"][0]["error"] == run.error
+
+
+def test_an_action_on_a_deleted_contact_fails_the_run_without_recreating_it(env):
+    aid = env.automation(steps=[{"type": "update_contact_field", "field": "plan", "value": "pro"}])
+    c = env.contact("gone@x.io", plan="free")
+    env.trigger(aid, c)
+    assert env.api.delete(f"/api/contacts/{c['id']}").status == 204
+    run = env.finish(aid, 1)[0]
+    assert run.status == "failed" and run.error == "step 1: The contact no longer exists"
+    assert wait_execution(run) == "FAILED"
+    assert env.api.get(f"/api/contacts/{c['id']}").status == 404
+    assert env.api.get("/api/contacts/gone%40x.io").status == 404
 
 
 def test_monthly_run_quota(env):

@@ -16,7 +16,9 @@ from typing import Any, Protocol
 class ContactView:
     id: str
     email: str
-    status: str = "subscribed"  # subscribed | unsubscribed | pending | bounced
+    # subscribed | unsubscribed | pending | bounced; "" when not read from contacts (a view
+    # built from an event carries only id and email). Ask ``contacts.mailable`` before mailing.
+    status: str = ""
     fields: dict[str, Any] = field(default_factory=dict)  # by merge tag
     list_ids: set[int] = field(default_factory=set)
     raw: Any = field(default=None, repr=False, compare=False)  # the owner's own record
@@ -24,6 +26,7 @@ class ContactView:
 
 class Contacts(Protocol):
     def get(self, account_id: int, contact_id: str | None = None, email: str | None = None) -> ContactView | None: ...
+    def mailable(self, contact: ContactView) -> bool: ...
     def update_field(self, account_id: int, contact_id: str, name: str, value: Any) -> None: ...
     def unsubscribe(self, account_id: int, contact_id: str) -> None: ...
     def add_to_lists(self, account_id: int, contact_id: str, list_ids: list[int]) -> None: ...
@@ -76,13 +79,19 @@ class ContactsService:
                            {int(i) for i in wire["list_ids"]}, raw=found)
 
     @staticmethod
-    def _upsert(account_id: int, contact_id: str, body: dict[str, Any]) -> None:
+    def mailable(contact: ContactView) -> bool:
+        """contacts.mailable on the record ``get`` read; a view without one (built from an
+        event) is not known to be mailable."""
         from chalicelib.contacts import contacts
 
-        if contacts.find(int(account_id), contact_id) is None:  # upsert would create by email
-            from chalicelib.core.errors import NotFound
+        return contact.raw is not None and contacts.mailable(contact.raw)
 
-            raise NotFound("The contact no longer exists")
+    @staticmethod
+    def _upsert(account_id: int, contact_id: str, body: dict[str, Any]) -> None:
+        """Update by contact id. ``upsert_contact`` only creates for an unknown *email*; an
+        unknown id raises NotFound, which the worker reports as "The contact no longer exists"."""
+        from chalicelib.contacts import contacts
+
         contacts.upsert_contact(int(account_id), contact_id, {"contact": body})
 
     def update_field(self, account_id: int, contact_id: str, name: str, value: Any) -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib.automations import runs, service, usage
+from chalicelib.automations import runs, service
 from chalicelib.core.http import api_route, created, json_object, no_content, principal, query_param
 
 bp = Blueprint(__name__)
-usage.register()  # contacts refuse to delete a field or list an automation uses
 
 
 @api_route(bp, "/automations", ["GET"])

@@ -85,7 +85,7 @@ class _Compiler:
         if step["type"] == d.SPLIT:
             yes = self.compile_list(step["yes"], [])
             no = self.compile_list(step["no"], [])
-            nxt = {"yes": _next_info(step["yes"]), "no": _next_info(step["no"])}
+            nxt = {"yes": next_info(step["yes"]), "no": next_info(step["no"])}
             config = {"id": step["id"], "type": step["type"], "conditions": step["conditions"]}
             self.states[name] = self._task(config, nxt, after_delays, next_state=choice_name(step),
                                            result_path="$.split", comment=_describe_split(step))
@@ -98,7 +98,7 @@ class _Compiler:
             return name
         following = self.compile_list(rest, []) if rest else COMPLETED
         config = {k: v for k, v in step.items()}
-        self.states[name] = self._task(config, _next_info(rest), after_delays,
+        self.states[name] = self._task(config, next_info(rest), after_delays,
                                        next_state=following, result_path=None,
                                        comment=_describe_action(step))
         return name
@@ -181,7 +181,7 @@ def compile_asl(steps: list[dict[str, Any]], *, name: str, version: int, queue_u
     }
 
 
-def _next_info(rest: list[dict[str, Any]]) -> dict[str, Any] | None:
+def next_info(rest: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The step a run moves to after a task, and how long it waits first (unscaled seconds)."""
     if not rest:
         return None

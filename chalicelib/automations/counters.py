@@ -10,6 +10,7 @@ makes a step done for its run, so a record retried after a crash is never counte
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from typing import Any
 
 from chalicelib.automations.models import StepStat
 
@@ -27,3 +28,14 @@ class StatsBuffer:
             actions = [getattr(StepStat, name).add(n) for name, n in named.items() if n]
             if actions:
                 StepStat(key, step_id).update(actions=actions)
+
+
+RUN_ENDINGS = ("completed", "failed", "removed")
+
+
+def run_counts(row: StepStat | None) -> dict[str, Any]:
+    """The run-level counters of an automation from its step-0 row (None: no runs yet):
+    enrolled, and runs running/completed/failed/removed (running = enrolled - ended)."""
+    enrolled = int(row.enrolled) if row else 0
+    ended = {k: int(getattr(row, f"runs_{k}")) if row else 0 for k in RUN_ENDINGS}
+    return {"enrolled": enrolled, "runs": {"running": max(0, enrolled - sum(ended.values())), **ended}}

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.accounts import service as accounts
-from chalicelib.automations import adapters, compiler, definition, machines
+from chalicelib.automations import adapters, compiler, machines
 from chalicelib.automations.adapters import ContactView
 from chalicelib.automations.counters import StatsBuffer
 from chalicelib.automations.models import (
@@ -57,7 +57,7 @@ class QuotaExceeded(Forbidden):
 class Enrollment:
     run: Run | None
     created: bool
-    reason: str | None = None  # why no new run: "reentry" | "not_active"
+    reason: str | None = None  # why no new run: "reentry" | "not_active" (runs.trigger answers by it)
 
 
 def _safe(value: str) -> str:
@@ -199,13 +199,8 @@ def _count_run(account_id: int, now) -> None:
 
 def _create_run(automation: Automation, record: AutomationVersion, contact: ContactView, run_key: str,
                 entered, trigger_type: str, trigger_data: dict[str, Any]) -> Run | None:
-    steps = record.steps or []
-    first = steps[0] if steps else None
-    wait = 0
-    for step in steps:
-        if step["type"] != definition.TIME_DELAY:
-            break
-        wait += definition.delay_seconds(step)
+    first = compiler.next_info(record.steps or [])  # the first step and the delays before it
+    wait = first["wait_seconds"] if first else 0
     name = execution_name(automation.automation_id, int(record.version), contact.id,
                           int(entered.timestamp()) // 86400)
     run = Run(

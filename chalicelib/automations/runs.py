@@ -11,7 +11,8 @@ from typing import Any
 from chalicelib.accounts import service as accounts
 from chalicelib.automations import definition, enrollment
 from chalicelib.automations import service as automations
-from chalicelib.automations.models import ACTIVE, RUN_STATUSES, Run, StepStat, status_key
+from chalicelib.automations.counters import run_counts
+from chalicelib.automations.models import RUN_STATUSES, Run, StepStat, status_key
 from chalicelib.core import clock
 from chalicelib.core.errors import BadRequest, NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
@@ -36,14 +37,14 @@ def trigger(principal: Principal, automation_id: Any, body: dict[str, Any]) -> t
         trigger_data = {}
     if not isinstance(trigger_data, dict):
         raise Unprocessable.field("trigger_data", "must be an object")
-    if automation.status != ACTIVE:
-        raise Unprocessable.field("status", f"the automation is {automation.status}; only an active "
-                                            "automation takes new contacts")
     contact = enrollment.resolve_contact(principal.account_id, contact_id or None, email or None)
     if contact is None:
         raise NotFound("Contact not found")
     result = enrollment.enroll(automation, contact, trigger_type="manual", trigger_data=trigger_data)
-    if not result.created:
+    if result.reason == "not_active":  # enrollment's rule: only an active automation takes contacts
+        raise Unprocessable.field("status", f"the automation is {automation.status}; only an active "
+                                            "automation takes new contacts")
+    if not result.created:  # "reentry" (a manual trigger is never a retry of an earlier one)
         return {
             "created": False,
             "message": "This contact already entered this automation in the last 24 hours",
@@ -112,9 +113,7 @@ def stats(principal: Principal, automation_id: Any) -> dict[str, Any]:
     accounts.require(principal, VIEWER)
     automation = automations.load(principal.account_id, automation_id)
     rows = {int(s.step_id): s for s in StepStat.query(automation.key)}
-    run_row = rows.get(0)
-    enrolled = int(run_row.enrolled) if run_row else 0
-    ended = {k: int(getattr(run_row, f"runs_{k}")) if run_row else 0 for k in ("completed", "failed", "removed")}
+    counts = run_counts(rows.get(0))
     steps = []
     for step in definition.walk(automation.steps or []):
         row = rows.get(int(step["id"]))
@@ -129,7 +128,7 @@ def stats(principal: Principal, automation_id: Any) -> dict[str, Any]:
         steps.append(item)
     return {
         "automation_id": automation.automation_id,
-        "enrolled": enrolled,
-        "runs": {"running": max(0, enrolled - sum(ended.values())), **ended},
+        "enrolled": counts["enrolled"],
+        "runs": counts["runs"],
         "steps": steps,
     }

@@ -19,6 +19,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.accounts import service as accounts
 from chalicelib.automations import adapters, conditions, definition, machines
+from chalicelib.automations.counters import run_counts
 from chalicelib.automations.models import (
     ACTIVE,
     ARCHIVED,
@@ -61,7 +62,10 @@ def load(account_id: int, automation_id: Any) -> Automation:
 
 def get(principal: Principal, automation_id: Any) -> dict[str, Any]:
     accounts.require(principal, VIEWER)
-    automation = load(principal.account_id, automation_id)
+    return get_wire(load(principal.account_id, automation_id))
+
+
+def get_wire(automation: Automation) -> dict[str, Any]:
     return to_wire(automation, _run_counters([automation])[automation.key], detail=True)
 
 
@@ -101,20 +105,13 @@ def paging(limit: Any, offset: Any, page: Any) -> tuple[int, int]:
     return limit_n, whole(offset, "offset", 0, 0)
 
 
-def _run_counters(automations: list[Automation]) -> dict[str, dict[str, int]]:
+def _run_counters(automations: list[Automation]) -> dict[str, dict[str, Any]]:
     keys = [(a.key, 0) for a in automations]
     found = {s.automation_key: s for s in StepStat.batch_get(keys)} if keys else {}
-    out = {}
-    for a in automations:
-        s = found.get(a.key)
-        enrolled = int(s.enrolled) if s else 0
-        done = {"completed": int(s.runs_completed) if s else 0, "failed": int(s.runs_failed) if s else 0,
-                "removed": int(s.runs_removed) if s else 0}
-        out[a.key] = {"enrolled": enrolled, "running": max(0, enrolled - sum(done.values())), **done}
-    return out
+    return {a.key: run_counts(found.get(a.key)) for a in automations}
 
 
-def to_wire(a: Automation, counters: dict[str, int], detail: bool = False) -> dict[str, Any]:
+def to_wire(a: Automation, counters: dict[str, Any], detail: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": a.automation_id,
         "name": a.name,
@@ -126,7 +123,7 @@ def to_wire(a: Automation, counters: dict[str, int], detail: bool = False) -> di
         "step_count": sum(1 for _ in definition.walk(a.steps or [])),
         "enrolled": counters["enrolled"],
         "run_count": counters["enrolled"],
-        "runs": {k: counters[k] for k in ("running", "completed", "failed", "removed")},
+        "runs": dict(counters["runs"]),
         "created_at": clock.iso(a.created_at),
         "updated_at": clock.iso(a.updated_at),
         "activated_at": clock.iso(a.activated_at),
@@ -161,7 +158,7 @@ def create(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     except Exception:
         _release_automation_slot(principal.account_id)
         raise
-    return to_wire(automation, _run_counters([automation])[automation.key], detail=True)
+    return get_wire(automation)
 
 
 def update(principal: Principal, automation_id: Any, body: dict[str, Any]) -> dict[str, Any]:
@@ -232,10 +229,6 @@ def archive(principal: Principal, automation_id: Any) -> None:
     automation.archived_at = now
     _save(automation, old_version)
     _release_automation_slot(principal.account_id)
-
-
-def get_wire(automation: Automation) -> dict[str, Any]:
-    return to_wire(automation, _run_counters([automation])[automation.key], detail=True)
 
 
 def asl(principal: Principal, automation_id: Any, version: Any = None) -> dict[str, Any]:

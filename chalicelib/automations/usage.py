@@ -1,7 +1,9 @@
 """Tell contacts which fields and lists automations use, so deleting one in use is refused
 (seed-E §18: "This field is used in the steps of automation(s): %{automation names}.").
 
-Registered with the contacts capability's usage checks when the automations API loads.
+Registered with the contacts capability's usage checks when this module is imported, which
+the package's __init__ does, so every entry point that loads automations (the API, the
+workers, scripts) gets the check, not only the route module.
 """
 
 from __future__ import annotations
@@ -43,3 +45,6 @@ def register() -> None:
         contact_fields.USAGE_CHECKS.append(field_usage)
     if list_usage not in contact_lists.USAGE_CHECKS:
         contact_lists.USAGE_CHECKS.append(list_usage)
+
+
+register()

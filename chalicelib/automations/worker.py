@@ -129,7 +129,7 @@ def _handle(body: dict[str, Any], batch: Batch) -> None:
             message = "The contact no longer exists" if exc.status == 404 and step["type"] not in NEEDS_CONTACT \
                 else exc.message
             _fail(run, step_id, message, batch.stats)
-            machines.answer(token, error=compiler.ACTION_FAILED_ERROR, cause=exc.message)
+            machines.answer(token, error=compiler.ACTION_FAILED_ERROR, cause=message)
             return
         raise
 
@@ -188,7 +188,7 @@ def event_params(trigger_data: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _send_email(run: Run, step: dict[str, Any], contact: ContactView) -> dict[str, Any]:
-    if contact.status != "subscribed":  # unsubscribed, pending, bounced: no marketing email
+    if not adapters.contacts.mailable(contact):  # unsubscribed, pending, bounced: no marketing email
         return {"skipped": f"contact is {contact.status}"}
     step_id = int(step["id"])
     try:  # claim the send first: a redelivery after a crash must not send it again
