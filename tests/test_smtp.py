@@ -295,7 +295,7 @@ def test_monthly_limit_reached_is_535_5_7_0(smtp, account, token, domain):
     limits.set_limits(account[0].account_id, monthly=-1)
     with session(smtp, token) as client:
         limits.set_limits(account[0].account_id, monthly=0)  # reached while connected
-        smtp.runtime._monthly.clear()
+        limits.forget_cached(account[0].account_id)
         code, reply = client.docmd("MAIL", f"FROM:<app@{domain.domain_name}>")
         assert (code, reply) == (535, b"5.7.0 Monthly messages limit reached")
 

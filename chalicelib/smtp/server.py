@@ -17,7 +17,6 @@ import functools
 import logging
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ from chalicelib.smtp.settings import SmtpSettings
 from chalicelib.smtp.settings import settings as smtp_settings
 
 log = logging.getLogger("postline.smtp")
-MONTHLY_CHECK_SECONDS = 10.0  # how long a "monthly limit not reached" answer is reused
 
 
 @dataclass(frozen=True)
@@ -61,23 +59,15 @@ class Runtime:
     refused: int = 0
     authenticated: int = 0  # connections past AUTH (each may have one message pending)
     open: set[Any] = field(default_factory=set)  # live connections, closed on stop
-    _monthly: dict[int, float] = field(default_factory=dict)
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self.loop.run_in_executor(self.pool, functools.partial(fn, *args))
 
     async def monthly_limit_reached(self, account_id: int) -> bool:
+        """Asked on every AUTH and MAIL: a recent "not reached" is reused (limits caches it)."""
         from chalicelib.limits import service as limits
 
-        checked = self._monthly.get(account_id)
-        if checked is not None and time.monotonic() - checked < MONTHLY_CHECK_SECONDS:
-            return False
-        reached = await self.call(limits.monthly_limit_reached, account_id)
-        if reached:
-            self._monthly.pop(account_id, None)
-        else:
-            self._monthly[account_id] = time.monotonic()
-        return reached
+        return await self.call(limits.monthly_limit_reached, account_id, limits.MONTHLY_CHECK_SECONDS)
 
 
 class SmtpServer:
