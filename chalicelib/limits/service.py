@@ -106,9 +106,8 @@ def set_limits(account_id: int, *, plan: str | None = None, **values: int | None
             setattr(item, name, values[name])
     item.save()
     with _cache_lock:
-        _cache.pop(int(account_id), None)
         _not_reached.pop(int(account_id), None)
-    return limits_for(account_id, fresh=True)
+    return limits_for(account_id, fresh=True)  # replaces the cached limits
 
 
 def forget_cached(account_id: int | None = None) -> None:

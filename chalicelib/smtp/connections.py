@@ -11,7 +11,6 @@ instance stop counting when their ``alive_until`` passes.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import uuid
@@ -19,8 +18,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.smtp.models import SmtpSessions
-
-log = logging.getLogger("postline.smtp.connections")
 
 ALIVE_SECONDS = 90  # an instance's counts stand this long without a heartbeat
 HEARTBEAT_SECONDS = 30
@@ -71,9 +68,6 @@ class AccountSlots:
             self._put(account_id)
             if self._held[account_id] <= 0:
                 del self._held[account_id]
-
-    def held(self, account_id: int) -> int:
-        return self._held[account_id]
 
     def heartbeat(self) -> None:
         with self._lock:

@@ -54,9 +54,6 @@ class Runtime:
     ips: connections.IpSlots
     accounts: connections.AccountSlots
     pool: ThreadPoolExecutor
-    connections: int = 0
-    accepted: int = 0
-    refused: int = 0
     authenticated: int = 0  # connections past AUTH (each may have one message pending)
     open: set[Any] = field(default_factory=set)  # live connections, closed on stop
 
