@@ -84,7 +84,9 @@ class SmtpServer:
         self._heartbeat: asyncio.Task | None = None
 
     def start(self) -> SmtpServer:
-        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
+        # aiosmtpd logs every command at INFO, and at DEBUG the raw lines, an AUTH PLAIN/LOGIN
+        # blob (base64 of the API token) among them: WARNING keeps out both the noise and AUTH data.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.runtime = Runtime(
             config=self.config, loop=self._loop, tls_context=self.tls_context,
             committer=ingest.Committer(active=lambda: self.runtime.authenticated),
