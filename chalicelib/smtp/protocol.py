@@ -212,9 +212,10 @@ class Handler:
         limit = server.runtime.config.max_recipients
         if len(envelope.rcpt_tos) >= limit:
             return replies.TOO_MANY_RECIPIENTS.format(limit=limit)
-        if valid_email(address) is None:
+        email = valid_email(address)
+        if email is None:
             return replies.BAD_RECIPIENT.format(address=address)
-        envelope.rcpt_tos.append(address)
+        envelope.rcpt_tos.append(email)  # normalised here, once: parse takes it as it is
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Ok"
 
