@@ -121,6 +121,25 @@ def test_api_refuses_mail_once_the_monthly_quota_is_used_up(api, client, account
     assert api.post("/api/send", mail, host=SEND).status == 200
 
 
+def test_a_not_reached_monthly_answer_is_reused_briefly_and_forgotten_on_change(account):
+    acct = account[0].account_id
+    limits.set_limits(acct, plan="basic", monthly=1)
+    assert not limits.monthly_limit_reached(acct, limits.MONTHLY_CHECK_SECONDS)
+    assert limits.admit(acct, 1) == (1, None)  # the quota is used up now
+    assert not limits.monthly_limit_reached(acct, limits.MONTHLY_CHECK_SECONDS)  # the recent answer
+    assert limits.monthly_limit_reached(acct)  # asked without max_age: counted
+    assert limits.monthly_limit_reached(acct, limits.MONTHLY_CHECK_SECONDS)  # "reached" is never reused
+    limits.set_limits(acct, monthly=2)
+    assert not limits.monthly_limit_reached(acct, limits.MONTHLY_CHECK_SECONDS)
+    limits.set_limits(acct, monthly=1)  # an operator change drops the remembered answer
+    assert limits.monthly_limit_reached(acct, limits.MONTHLY_CHECK_SECONDS)
+    limits.set_limits(acct, monthly=2)
+    assert not limits.monthly_limit_reached(acct, limits.MONTHLY_CHECK_SECONDS)
+    assert limits.admit(acct, 1) == (1, None)
+    limits.forget_cached(acct)  # and so does forgetting the account
+    assert limits.monthly_limit_reached(acct, limits.MONTHLY_CHECK_SECONDS)
+
+
 def test_usage_counts_every_recipient(api, client, account, domain):
     acct = account[0]
     r = api.post("/api/send", {"from": {"email": f"app@{domain.domain_name}"},

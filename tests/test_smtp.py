@@ -295,7 +295,7 @@ def test_monthly_limit_reached_is_535_5_7_0(smtp, account, token, domain):
     limits.set_limits(account[0].account_id, monthly=-1)
     with session(smtp, token) as client:
         limits.set_limits(account[0].account_id, monthly=0)  # reached while connected
-        smtp.runtime._monthly.clear()
+        limits.forget_cached(account[0].account_id)
         code, reply = client.docmd("MAIL", f"FROM:<app@{domain.domain_name}>")
         assert (code, reply) == (535, b"5.7.0 Monthly messages limit reached")
 
@@ -354,3 +354,59 @@ def test_hundred_messages_per_connection(smtp, account, token, domain):
     with Message.batch_write() as batch:  # moto reads every item per index query: keep the table small
         for message in stored(account):
             batch.delete(message)
+
+
+# ---------------------------------------------------------------- account slots (no listeners)
+
+
+def test_a_slow_account_does_not_hold_up_another_accounts_connections(monkeypatch):
+    import threading
+
+    from chalicelib.smtp import connections
+
+    slots = connections.AccountSlots(limit=2)
+    slow, other = (uuid.uuid4().int % 10**12 for _ in range(2))
+    entered, go_on = threading.Event(), threading.Event()
+    query = connections.SmtpSessions.query
+
+    def slow_query(account_id, **kw):
+        if account_id == slow:
+            entered.set()
+            assert go_on.wait(10)
+        return query(account_id, **kw)
+
+    monkeypatch.setattr(connections.SmtpSessions, "query", slow_query)
+    results = []
+    waiting = threading.Thread(target=lambda: results.append(slots.acquire(slow)))
+    waiting.start()
+    try:
+        assert entered.wait(10)
+        assert slots.acquire(other) is True  # while the slow account's DynamoDB call is in flight
+        assert connections.SmtpSessions.get(other, slots.instance).connections == 1
+        slots.release(other)
+        assert connections.SmtpSessions.get(other, slots.instance).connections == 0
+    finally:
+        go_on.set()
+        waiting.join(10)
+    assert results == [True]
+    connections.SmtpSessions.get(slow, slots.instance).delete()
+    slots.heartbeat()  # writes the count of every account with connections here
+    assert connections.SmtpSessions.get(slow, slots.instance).connections == 1
+    slots.release(slow)
+
+
+def test_account_slots_count_concurrent_connections_of_one_account():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.smtp import connections
+
+    slots = connections.AccountSlots(limit=5)
+    account_id = uuid.uuid4().int % 10**12
+    with ThreadPoolExecutor(8) as pool:
+        taken = list(pool.map(lambda _: slots.acquire(account_id), range(12)))
+    assert taken.count(True) == 5
+    assert connections.SmtpSessions.get(account_id, slots.instance).connections == 5
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: slots.release(account_id), range(5)))
+    assert connections.SmtpSessions.get(account_id, slots.instance).connections == 0
+    assert slots._locks == {} and slots._held == {}  # nothing kept for an account with no connections

@@ -3,6 +3,7 @@ service template (cfn-lint'ed) and image agree with the code."""
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,20 @@ def test_image_runs_the_ingress():
     dockerfile = (ROOT / "infra" / "smtp" / "Dockerfile").read_text()
     assert 'CMD ["python", "-m", "chalicelib.smtp"]' in dockerfile
     assert "requirements.txt" in dockerfile and "requirements-dev" not in dockerfile
+
+
+def test_pem_text_certificate_leaves_no_key_on_disk_and_no_key_in_repr(tmp_path, monkeypatch):
+    import dataclasses
+    import tempfile
+
+    from chalicelib.smtp import tls
+
+    cert_path, key_path = tls.self_signed(tmp_path / "made")
+    config = dataclasses.replace(smtp_settings(), tls_cert=cert_path.read_text(), tls_key=key_path.read_text())
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where mkstemp writes the PEM text
+    context, made = tls.server_context(config)
+    assert made is None and context.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert list(scratch.iterdir()) == []  # the temporary PEM files are gone once loaded
+    assert "PRIVATE KEY" not in repr(config) and "BEGIN" not in repr(config)

@@ -35,6 +35,7 @@ from chalicelib.limits.models import AccountLimits, UsageWindow
 DAILY_LIMIT_REASON = "Your account has reached its daily sending limit."
 MONTHLY_LIMIT_REASON = "Monthly messages limit reached"
 CACHE_SECONDS = 60.0  # how long a process trusts an account's limits (operator changes apply within it)
+MONTHLY_CHECK_SECONDS = 10.0  # how long a "monthly limit not reached" answer may be reused
 JITTER_SECONDS = 30  # spread the dispatches that wake at a window boundary
 
 
@@ -49,6 +50,7 @@ class Limits:
 # ---------------------------------------------------------------- the account's limits
 
 _cache: dict[int, tuple[float, Limits]] = {}
+_not_reached: dict[int, float] = {}  # account -> when its monthly quota was last seen not used up
 _cache_lock = threading.Lock()
 
 
@@ -104,16 +106,19 @@ def set_limits(account_id: int, *, plan: str | None = None, **values: int | None
             setattr(item, name, values[name])
     item.save()
     with _cache_lock:
-        _cache.pop(int(account_id), None)
-    return limits_for(account_id, fresh=True)
+        _not_reached.pop(int(account_id), None)
+    return limits_for(account_id, fresh=True)  # replaces the cached limits
 
 
 def forget_cached(account_id: int | None = None) -> None:
+    """Drop what this process remembers of an account's limits (all accounts: None)."""
     with _cache_lock:
         if account_id is None:
             _cache.clear()
+            _not_reached.clear()
         else:
             _cache.pop(int(account_id), None)
+            _not_reached.pop(int(account_id), None)
 
 
 # ---------------------------------------------------------------- windows
@@ -250,9 +255,25 @@ def monthly_used(account_id: int, now: datetime | None = None) -> int:
         return 0
 
 
-def monthly_limit_reached(account_id: int) -> bool:
+def monthly_limit_reached(account_id: int, max_age: float = 0.0) -> bool:
+    """Whether the account's monthly quota is used up. With ``max_age`` (seconds) a "not
+    reached" answer up to that old is reused (the SMTP ingress asks on every AUTH and MAIL);
+    "reached" is never reused, and set_limits/forget_cached drop what is remembered."""
+    account_id = int(account_id)
+    now = time.monotonic()
+    if max_age > 0:
+        with _cache_lock:
+            checked = _not_reached.get(account_id)
+        if checked is not None and now - checked < max_age:
+            return False
     monthly = limits_for(account_id).monthly
-    return monthly is not None and monthly_used(account_id) >= monthly
+    reached = monthly is not None and monthly_used(account_id) >= monthly
+    with _cache_lock:
+        if reached:
+            _not_reached.pop(account_id, None)
+        else:
+            _not_reached[account_id] = now
+    return reached
 
 
 # ---------------------------------------------------------------- billing usage

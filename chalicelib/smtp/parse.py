@@ -177,7 +177,8 @@ def _custom_variables(message: Message) -> dict[str, Any] | None:
 
 
 def to_body(raw: bytes, rcpt_tos: list[str], max_header_bytes: int) -> dict[str, Any]:
-    """The send body for this message and envelope; Refused with the reply to give."""
+    """The send body for this message and envelope; Refused with the reply to give.
+    ``rcpt_tos`` are the envelope recipients as RCPT accepted them: valid and normalised."""
     header = _header_section(raw)
     if len(header) > max_header_bytes:
         raise Refused(replies.HEADERS_TOO_LARGE.format(limit=max_header_bytes))
@@ -188,7 +189,7 @@ def to_body(raw: bytes, rcpt_tos: list[str], max_header_bytes: int) -> dict[str,
     _check_defects(parts)
     sender = _sender(message)
 
-    envelope = [e for e in (valid_email(r) for r in rcpt_tos) if e]
+    envelope = list(rcpt_tos)
     wanted = {e.lower() for e in envelope}
     placed: set[str] = set()
 

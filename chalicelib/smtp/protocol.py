@@ -76,7 +76,6 @@ class Connection(SMTP):
             peer = transport.get_extra_info("peername") or ("unknown", 0)
             self.ip = str(peer[0])
             self.ip_slot = self.runtime.ips.acquire(self.ip)
-            self.runtime.connections += 1
             self.runtime.open.add(self)
         super().connection_made(transport)
 
@@ -95,7 +94,6 @@ class Connection(SMTP):
         if self._released:
             return
         self._released = True
-        self.runtime.connections -= 1
         self.runtime.open.discard(self)
         if self.ip_slot and self.ip:
             self.runtime.ips.release(self.ip)
@@ -214,9 +212,10 @@ class Handler:
         limit = server.runtime.config.max_recipients
         if len(envelope.rcpt_tos) >= limit:
             return replies.TOO_MANY_RECIPIENTS.format(limit=limit)
-        if valid_email(address) is None:
+        email = valid_email(address)
+        if email is None:
             return replies.BAD_RECIPIENT.format(address=address)
-        envelope.rcpt_tos.append(address)
+        envelope.rcpt_tos.append(email)  # normalised here, once: parse takes it as it is
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Ok"
 
@@ -230,19 +229,16 @@ class Handler:
             else:
                 request = await runtime.call(parse.to_request, raw, rcpts, limit)
         except parse.Refused as refused:
-            runtime.refused += 1
             return refused.reply
         try:
             future = runtime.committer.submit(server.principal, server.listener.stream, server.ip, request)
             message_ids = await asyncio.wrap_future(future)
         except SendError as exc:
-            runtime.refused += 1
             if exc.status == 403:
                 return replies.SENDER_NOT_ALLOWED.format(reason=exc.detail or "; ".join(exc.errors))
             return replies.CONTENT_REFUSED.format(reason="; ".join(exc.errors))
         except ingest.CommitFailed:
             return replies.TEMPORARY_FAILURE
-        runtime.accepted += 1
         return replies.QUEUED.format(message_id=message_ids[0] if message_ids else "-")
 
     async def handle_exception(self, error: Exception) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-AUTH_OK = "235 2.7.0 Authentication successful"
 AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
 TOO_MANY_ACCOUNT_CONNECTIONS = "535 5.7.8 Too many connections per account"  # seed-B §6
 MONTHLY_LIMIT = "535 5.7.0 Monthly messages limit reached"  # seed-C glossary

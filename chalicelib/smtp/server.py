@@ -17,7 +17,6 @@ import functools
 import logging
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ from chalicelib.smtp.settings import SmtpSettings
 from chalicelib.smtp.settings import settings as smtp_settings
 
 log = logging.getLogger("postline.smtp")
-MONTHLY_CHECK_SECONDS = 10.0  # how long a "monthly limit not reached" answer is reused
 
 
 @dataclass(frozen=True)
@@ -56,28 +54,17 @@ class Runtime:
     ips: connections.IpSlots
     accounts: connections.AccountSlots
     pool: ThreadPoolExecutor
-    connections: int = 0
-    accepted: int = 0
-    refused: int = 0
     authenticated: int = 0  # connections past AUTH (each may have one message pending)
     open: set[Any] = field(default_factory=set)  # live connections, closed on stop
-    _monthly: dict[int, float] = field(default_factory=dict)
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self.loop.run_in_executor(self.pool, functools.partial(fn, *args))
 
     async def monthly_limit_reached(self, account_id: int) -> bool:
+        """Asked on every AUTH and MAIL: a recent "not reached" is reused (limits caches it)."""
         from chalicelib.limits import service as limits
 
-        checked = self._monthly.get(account_id)
-        if checked is not None and time.monotonic() - checked < MONTHLY_CHECK_SECONDS:
-            return False
-        reached = await self.call(limits.monthly_limit_reached, account_id)
-        if reached:
-            self._monthly.pop(account_id, None)
-        else:
-            self._monthly[account_id] = time.monotonic()
-        return reached
+        return await self.call(limits.monthly_limit_reached, account_id, limits.MONTHLY_CHECK_SECONDS)
 
 
 class SmtpServer:
@@ -97,7 +84,9 @@ class SmtpServer:
         self._heartbeat: asyncio.Task | None = None
 
     def start(self) -> SmtpServer:
-        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
+        # aiosmtpd logs every command at INFO, and at DEBUG the raw lines, an AUTH PLAIN/LOGIN
+        # blob (base64 of the API token) among them: WARNING keeps out both the noise and AUTH data.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.runtime = Runtime(
             config=self.config, loop=self._loop, tls_context=self.tls_context,
             committer=ingest.Committer(active=lambda: self.runtime.authenticated),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib.core.config import ConfigError
@@ -44,8 +44,8 @@ class SmtpSettings:
     bulk_port: int  # bulk, STARTTLS
     tls_port: int  # transactional, implicit TLS
     bulk_tls_port: int  # bulk, implicit TLS
-    tls_cert: str | None  # PEM file path, or the PEM itself
-    tls_key: str | None
+    tls_cert: str | None = field(repr=False)  # PEM file path, or the PEM itself (not in repr: may be key text)
+    tls_key: str | None = field(repr=False)
     self_signed_dir: Path  # where a self-signed certificate is made when none is configured (not prod)
     auth_require_tls: bool  # AUTH only after STARTTLS (implicit-TLS listeners are TLS already)
     max_connections_per_account: int

@@ -8,11 +8,13 @@ is replaced by a self-signed one for ``localhost``/``127.0.0.1``, made once with
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import os
 import ssl
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from chalicelib.core.config import ConfigError
@@ -53,29 +55,35 @@ def self_signed(directory: Path, names: tuple[str, ...] = ("localhost", "127.0.0
     return cert_path, key_path
 
 
-def _as_file(value: str, suffix: str) -> str:
-    """A path as given, or PEM text written to a private temporary file (ssl wants files)."""
+@contextlib.contextmanager
+def _as_file(value: str, suffix: str) -> Iterator[str]:
+    """A path as given, or PEM text written to a private temporary file (ssl wants files)
+    that is deleted when the block ends, so a private key is not left on disk."""
     if not value.lstrip().startswith("-----BEGIN"):
-        return value
+        yield value
+        return
     handle, path = tempfile.mkstemp(suffix=suffix)
-    with os.fdopen(handle, "w") as f:
-        f.write(value)
-    return path
+    try:
+        with os.fdopen(handle, "w") as f:
+            f.write(value)
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def server_context(config: SmtpSettings) -> tuple[ssl.SSLContext, Path | None]:
     """The context for STARTTLS and implicit TLS, and the certificate file when self-signed."""
     made = None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # the seeds: TLS only, no SSLv2/v3
     if config.tls_cert and config.tls_key:
-        cert, key = _as_file(config.tls_cert, ".crt"), _as_file(config.tls_key, ".key")
+        with _as_file(config.tls_cert, ".crt") as cert, _as_file(config.tls_key, ".key") as key:
+            context.load_cert_chain(cert, key)
     elif config.tls_cert or config.tls_key:
         raise ConfigError("set both POSTLINE_SMTP_TLS_CERT and POSTLINE_SMTP_TLS_KEY, or neither")
     elif core_settings().stage == "prod":
         raise ConfigError("POSTLINE_SMTP_TLS_CERT and POSTLINE_SMTP_TLS_KEY must be set in prod")
     else:
         made, key_path = self_signed(config.self_signed_dir)
-        cert, key = str(made), str(key_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2  # the seeds: TLS only, no SSLv2/v3
-    context.load_cert_chain(cert, key)
+        context.load_cert_chain(str(made), str(key_path))
     return context, made

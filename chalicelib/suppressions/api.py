@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from chalice import Blueprint, Response
 
-from chalicelib.core.errors import BadRequest, PayloadTooLarge
 from chalicelib.core.http import api_route, created, json_object, principal
 from chalicelib.suppressions import service
 
@@ -41,28 +38,8 @@ def delete_suppression(suppression_id, account_id=None):
 def import_suppressions(account_id=None):
     who = principal(bp, account_id)
     request = bp.current_request
-    raw = request.raw_body or b""
-    if len(raw) > service.MAX_IMPORT_BYTES:
-        raise PayloadTooLarge()
-    defaults = _params("domain_id", "sending_stream", "type")
-    kind = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if kind in ("text/csv", "text/plain"):
-        try:
-            rows = service.parse_csv(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise BadRequest("The CSV file must be UTF-8") from None
-    else:
-        try:
-            body = json.loads(raw) if raw.strip() else None
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("Malformed JSON in request body") from None
-        if isinstance(body, dict):  # {"domain_id", "sending_stream", "type", "emails" | "suppressions"}
-            defaults.update({k: body[k] for k in ("domain_id", "sending_stream", "type") if body.get(k) is not None})
-            body = body.get("suppressions", body.get("emails"))
-        if not isinstance(body, list):
-            raise BadRequest("Send a JSON array of rows (or {\"emails\": [...]}), or a text/csv file")
-        rows = body
-    return service.import_rows(who, rows, defaults)
+    return service.import_request(who, request.raw_body or b"", request.headers.get("content-type"),
+                                  _params(*service.IMPORT_DEFAULTS))
 
 
 @api_route(bp, "/suppressions/export", ["GET"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.accounts import service as accounts
 from chalicelib.core import clock
-from chalicelib.core.errors import BadRequest, NotFound, Unprocessable
+from chalicelib.core.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.suppressions.models import (
     ANY,
@@ -373,6 +374,37 @@ def parse_csv(text: str) -> list[dict[str, str]]:
         return [{first[i]: (cell.strip()) for i, cell in enumerate(r) if i < len(first) and first[i]}
                 for r in rows[1:]]
     return [{"email": r[0].strip()} for r in rows]
+
+
+IMPORT_DEFAULTS = ("domain_id", "sending_stream", "type")  # what the query (or a JSON object) sets for every row
+
+
+def import_request(principal: Principal, raw: bytes, content_type: str | None,
+                   defaults: dict[str, Any]) -> dict[str, Any]:
+    """``POST /suppressions/import``: at most MAX_IMPORT_BYTES of a CSV file (``text/csv`` or
+    ``text/plain``, UTF-8) or JSON (an array of rows, or an object with ``emails`` or
+    ``suppressions`` and defaults of its own, which win over ``defaults`` from the query)."""
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise PayloadTooLarge()
+    defaults = dict(defaults)
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind in ("text/csv", "text/plain"):
+        try:
+            rows = parse_csv(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadRequest("The CSV file must be UTF-8") from None
+    else:
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("Malformed JSON in request body") from None
+        if isinstance(body, dict):  # {"domain_id", "sending_stream", "type", "emails" | "suppressions"}
+            defaults.update({k: body[k] for k in IMPORT_DEFAULTS if body.get(k) is not None})
+            body = body.get("suppressions", body.get("emails"))
+        if not isinstance(body, list):
+            raise BadRequest("Send a JSON array of rows (or {\"emails\": [...]}), or a text/csv file")
+        rows = body
+    return import_rows(principal, rows, defaults)
 
 
 def import_rows(principal: Principal, rows: list[Any], defaults: dict[str, Any]) -> dict[str, Any]:
