@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import uuid as uuidlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -248,12 +250,40 @@ def _validated(params: Any, *, partial: bool) -> dict[str, Any]:
 # ------------------------------------------------------------------ bodies (inline or S3)
 
 
+# S3 keys of bodies end in a hash of their content (see _store_bodies), so what a key holds
+# never changes: keep the most recently read ones in the process, bounded by their size, so a
+# batch of messages on one large template downloads it once, not once per message.
+BODY_CACHE_BYTES = 32_000_000
+_body_cache: OrderedDict[tuple[str, str], tuple[int, tuple[str | None, str | None]]] = OrderedDict()
+_body_cache_bytes = 0
+_body_cache_lock = threading.Lock()
+
+
 def _bodies(template: EmailTemplate) -> tuple[str | None, str | None]:
     if not template.body_key:
         return template.body_html, template.body_text
-    obj = aws.client("s3").get_object(Bucket=aws.bucket("data"), Key=template.body_key)
-    stored = json.loads(obj["Body"].read())
-    return stored.get("body_html"), stored.get("body_text")
+    return _stored_bodies(aws.bucket("data"), template.body_key)
+
+
+def _stored_bodies(bucket: str, key: str) -> tuple[str | None, str | None]:
+    global _body_cache_bytes
+    with _body_cache_lock:
+        hit = _body_cache.get((bucket, key))
+        if hit is not None:
+            _body_cache.move_to_end((bucket, key))
+            return hit[1]
+    raw = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    stored = json.loads(raw)
+    bodies = (stored.get("body_html"), stored.get("body_text"))
+    if len(raw) <= BODY_CACHE_BYTES:
+        with _body_cache_lock:
+            if (bucket, key) not in _body_cache:
+                _body_cache[(bucket, key)] = (len(raw), bodies)
+                _body_cache_bytes += len(raw)
+                while _body_cache_bytes > BODY_CACHE_BYTES:
+                    _, (size, _) = _body_cache.popitem(last=False)
+                    _body_cache_bytes -= size
+    return bodies
 
 
 def _store_bodies(template: EmailTemplate, html: str | None, text: str | None) -> None:
