@@ -215,6 +215,10 @@ def test_update_tracking_alerts_and_auto_bcc(api):
     ({"open_tracking_enabled": "yes"}, "open_tracking_enabled"),
     ({"alert_recipient_email": "not-an-email"}, "alert_recipient_email"),
     ({"auto_bcc": {"emails": ["nope"]}}, "auto_bcc"),
+    # accepted by the old domains-only pattern, rejected by the one sending rule for an address
+    ({"auto_bcc": {"emails": ["ops@exa_mple.org"]}}, "auto_bcc"),
+    ({"alert_recipient_email": "a..b@example.org"}, "alert_recipient_email"),
+    ({"alert_recipient_email": "ops@example.123"}, "alert_recipient_email"),
     ({"auto_bcc": {"emails": [f"a{i}@example.org" for i in range(11)]}}, "auto_bcc"),
     ({"auto_bcc": {"headers": [{"name": "Subject", "value": "x"}]}}, "auto_bcc"),
     ({"auto_bcc": {"headers": [{"name": "X-Inject", "value": "a\r\nBcc: victim@example.org"}]}}, "auto_bcc"),

@@ -24,13 +24,13 @@ from chalicelib.core.errors import Forbidden, NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.domains import names, records, ses
 from chalicelib.domains.models import AutoBccHeader, Domain, DomainAccountSettings
+from chalicelib.sending import validation
 
 COMPLIANT, DEMO = "compliant", "demo"
 BOOLEAN_SETTINGS = ("open_tracking_enabled", "click_tracking_enabled", "custom_domain_tracking_enabled",
                     "auto_unsubscribe_link_enabled", "tracking_opt_out_enabled", "health_alerts_enabled",
                     "critical_alerts_enabled")
 MAX_AUTO_BCC = 10
-EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 HEADER_NAME = re.compile(r"^X-[A-Za-z0-9-]{1,70}$")
 
 
@@ -275,9 +275,12 @@ def _bool(field: str, value: Any) -> bool:
 
 
 def valid_email(field: str, value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 254 or not EMAIL.match(value.strip()):
+    """The address normalised by the sending rules (one definition of a valid address), or a
+    422 on ``field``."""
+    email = validation.valid_email(value)
+    if email is None:
         raise Unprocessable.field(field, f"'{value}' is not a valid email address")
-    return value.strip()
+    return email
 
 
 def _auto_bcc(domain: Domain, raw: Any) -> list[Any]:
