@@ -37,13 +37,6 @@ HEADER_NAME = re.compile(r"^X-[A-Za-z0-9-]{1,70}$")
 # ---------------------------------------------------------------- lookups (always by account)
 
 
-def _int_id(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFound() from None
-
-
 def account_domains(account_id: int, include_deleted: bool = False) -> list[Domain]:
     found = Domain.query(int(account_id))
     return [d for d in found if include_deleted or d.live]
@@ -52,7 +45,7 @@ def account_domains(account_id: int, include_deleted: bool = False) -> list[Doma
 def get_live(account_id: int, domain_id: Any) -> Domain:
     """A live domain of this account; any other account's id, or a deleted one, is a 404."""
     try:
-        domain = Domain.get(int(account_id), _int_id(domain_id), consistent_read=True)
+        domain = Domain.get(int(account_id), ids.path_id(domain_id), consistent_read=True)
     except DoesNotExist:
         raise NotFound() from None
     if not domain.live:

@@ -10,7 +10,6 @@ import hashlib
 import json
 import math
 import threading
-import uuid as uuidlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -69,13 +68,6 @@ def require_access(principal: Principal, level: int) -> None:
     raise Forbidden("Access forbidden")
 
 
-def _template_id(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFound() from None
-
-
 # ------------------------------------------------------------------ reading
 
 
@@ -131,7 +123,7 @@ def _positive_int(name: str, value: Any, default: int) -> int:
 
 def get_template(principal: Principal, template_id: Any) -> EmailTemplate:
     require_access(principal, VIEWER)
-    return _get(principal.account_id, _template_id(template_id))
+    return _get(principal.account_id, ids.path_id(template_id))
 
 
 def _get(account_id: int, template_id: int) -> EmailTemplate:
@@ -148,7 +140,7 @@ def create_template(principal: Principal, params: Any) -> EmailTemplate:
     require_access(principal, ADMIN)
     values = _validated(params, partial=False)
     account_id = principal.account_id
-    template = EmailTemplate(account_id, ids.next_id("email_template"), uuid=str(uuidlib.uuid4()),
+    template = EmailTemplate(account_id, ids.next_id("email_template"), uuid=ids.new_uuid(),
                              name=values["name"], subject=values["subject"], category=values["category"])
     _store_bodies(template, values.get("body_html"), values.get("body_text"))
     counter = ids.Counter(_quota_key(account_id))
@@ -170,7 +162,7 @@ def create_template(principal: Principal, params: Any) -> EmailTemplate:
 
 def update_template(principal: Principal, template_id: Any, params: Any) -> EmailTemplate:
     require_access(principal, ADMIN)
-    template = _get(principal.account_id, _template_id(template_id))
+    template = _get(principal.account_id, ids.path_id(template_id))
     values = _validated(params, partial=True)
     for name in ("name", "subject", "category"):
         if name in values:
@@ -192,7 +184,7 @@ def update_template(principal: Principal, template_id: Any, params: Any) -> Emai
 
 def delete_template(principal: Principal, template_id: Any) -> None:
     require_access(principal, ADMIN)
-    template = _get(principal.account_id, _template_id(template_id))
+    template = _get(principal.account_id, ids.path_id(template_id))
     try:
         with TransactWrite(connection=_connection()) as tx:
             tx.delete(template, condition=EmailTemplate.template_id.exists())
