@@ -104,3 +104,13 @@ def test_sender_check_rules(api, account, zone):  # noqa: F811
     assert service.sender_check(acct.account_id, f"hi@{demo}", [owner.upper()]).demo is True
     with pytest.raises(Forbidden, match="only send to the account owner"):
         service.sender_check(acct.account_id, f"hi@{demo}", [owner, "friend@example.org"])
+
+
+def test_sender_check_on_a_deleted_demo_domain(api, account):
+    acct, _ = account
+    demo = config.settings().demo_domain
+    first = service.sender_check(acct.account_id, f"hi@{demo}", [acct.owner_email])
+    assert first.demo is True and first.live
+    assert api.delete(f"/api/domains/{first.domain_id}").status == 204
+    with pytest.raises(Forbidden, match="not a sending domain"):
+        service.sender_check(acct.account_id, f"hi@{demo}", [acct.owner_email])

@@ -132,9 +132,11 @@ def sender_check(account_id: int, from_email: str, recipients: list[str]) -> Dom
     name = names.from_address(from_email)
     if not name:
         raise Forbidden(f"Sending from domain is not allowed: '{from_email}' has no valid domain")
-    if name == settings().demo_domain:
-        ensure_demo_domain(account_id)
-    match = [d for d in account_domains(account_id) if d.domain_name == name]
+    demo = ensure_demo_domain(account_id) if name == settings().demo_domain else None
+    if demo is not None and demo.live and demo.domain_name == name:
+        match = [demo]  # just read consistently; no need to query the account's domains again
+    else:
+        match = [d for d in account_domains(account_id) if d.domain_name == name]
     if not match:
         raise Forbidden(f"Sending from domain is not allowed: {name} is not a sending domain of this "
                         "account; add and verify it first (a subdomain must be added on its own)")
