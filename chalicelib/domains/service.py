@@ -111,15 +111,26 @@ def grace_end(domain: Domain) -> datetime | None:
     return domain.dns_failing_since + timedelta(hours=settings().dns_grace_hours)
 
 
-def sending_allowed(domain: Domain) -> bool:
+def blocked_reason(domain: Domain) -> str | None:
+    """Why mail from this domain is refused now (completing "<name> can't send because ..."),
+    or None when it may send: live, and demo or DNS-verified (within any grace period) and
+    compliant. The one rule behind ``sending_allowed`` and ``sender_check``."""
     if not domain.live:
-        return False
+        return "it has been deleted"
     if domain.demo:
-        return True
+        return None
     ends = grace_end(domain)
-    if ends is not None and clock.now() >= ends:
-        return False
-    return domain.dns_verified and domain.compliance_status == COMPLIANT
+    if not domain.dns_verified or (ends is not None and clock.now() >= ends):
+        if ends is not None:
+            return f"its DNS records stopped verifying on {clock.iso(domain.dns_failing_since)}"
+        return "its DNS records are not verified"
+    if domain.compliance_status != COMPLIANT:
+        return f"it has not passed the compliance check (status: {domain.compliance_status})"
+    return None
+
+
+def sending_allowed(domain: Domain) -> bool:
+    return blocked_reason(domain) is None
 
 
 def sender_check(account_id: int, from_email: str, recipients: list[str]) -> Domain:
@@ -148,14 +159,8 @@ def sender_check(account_id: int, from_email: str, recipients: list[str]) -> Dom
             raise Forbidden(f"The demo domain {name} can only send to the account owner's address ({owner}), "
                             f"not to {', '.join(others)}; add and verify your own domain to send to anyone")
         return domain
-    if not sending_allowed(domain):
-        ends = grace_end(domain)
-        if not domain.dns_verified or (ends is not None and clock.now() >= ends):
-            reason = "its DNS records are not verified"
-            if ends is not None:
-                reason = f"its DNS records stopped verifying on {clock.iso(domain.dns_failing_since)}"
-        else:
-            reason = f"it has not passed the compliance check (status: {domain.compliance_status})"
+    reason = blocked_reason(domain)
+    if reason is not None:
         raise Forbidden(f"Sending from domain is not allowed: {name} can't send because {reason}")
     return domain
 
