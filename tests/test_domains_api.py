@@ -320,6 +320,14 @@ def test_company_info_create_get_update(api):
     assert r.status == 422 and "only once" in r.json["errors"]["info_level"][0]
 
 
+def test_a_second_company_info_create_is_refused_and_changes_nothing(api):
+    first, second = create(api), create(api)
+    assert api.post(f"/api/domains/{first['id']}/company_info", {"company_info": COMPANY}).status == 200
+    r = api.post(f"/api/domains/{second['id']}/company_info", {"company_info": {**COMPANY, "name": "Other"}})
+    assert r.status == 422 and "Company info already exists for this account; change it with PATCH" in str(r.json)
+    assert api.get(f"/api/domains/{second['id']}/company_info").json["data"]["name"] == "Acme"
+
+
 @pytest.mark.parametrize("body, fields", [
     ({}, {"name", "address", "city", "country", "zip_code", "website_url"}),
     ({**COMPANY, "website_url": "acme.example"}, {"website_url"}),
