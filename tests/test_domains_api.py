@@ -215,6 +215,10 @@ def test_update_tracking_alerts_and_auto_bcc(api):
     ({"open_tracking_enabled": "yes"}, "open_tracking_enabled"),
     ({"alert_recipient_email": "not-an-email"}, "alert_recipient_email"),
     ({"auto_bcc": {"emails": ["nope"]}}, "auto_bcc"),
+    # accepted by the old domains-only pattern, rejected by the one sending rule for an address
+    ({"auto_bcc": {"emails": ["ops@exa_mple.org"]}}, "auto_bcc"),
+    ({"alert_recipient_email": "a..b@example.org"}, "alert_recipient_email"),
+    ({"alert_recipient_email": "ops@example.123"}, "alert_recipient_email"),
     ({"auto_bcc": {"emails": [f"a{i}@example.org" for i in range(11)]}}, "auto_bcc"),
     ({"auto_bcc": {"headers": [{"name": "Subject", "value": "x"}]}}, "auto_bcc"),
     ({"auto_bcc": {"headers": [{"name": "X-Inject", "value": "a\r\nBcc: victim@example.org"}]}}, "auto_bcc"),
@@ -314,6 +318,14 @@ def test_company_info_create_get_update(api):
     assert r.json["data"]["city"] == "Shelbyville" and r.json["data"]["name"] == "Acme"
     r = api.patch(url, {"company_info": {"info_level": "business"}})
     assert r.status == 422 and "only once" in r.json["errors"]["info_level"][0]
+
+
+def test_a_second_company_info_create_is_refused_and_changes_nothing(api):
+    first, second = create(api), create(api)
+    assert api.post(f"/api/domains/{first['id']}/company_info", {"company_info": COMPANY}).status == 200
+    r = api.post(f"/api/domains/{second['id']}/company_info", {"company_info": {**COMPANY, "name": "Other"}})
+    assert r.status == 422 and "Company info already exists for this account; change it with PATCH" in str(r.json)
+    assert api.get(f"/api/domains/{second['id']}/company_info").json["data"]["name"] == "Acme"
 
 
 @pytest.mark.parametrize("body, fields", [

@@ -104,3 +104,39 @@ def test_sender_check_rules(api, account, zone):  # noqa: F811
     assert service.sender_check(acct.account_id, f"hi@{demo}", [owner.upper()]).demo is True
     with pytest.raises(Forbidden, match="only send to the account owner"):
         service.sender_check(acct.account_id, f"hi@{demo}", [owner, "friend@example.org"])
+
+
+def test_sender_check_on_a_deleted_demo_domain(api, account):
+    acct, _ = account
+    demo = config.settings().demo_domain
+    first = service.sender_check(acct.account_id, f"hi@{demo}", [acct.owner_email])
+    assert first.demo is True and first.live
+    assert api.delete(f"/api/domains/{first.domain_id}").status == 204
+    with pytest.raises(Forbidden, match="not a sending domain"):
+        service.sender_check(acct.account_id, f"hi@{demo}", [acct.owner_email])
+
+
+@pytest.mark.parametrize("deleted", [False, True])
+@pytest.mark.parametrize("demo", [False, True])
+@pytest.mark.parametrize("verified", [False, True])
+@pytest.mark.parametrize("failing_hours", [None, 1, 10_000])
+@pytest.mark.parametrize("status", ["compliant", "pending", "rejected"])
+def test_blocked_reason_is_the_sending_allowed_rule(deleted, demo, verified, failing_hours, status):
+    from datetime import timedelta
+
+    from chalicelib.core import clock
+    from chalicelib.domains.models import Domain
+
+    now = clock.now()
+    domain = Domain(1, 1, domain_name="example.org", demo=demo, dns_verified=verified, compliance_status=status,
+                    deleted_at=now if deleted else None,
+                    dns_failing_since=None if failing_hours is None else now - timedelta(hours=failing_hours))
+    expired = failing_hours is not None and now >= service.grace_end(domain)
+    allowed = not deleted and (demo or (not expired and verified and status == "compliant"))
+    reason = service.blocked_reason(domain)
+    assert service.sending_allowed(domain) is allowed and (reason is None) is allowed
+    if not deleted and not demo and (expired or not verified):
+        assert reason == ("its DNS records are not verified" if failing_hours is None
+                          else f"its DNS records stopped verifying on {clock.iso(domain.dns_failing_since)}")
+    elif not deleted and not demo and status != "compliant":
+        assert reason == f"it has not passed the compliance check (status: {status})"

@@ -140,6 +140,32 @@ def test_large_bodies_are_kept_in_s3_and_round_trip(api, account):
     assert service._get(acct.account_id, created["id"]).body_html == "<p>small</p>"
 
 
+def test_large_bodies_are_read_from_s3_once_per_process(api, account, monkeypatch):
+    acct, _ = account
+    big = "<p>{{name}}</p>" + "y" * 400_000
+    created = create(api, body_html=big).json
+    reads = []
+    real_client = aws.client
+
+    class Counting:
+        def __init__(self, inner):
+            self._inner = inner
+
+        def get_object(self, **kwargs):
+            reads.append(kwargs["Key"])
+            return self._inner.get_object(**kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+    monkeypatch.setattr(service.aws, "client", lambda name, *a, **k: Counting(real_client(name, *a, **k)))
+    template = service.get_template_by_uuid(acct.account_id, created["uuid"])
+    for name in ("Ann", "Bob", "Cy"):
+        assert service.render(template, {"name": name}).html.startswith(f"<p>{name}</p>y")
+    assert api.get(f"/api/email_templates/{created['id']}").json["body_html"] == big
+    assert len(reads) <= 1
+
+
 def test_accounts_are_isolated(client, api, account):
     acct_a, _ = account
     acct_b, token_b = accounts.create_account("Other Co", "b@other.example")

@@ -85,9 +85,7 @@ def create_company_info(principal: Principal, domain_id: Any, params: Any) -> di
     service.domain_for(principal, domain_id, ADMIN)
     values = _clean(params, partial=False)
     values.setdefault("info_level", "business")
-    found = _settings(principal.account_id)
-    if found is not None and found.company_info is not None:
-        raise Unprocessable("Company info already exists for this account; change it with PATCH")
+    # the conditional write refuses a second create (no read first)
     _write(principal.account_id, CompanyInfoAttribute(**values), changes=0,
            condition=DomainAccountSettings.company_info.does_not_exist())
     compliance.questionnaire_submitted(principal.account_id)
@@ -121,8 +119,8 @@ def _write(account_id: int, info: CompanyInfoAttribute, changes: int, condition:
             DomainAccountSettings.created_at.set(DomainAccountSettings.created_at | now),
             DomainAccountSettings.updated_at.set(now),
         ], condition=condition)
-    except UpdateError:
-        if condition is None:
+    except UpdateError as exc:
+        if condition is None or exc.cause_response_code != "ConditionalCheckFailedException":
             raise
-        # two concurrent creates: the second one is told to PATCH
+        # company info exists already (or a concurrent create won): the caller is told to PATCH
         raise Unprocessable("Company info already exists for this account; change it with PATCH") from None

@@ -24,24 +24,17 @@ from chalicelib.core.errors import Forbidden, NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.domains import names, records, ses
 from chalicelib.domains.models import AutoBccHeader, Domain, DomainAccountSettings
+from chalicelib.sending import validation
 
 COMPLIANT, DEMO = "compliant", "demo"
 BOOLEAN_SETTINGS = ("open_tracking_enabled", "click_tracking_enabled", "custom_domain_tracking_enabled",
                     "auto_unsubscribe_link_enabled", "tracking_opt_out_enabled", "health_alerts_enabled",
                     "critical_alerts_enabled")
 MAX_AUTO_BCC = 10
-EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 HEADER_NAME = re.compile(r"^X-[A-Za-z0-9-]{1,70}$")
 
 
 # ---------------------------------------------------------------- lookups (always by account)
-
-
-def _int_id(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFound() from None
 
 
 def account_domains(account_id: int, include_deleted: bool = False) -> list[Domain]:
@@ -52,7 +45,7 @@ def account_domains(account_id: int, include_deleted: bool = False) -> list[Doma
 def get_live(account_id: int, domain_id: Any) -> Domain:
     """A live domain of this account; any other account's id, or a deleted one, is a 404."""
     try:
-        domain = Domain.get(int(account_id), _int_id(domain_id), consistent_read=True)
+        domain = Domain.get(int(account_id), ids.path_id(domain_id), consistent_read=True)
     except DoesNotExist:
         raise NotFound() from None
     if not domain.live:
@@ -118,15 +111,26 @@ def grace_end(domain: Domain) -> datetime | None:
     return domain.dns_failing_since + timedelta(hours=settings().dns_grace_hours)
 
 
-def sending_allowed(domain: Domain) -> bool:
+def blocked_reason(domain: Domain) -> str | None:
+    """Why mail from this domain is refused now (completing "<name> can't send because ..."),
+    or None when it may send: live, and demo or DNS-verified (within any grace period) and
+    compliant. The one rule behind ``sending_allowed`` and ``sender_check``."""
     if not domain.live:
-        return False
+        return "it has been deleted"
     if domain.demo:
-        return True
+        return None
     ends = grace_end(domain)
-    if ends is not None and clock.now() >= ends:
-        return False
-    return domain.dns_verified and domain.compliance_status == COMPLIANT
+    if not domain.dns_verified or (ends is not None and clock.now() >= ends):
+        if ends is not None:
+            return f"its DNS records stopped verifying on {clock.iso(domain.dns_failing_since)}"
+        return "its DNS records are not verified"
+    if domain.compliance_status != COMPLIANT:
+        return f"it has not passed the compliance check (status: {domain.compliance_status})"
+    return None
+
+
+def sending_allowed(domain: Domain) -> bool:
+    return blocked_reason(domain) is None
 
 
 def sender_check(account_id: int, from_email: str, recipients: list[str]) -> Domain:
@@ -139,9 +143,11 @@ def sender_check(account_id: int, from_email: str, recipients: list[str]) -> Dom
     name = names.from_address(from_email)
     if not name:
         raise Forbidden(f"Sending from domain is not allowed: '{from_email}' has no valid domain")
-    if name == settings().demo_domain:
-        ensure_demo_domain(account_id)
-    match = [d for d in account_domains(account_id) if d.domain_name == name]
+    demo = ensure_demo_domain(account_id) if name == settings().demo_domain else None
+    if demo is not None and demo.live and demo.domain_name == name:
+        match = [demo]  # just read consistently; no need to query the account's domains again
+    else:
+        match = [d for d in account_domains(account_id) if d.domain_name == name]
     if not match:
         raise Forbidden(f"Sending from domain is not allowed: {name} is not a sending domain of this "
                         "account; add and verify it first (a subdomain must be added on its own)")
@@ -153,14 +159,8 @@ def sender_check(account_id: int, from_email: str, recipients: list[str]) -> Dom
             raise Forbidden(f"The demo domain {name} can only send to the account owner's address ({owner}), "
                             f"not to {', '.join(others)}; add and verify your own domain to send to anyone")
         return domain
-    if not sending_allowed(domain):
-        ends = grace_end(domain)
-        if not domain.dns_verified or (ends is not None and clock.now() >= ends):
-            reason = "its DNS records are not verified"
-            if ends is not None:
-                reason = f"its DNS records stopped verifying on {clock.iso(domain.dns_failing_since)}"
-        else:
-            reason = f"it has not passed the compliance check (status: {domain.compliance_status})"
+    reason = blocked_reason(domain)
+    if reason is not None:
         raise Forbidden(f"Sending from domain is not allowed: {name} can't send because {reason}")
     return domain
 
@@ -275,9 +275,12 @@ def _bool(field: str, value: Any) -> bool:
 
 
 def valid_email(field: str, value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 254 or not EMAIL.match(value.strip()):
+    """The address normalised by the sending rules (one definition of a valid address), or a
+    422 on ``field``."""
+    email = validation.valid_email(value)
+    if email is None:
         raise Unprocessable.field(field, f"'{value}' is not a valid email address")
-    return value.strip()
+    return email
 
 
 def _auto_bcc(domain: Domain, raw: Any) -> list[Any]:

@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib import aws
+from chalicelib.core import ids
 from chalicelib.core.config import settings
 from chalicelib.core.errors import NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, Principal
@@ -73,10 +74,7 @@ def upload_image(principal: Principal, filename: Any, content: Any) -> dict[str,
 
 def image_location(account_id: Any, name: str) -> str:
     """A presigned URL of a stored image; NotFound for anything else."""
-    try:
-        account = int(account_id)
-    except (TypeError, ValueError):
-        raise NotFound() from None
+    account = ids.path_id(account_id)
     if not _NAME.fullmatch(name or ""):
         raise NotFound()
     s3 = aws.client("s3")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import uuid as uuidlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -67,13 +68,6 @@ def require_access(principal: Principal, level: int) -> None:
     raise Forbidden("Access forbidden")
 
 
-def _template_id(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFound() from None
-
-
 # ------------------------------------------------------------------ reading
 
 
@@ -129,7 +123,7 @@ def _positive_int(name: str, value: Any, default: int) -> int:
 
 def get_template(principal: Principal, template_id: Any) -> EmailTemplate:
     require_access(principal, VIEWER)
-    return _get(principal.account_id, _template_id(template_id))
+    return _get(principal.account_id, ids.path_id(template_id))
 
 
 def _get(account_id: int, template_id: int) -> EmailTemplate:
@@ -146,7 +140,7 @@ def create_template(principal: Principal, params: Any) -> EmailTemplate:
     require_access(principal, ADMIN)
     values = _validated(params, partial=False)
     account_id = principal.account_id
-    template = EmailTemplate(account_id, ids.next_id("email_template"), uuid=str(uuidlib.uuid4()),
+    template = EmailTemplate(account_id, ids.next_id("email_template"), uuid=ids.new_uuid(),
                              name=values["name"], subject=values["subject"], category=values["category"])
     _store_bodies(template, values.get("body_html"), values.get("body_text"))
     counter = ids.Counter(_quota_key(account_id))
@@ -168,7 +162,7 @@ def create_template(principal: Principal, params: Any) -> EmailTemplate:
 
 def update_template(principal: Principal, template_id: Any, params: Any) -> EmailTemplate:
     require_access(principal, ADMIN)
-    template = _get(principal.account_id, _template_id(template_id))
+    template = _get(principal.account_id, ids.path_id(template_id))
     values = _validated(params, partial=True)
     for name in ("name", "subject", "category"):
         if name in values:
@@ -190,7 +184,7 @@ def update_template(principal: Principal, template_id: Any, params: Any) -> Emai
 
 def delete_template(principal: Principal, template_id: Any) -> None:
     require_access(principal, ADMIN)
-    template = _get(principal.account_id, _template_id(template_id))
+    template = _get(principal.account_id, ids.path_id(template_id))
     try:
         with TransactWrite(connection=_connection()) as tx:
             tx.delete(template, condition=EmailTemplate.template_id.exists())
@@ -248,12 +242,40 @@ def _validated(params: Any, *, partial: bool) -> dict[str, Any]:
 # ------------------------------------------------------------------ bodies (inline or S3)
 
 
+# S3 keys of bodies end in a hash of their content (see _store_bodies), so what a key holds
+# never changes: keep the most recently read ones in the process, bounded by their size, so a
+# batch of messages on one large template downloads it once, not once per message.
+BODY_CACHE_BYTES = 32_000_000
+_body_cache: OrderedDict[tuple[str, str], tuple[int, tuple[str | None, str | None]]] = OrderedDict()
+_body_cache_bytes = 0
+_body_cache_lock = threading.Lock()
+
+
 def _bodies(template: EmailTemplate) -> tuple[str | None, str | None]:
     if not template.body_key:
         return template.body_html, template.body_text
-    obj = aws.client("s3").get_object(Bucket=aws.bucket("data"), Key=template.body_key)
-    stored = json.loads(obj["Body"].read())
-    return stored.get("body_html"), stored.get("body_text")
+    return _stored_bodies(aws.bucket("data"), template.body_key)
+
+
+def _stored_bodies(bucket: str, key: str) -> tuple[str | None, str | None]:
+    global _body_cache_bytes
+    with _body_cache_lock:
+        hit = _body_cache.get((bucket, key))
+        if hit is not None:
+            _body_cache.move_to_end((bucket, key))
+            return hit[1]
+    raw = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    stored = json.loads(raw)
+    bodies = (stored.get("body_html"), stored.get("body_text"))
+    if len(raw) <= BODY_CACHE_BYTES:
+        with _body_cache_lock:
+            if (bucket, key) not in _body_cache:
+                _body_cache[(bucket, key)] = (len(raw), bodies)
+                _body_cache_bytes += len(raw)
+                while _body_cache_bytes > BODY_CACHE_BYTES:
+                    _, (size, _) = _body_cache.popitem(last=False)
+                    _body_cache_bytes -= size
+    return bodies
 
 
 def _store_bodies(template: EmailTemplate, html: str | None, text: str | None) -> None:
