@@ -22,6 +22,7 @@ from chalicelib.contacts import changes, lists, meta, outbox
 from chalicelib.contacts import fields as fields_mod
 from chalicelib.contacts.common import email_errors, email_key, is_uuid, new_contact_id, now_ms
 from chalicelib.contacts.models import Contact
+from chalicelib.core import db
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Conflict, NotFound, PostlineError, Unprocessable
 
@@ -159,7 +160,7 @@ def _save_new(contact: Contact) -> bool:
         contact.save(condition=Contact.email_key.does_not_exist())
         return True
     except PutError as exc:
-        if getattr(exc, "cause_response_code", "") == "ConditionalCheckFailedException":
+        if db.condition_failed(exc):
             return False
         raise
 
@@ -201,7 +202,7 @@ def update_with_retry(account_id: int, identifier: str,
         try:
             contact.save(condition=(Contact.seq == old_seq) if old_seq else Contact.email_key.exists())
         except PutError as exc:
-            if getattr(exc, "cause_response_code", "") == "ConditionalCheckFailedException":
+            if db.condition_failed(exc):
                 continue
             raise
         outbox.publish_and_settle(contact)
@@ -302,7 +303,7 @@ def delete_contact(account_id: int, identifier: str) -> None:
     try:
         Contact(contact.account_id, contact.email_key).delete(condition=Contact.email_key.exists())
     except Exception as exc:  # deleted concurrently: the same outcome for the caller
-        if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
         raise ContactsNotFound() from None
     meta.release_contacts(account_id, 1)

@@ -25,7 +25,7 @@ from chalicelib.contacts import changes, lists, meta, outbox
 from chalicelib.contacts import fields as fields_mod
 from chalicelib.contacts.common import MAX_IMPORT, email_errors, email_key, new_contact_id, now_ms
 from chalicelib.contacts.models import Contact, ImportJob
-from chalicelib.core import ids, queues
+from chalicelib.core import db, ids, queues
 from chalicelib.core.config import settings
 from chalicelib.core.errors import NotFound, PayloadTooLarge, Unprocessable
 
@@ -273,7 +273,7 @@ def split(account_id: int, import_id: int) -> None:
                                 ImportJob.updated_at.set(now_ms())],
                        condition=ImportJob.chunks_total.does_not_exist())
         except Exception as exc:
-            if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+            if not db.condition_failed(exc):
                 raise
             job = get_job(account_id, import_id)  # a concurrent delivery split it first
     if int(job.chunks_total) == 0:
@@ -359,7 +359,7 @@ def process_chunk(account_id: int, import_id: int, chunk: int) -> None:
                             ImportJob.chunks_done.add({chunk}), ImportJob.updated_at.set(now_ms())],
                    condition=~ImportJob.chunks_done.contains(chunk))
     except Exception as exc:
-        if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
         return  # a concurrent delivery counted this chunk
     meta.forget_reservation(account_id, f"{int(import_id)}:{chunk}")
@@ -385,7 +385,7 @@ def _update(contact: Contact, row: dict[str, Any], schema: fields_mod.Schema, kn
             contact.save(condition=(Contact.seq == old_seq) if old_seq else Contact.email_key.exists())
             return outbox.pending(contact)
         except PutError as exc:
-            if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+            if not db.condition_failed(exc):
                 raise
         try:
             contact = Contact.get(contact.account_id, contact.email_key, consistent_read=True)
@@ -402,7 +402,7 @@ def _finish_if_done(job: ImportJob) -> None:
             fresh.update(actions=[ImportJob.status.set("finished"), ImportJob.updated_at.set(now_ms())],
                          condition=ImportJob.status == "started")
         except Exception as exc:
-            if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+            if not db.condition_failed(exc):
                 raise
 
 
