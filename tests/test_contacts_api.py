@@ -50,6 +50,22 @@ def test_invalid_input_is_422_with_field_messages(api):
     assert api.post("/api/contacts", raw="{broken").status == 400
 
 
+@pytest.mark.parametrize("email, errors", [
+    ("a@example.com", []), (" A@Example.COM ", []), ("a@bücher.de", []),
+    (None, ["can't be blank"]), ("  ", ["can't be blank"]),
+    ("a@" + "b" * 250 + ".com", ["is too long (maximum is 254 characters)"]),
+    ("a@example.c", ["top level domain is too short"]),
+    ("a..b@example.com", ["is invalid"]), ("x" * 65 + "@example.com", ["is invalid"]),
+    ("a@b@example.com", ["is invalid"]), ("a@localhost", ["is invalid"]), ("a@b.1", ["is invalid"]),
+])
+def test_contact_email_validity_is_the_sending_definition_in_mailtrap_words(email, errors):
+    from chalicelib.contacts.common import email_errors
+    from chalicelib.sending.validation import valid_email
+    assert email_errors(email) == errors
+    if errors != ["top level domain is too short"]:  # the one rule contacts adds on top
+        assert (valid_email(email) is not None) == (errors == [])
+
+
 def test_patch_upserts_by_email_and_reports_the_action(api):
     r = api.patch("/api/contacts/new%40example.com", {"contact": {"email": "new@example.com"}})
     assert r.status == 200 and r.json["action"] == "created"
