@@ -65,13 +65,13 @@ def _remember(contact: Contact, entry: dict[str, Any]) -> None:
     contact.history = history[-MAX_HISTORY:]
 
 
-def apply(contact: Contact, change: Change, schema: fields_mod.Schema, *, source: str, created: bool,
-          strict_status: bool = True) -> list[dict[str, Any]]:
+def apply(contact: Contact, change: Change, schema: fields_mod.Schema, *, source: str,
+          created: bool) -> list[dict[str, Any]]:
     """Change ``contact`` in place; returns its new events (not yet numbered).
 
-    With ``strict_status`` a request to resubscribe an unsubscribed or bounced contact is
-    refused; imports pass False and simply leave the status alone (seed: an import never
-    resubscribes).
+    A request to resubscribe an unsubscribed or bounced contact is refused. Imports never
+    ask for a status (their Change leaves ``unsubscribed`` as None), so an import never
+    resubscribes.
     """
     at = int(contact.created_at) if created else now_ms()  # a new contact: one instant for all
     events: list[dict[str, Any]] = []
@@ -84,7 +84,7 @@ def apply(contact: Contact, change: Change, schema: fields_mod.Schema, *, source
             contact.status = "unsubscribed"
     elif change.unsubscribed is True and contact.status != "unsubscribed":
         contact.status = "unsubscribed"
-    elif change.unsubscribed is False and contact.status in NOT_RESUBSCRIBABLE and strict_status:
+    elif change.unsubscribed is False and contact.status in NOT_RESUBSCRIBABLE:
         raise Refused({"unsubscribed": [NOT_RESUBSCRIBABLE[contact.status]]})
 
     # fields

@@ -372,8 +372,7 @@ def _update(contact: Contact, row: dict[str, Any], schema: fields_mod.Schema, kn
     for _ in range(5):
         old_seq = int(contact.seq or 0)
         outbox.keep_unsettled(contact, cache)
-        events = changes.apply(contact, _change(row, known), schema, source="import", created=False,
-                               strict_status=False)
+        events = changes.apply(contact, _change(row, known), schema, source="import", created=False)
         if not events and not outbox.has_pending(contact):
             return []  # nothing changes: no write, and a redelivery reaches the same answer
         outbox.assign(contact, events)
