@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
@@ -157,6 +158,22 @@ def rows_from_csv(raw: bytes, schema: fields_mod.Schema, consent: str | None,
 
 
 # ---------------------------------------------------------------- jobs
+
+
+def start_request(account_id: int, content_type: str | None, raw: bytes, json_object: Callable[[], dict[str, Any]],
+                  *, consent: str | None, list_ids: str | None) -> ImportJob:
+    """Start an import from an API request: a CSV file (``text/csv``; ``consent`` and
+    ``list_ids`` are its query parameters) or a JSON body of contacts (any other type).
+
+    ``json_object`` reads the request body as a JSON object (the HTTP layer's parsing and its
+    400s); it is called only for a JSON import.
+    """
+    if (content_type or "").split(";")[0].strip().lower() == "text/csv":
+        rows, columns, wanted = rows_from_csv(raw, fields_mod.schema(account_id), consent, list_ids)
+        if wanted - lists.existing_ids(account_id):
+            raise Unprocessable.field("list_ids", "contains invalid data")
+        return start(account_id, rows, "csv", columns, wanted)
+    return start(account_id, rows_from_json(json_object()), "json")
 
 
 def start(account_id: int, rows: list[Any], source: str, columns: dict[str, str] | None = None,
