@@ -118,6 +118,38 @@ def test_bounced_contacts_are_not_resubscribed_and_pending_is_a_create_option(ap
     assert contacts.mailable(contacts.find(acct.account_id, "p@example.com"))
 
 
+def test_update_with_retry_rereads_the_item_after_a_concurrent_write_and_404s_a_deleted_one(api, account):
+    from chalicelib.contacts import changes, contacts
+    from chalicelib.contacts.models import Contact
+    from chalicelib.core.errors import NotFound
+
+    acct, _ = account
+    made = make_contact(api, "race@example.com")
+    seen: list[str | None] = []
+
+    def mutate(contact):
+        seen.append(contact.status)
+        if len(seen) == 1:  # another writer gets in between this read and the save
+            other = Contact.get(contact.account_id, contact.email_key, consistent_read=True)
+            changes.set_status(other, "bounced", "system")
+            other.seq = int(other.seq or 0) + 1
+            other.save()
+        return changes.set_status(contact, "pending", "system")
+
+    result = contacts.update_with_retry(acct.account_id, made["id"], mutate)
+    assert seen == ["subscribed", "bounced"] and result.status == "pending"
+
+    def delete_meanwhile(contact):
+        Contact(contact.account_id, contact.email_key).delete()
+        return changes.set_status(contact, "bounced", "system")
+
+    with pytest.raises(NotFound):  # by UUID
+        contacts.update_with_retry(acct.account_id, made["id"], delete_meanwhile)
+    make_contact(api, "race@example.com")
+    with pytest.raises(NotFound):  # by email
+        contacts.update_with_retry(acct.account_id, "race%40example.com", delete_meanwhile)
+
+
 def test_changing_the_email_keeps_the_contact_and_frees_the_old_address(api):
     contact = make_contact(api, "old@example.com")
     make_contact(api, "taken@example.com")
