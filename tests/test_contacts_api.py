@@ -50,6 +50,22 @@ def test_invalid_input_is_422_with_field_messages(api):
     assert api.post("/api/contacts", raw="{broken").status == 400
 
 
+@pytest.mark.parametrize("email, errors", [
+    ("a@example.com", []), (" A@Example.COM ", []), ("a@bücher.de", []),
+    (None, ["can't be blank"]), ("  ", ["can't be blank"]),
+    ("a@" + "b" * 250 + ".com", ["is too long (maximum is 254 characters)"]),
+    ("a@example.c", ["top level domain is too short"]),
+    ("a..b@example.com", ["is invalid"]), ("x" * 65 + "@example.com", ["is invalid"]),
+    ("a@b@example.com", ["is invalid"]), ("a@localhost", ["is invalid"]), ("a@b.1", ["is invalid"]),
+])
+def test_contact_email_validity_is_the_sending_definition_in_mailtrap_words(email, errors):
+    from chalicelib.contacts.common import email_errors
+    from chalicelib.sending.validation import valid_email
+    assert email_errors(email) == errors
+    if errors != ["top level domain is too short"]:  # the one rule contacts adds on top
+        assert (valid_email(email) is not None) == (errors == [])
+
+
 def test_patch_upserts_by_email_and_reports_the_action(api):
     r = api.patch("/api/contacts/new%40example.com", {"contact": {"email": "new@example.com"}})
     assert r.status == 200 and r.json["action"] == "created"
@@ -100,6 +116,38 @@ def test_bounced_contacts_are_not_resubscribed_and_pending_is_a_create_option(ap
     assert not contacts.mailable(contacts.find(acct.account_id, "p@example.com"))
     status.mark(acct.account_id, "p@example.com", "subscribed")  # double opt-in confirmed
     assert contacts.mailable(contacts.find(acct.account_id, "p@example.com"))
+
+
+def test_update_with_retry_rereads_the_item_after_a_concurrent_write_and_404s_a_deleted_one(api, account):
+    from chalicelib.contacts import changes, contacts
+    from chalicelib.contacts.models import Contact
+    from chalicelib.core.errors import NotFound
+
+    acct, _ = account
+    made = make_contact(api, "race@example.com")
+    seen: list[str | None] = []
+
+    def mutate(contact):
+        seen.append(contact.status)
+        if len(seen) == 1:  # another writer gets in between this read and the save
+            other = Contact.get(contact.account_id, contact.email_key, consistent_read=True)
+            changes.set_status(other, "bounced", "system")
+            other.seq = int(other.seq or 0) + 1
+            other.save()
+        return changes.set_status(contact, "pending", "system")
+
+    result = contacts.update_with_retry(acct.account_id, made["id"], mutate)
+    assert seen == ["subscribed", "bounced"] and result.status == "pending"
+
+    def delete_meanwhile(contact):
+        Contact(contact.account_id, contact.email_key).delete()
+        return changes.set_status(contact, "bounced", "system")
+
+    with pytest.raises(NotFound):  # by UUID
+        contacts.update_with_retry(acct.account_id, made["id"], delete_meanwhile)
+    make_contact(api, "race@example.com")
+    with pytest.raises(NotFound):  # by email
+        contacts.update_with_retry(acct.account_id, "race%40example.com", delete_meanwhile)
 
 
 def test_changing_the_email_keeps_the_contact_and_frees_the_old_address(api):

@@ -15,7 +15,6 @@ from chalicelib.contacts import fields as fields_svc
 from chalicelib.contacts import lists as lists_svc
 from chalicelib.core import ratelimit
 from chalicelib.core.config import settings
-from chalicelib.core.errors import Unprocessable
 from chalicelib.core.http import api_route, created, json_object, no_content, principal, query_param
 from chalicelib.core.permissions import ADMIN, VIEWER
 
@@ -207,15 +206,9 @@ def segment_count(segment_id, account_id=None):
 @api_route(bp, "/contacts/imports", ["POST"], content_types=["application/json", "text/csv"])
 def create_import(account_id=None):
     acct = _caller(account_id, ADMIN)
-    content_type = (bp.current_request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if content_type == "text/csv":
-        rows, columns, list_ids = imports.rows_from_csv(
-            bp.current_request.raw_body or b"", fields_svc.schema(acct), _q("consent"), _q("list_ids"))
-        if list_ids - lists_svc.existing_ids(acct):
-            raise Unprocessable.field("list_ids", "contains invalid data")
-        job = imports.start(acct, rows, "csv", columns, list_ids)
-    else:
-        job = imports.start(acct, imports.rows_from_json(json_object(bp)), "json")
+    request = bp.current_request
+    job = imports.start_request(acct, request.headers.get("content-type"), request.raw_body or b"",
+                                lambda: json_object(bp), consent=_q("consent"), list_ids=_q("list_ids"))
     return created(imports.to_wire(job, with_report=False))
 
 

@@ -65,13 +65,13 @@ def _remember(contact: Contact, entry: dict[str, Any]) -> None:
     contact.history = history[-MAX_HISTORY:]
 
 
-def apply(contact: Contact, change: Change, schema: fields_mod.Schema, *, source: str, created: bool,
-          strict_status: bool = True) -> list[dict[str, Any]]:
+def apply(contact: Contact, change: Change, schema: fields_mod.Schema, *, source: str,
+          created: bool) -> list[dict[str, Any]]:
     """Change ``contact`` in place; returns its new events (not yet numbered).
 
-    With ``strict_status`` a request to resubscribe an unsubscribed or bounced contact is
-    refused; imports pass False and simply leave the status alone (seed: an import never
-    resubscribes).
+    A request to resubscribe an unsubscribed or bounced contact is refused. Imports never
+    ask for a status (their Change leaves ``unsubscribed`` as None), so an import never
+    resubscribes.
     """
     at = int(contact.created_at) if created else now_ms()  # a new contact: one instant for all
     events: list[dict[str, Any]] = []
@@ -84,7 +84,7 @@ def apply(contact: Contact, change: Change, schema: fields_mod.Schema, *, source
             contact.status = "unsubscribed"
     elif change.unsubscribed is True and contact.status != "unsubscribed":
         contact.status = "unsubscribed"
-    elif change.unsubscribed is False and contact.status in NOT_RESUBSCRIBABLE and strict_status:
+    elif change.unsubscribed is False and contact.status in NOT_RESUBSCRIBABLE:
         raise Refused({"unsubscribed": [NOT_RESUBSCRIBABLE[contact.status]]})
 
     # fields
@@ -121,10 +121,7 @@ def apply(contact: Contact, change: Change, schema: fields_mod.Schema, *, source
         events.append(outbox.new_event(contact, "removed_from_list", {"list_id": list_id}, source, at))
         _remember(contact, {"at": at, "type": "removed_from_list", "list_id": list_id, "source": source})
     if not created and contact.status != previous_status:
-        kind = "unsubscribed" if contact.status == "unsubscribed" else "status_changed"
-        events.append(outbox.new_event(contact, kind, {"old": previous_status, "new": contact.status}, source, at))
-        _remember(contact, {"at": at, "type": "status", "old": previous_status, "new": contact.status,
-                            "source": source})
+        events.append(_status_changed(contact, previous_status, source, at))
     if events or created:
         contact.updated_at = at
     return events
@@ -140,6 +137,11 @@ def set_status(contact: Contact, status: str, source: str) -> list[dict[str, Any
     at = now_ms()
     contact.status = status
     contact.updated_at = at
-    _remember(contact, {"at": at, "type": "status", "old": previous, "new": status, "source": source})
-    kind = "unsubscribed" if status == "unsubscribed" else "status_changed"
-    return [outbox.new_event(contact, kind, {"old": previous, "new": status}, source, at)]
+    return [_status_changed(contact, previous, source, at)]
+
+
+def _status_changed(contact: Contact, previous: str, source: str, at: int) -> dict[str, Any]:
+    """Record a status change (already made on ``contact``) in its history; returns its event."""
+    _remember(contact, {"at": at, "type": "status", "old": previous, "new": contact.status, "source": source})
+    kind = "unsubscribed" if contact.status == "unsubscribed" else "status_changed"
+    return outbox.new_event(contact, kind, {"old": previous, "new": contact.status}, source, at)

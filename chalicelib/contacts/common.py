@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 import uuid
 from typing import Any
 
 from chalicelib.core import clock
+from chalicelib.sending.validation import valid_email
 
 MAX_TEXT = 255  # text field values, event names, param keys and values
 MAX_BULK = 1000  # contacts per bulk operation (seed 001: 1,000 at once)
 MAX_IMPORT = 50_000  # contacts per import request
-
-_EMAIL = re.compile(r"^[^@\s\"<>(),;:\[\]\\]+@([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z0-9-]+)$")
 
 
 def now_ms() -> int:
@@ -51,10 +49,10 @@ def email_errors(email: Any) -> list[str]:
     email = email.strip()
     if len(email) > 254:
         return ["is too long (maximum is 254 characters)"]
-    match = _EMAIL.match(email)
-    if not match:
+    normalised = valid_email(email)  # the project's one definition of a valid address
+    if normalised is None:
         return ["is invalid"]
-    if len(match.group(2)) < 2:
+    if len(normalised.rsplit(".", 1)[1]) < 2:  # valid_email takes one-letter TLDs; Mailtrap does not
         return ["top level domain is too short"]
     return []
 

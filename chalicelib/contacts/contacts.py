@@ -22,6 +22,7 @@ from chalicelib.contacts import changes, lists, meta, outbox
 from chalicelib.contacts import fields as fields_mod
 from chalicelib.contacts.common import email_errors, email_key, is_uuid, new_contact_id, now_ms
 from chalicelib.contacts.models import Contact
+from chalicelib.core import db
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Conflict, NotFound, PostlineError, Unprocessable
 
@@ -159,7 +160,7 @@ def _save_new(contact: Contact) -> bool:
         contact.save(condition=Contact.email_key.does_not_exist())
         return True
     except PutError as exc:
-        if getattr(exc, "cause_response_code", "") == "ConditionalCheckFailedException":
+        if db.condition_failed(exc):
             return False
         raise
 
@@ -184,13 +185,29 @@ def _create(account_id: int, email: str, change: changes.Change, view: View, sou
     return contact
 
 
-def update_with_retry(account_id: int, identifier: str,
-                      mutate: Callable[[Contact], list[dict[str, Any]]]) -> Contact:
-    """Re-read, mutate and conditionally save a contact until no concurrent write interferes."""
+def _key(account_id: int, identifier: str) -> str:
+    """The contact's item key: the email itself, or (for a UUID) looked up through the index."""
+    ident = unquote(str(identifier)).strip()
+    return email_key(ident) if "@" in ident else require(account_id, identifier).email_key
+
+
+def update_with_retry(account_id: int, identifier: str, mutate: Callable[[Contact], list[dict[str, Any]]],
+                      *, found: Contact | None = None) -> Contact:
+    """Re-read, mutate and conditionally save a contact until no concurrent write interferes.
+
+    The key is resolved once (from ``found`` when the caller already looked the contact up);
+    each try reads the item itself, consistently.
+    """
+    key = found.email_key if found is not None else _key(account_id, identifier)
     for _ in range(5):
-        contact = require(account_id, identifier)
-        if "@" not in unquote(identifier):  # found through the index: read the item itself
-            contact = Contact.get(contact.account_id, contact.email_key, consistent_read=True)
+        try:
+            contact = Contact.get(int(account_id), key, consistent_read=True)
+        except Contact.DoesNotExist:
+            moved = require(account_id, identifier)  # deleted (a 404), or by UUID: its email changed meanwhile
+            if moved.email_key == key:
+                raise NotFound() from None
+            key = moved.email_key
+            continue
         old_seq = int(contact.seq or 0)
         outbox.keep_unsettled(contact)
         events = mutate(contact)
@@ -201,7 +218,7 @@ def update_with_retry(account_id: int, identifier: str,
         try:
             contact.save(condition=(Contact.seq == old_seq) if old_seq else Contact.email_key.exists())
         except PutError as exc:
-            if getattr(exc, "cause_response_code", "") == "ConditionalCheckFailedException":
+            if db.condition_failed(exc):
                 continue
             raise
         outbox.publish_and_settle(contact)
@@ -282,7 +299,7 @@ def upsert_contact(account_id: int, identifier: str, body: dict[str, Any]) -> tu
         except changes.Refused as refused:
             raise refused.to_error() from None
 
-    contact = update_with_retry(account_id, identifier, mutate)
+    contact = update_with_retry(account_id, identifier, mutate, found=existing)
     if new_email and email_key(new_email) != contact.email_key:
         _move_email(contact, new_email, view)
         contact = require(account_id, new_email)
@@ -302,7 +319,7 @@ def delete_contact(account_id: int, identifier: str) -> None:
     try:
         Contact(contact.account_id, contact.email_key).delete(condition=Contact.email_key.exists())
     except Exception as exc:  # deleted concurrently: the same outcome for the caller
-        if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
         raise ContactsNotFound() from None
     meta.release_contacts(account_id, 1)

@@ -59,7 +59,7 @@ def validate(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def record(account_id: int, identifier: str, body: dict[str, Any]) -> dict[str, Any]:
-    contacts.require(account_id, identifier)  # an unknown contact is a 404 before any 422
+    found = contacts.require(account_id, identifier)  # an unknown contact is a 404 before any 422
     name, params = validate(body)
     at = now_ms()
     seen: dict[str, int] = {}
@@ -74,7 +74,7 @@ def record(account_id: int, identifier: str, body: dict[str, Any]) -> dict[str, 
         seen["seq"] = int(contact.seq or 0) + 1  # new events are numbered after the last one
         return [outbox.new_event(contact, "custom_event", {"name": name, "params": params}, "api", at)]
 
-    contact = contacts.update_with_retry(account_id, identifier, add_event)
+    contact = contacts.update_with_retry(account_id, identifier, add_event, found=found)
     TimelineEntry(_timeline_key(account_id, contact.contact_id), seen["seq"], name=name,
                   params=json.dumps(params, separators=(",", ":")), at=at).save()
     return {"contact_id": contact.contact_id, "contact_email": contact.email, "name": name, "params": params}

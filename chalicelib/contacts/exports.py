@@ -21,7 +21,7 @@ from chalicelib.contacts import lists, meta, tasks
 from chalicelib.contacts.changes import STATUSES
 from chalicelib.contacts.common import ms_to_iso, now_ms
 from chalicelib.contacts.models import Contact, ContactMeta, ExportJob
-from chalicelib.core import ids
+from chalicelib.core import db, ids
 from chalicelib.core.errors import NotFound, Unprocessable
 
 PREVIOUS_EXPORT = "There is a previous export initiated. You will be notified by email once it is completed."
@@ -76,7 +76,7 @@ def _lock(account_id: int, export_id: int) -> None:
         item.update(actions=[ContactMeta.current.set(export_id)], condition=ContactMeta.current.does_not_exist())
         return
     except UpdateError as exc:
-        if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
     held = meta.load(account_id, meta.EXPORT)
     previous = held.current if held else None
@@ -88,7 +88,9 @@ def _lock(account_id: int, export_id: int) -> None:
         raise Unprocessable(PREVIOUS_EXPORT)
     try:  # the holder ended without releasing: take over, unless someone else just did
         item.update(actions=[ContactMeta.current.set(export_id)], condition=ContactMeta.current == previous)
-    except UpdateError:
+    except UpdateError as exc:
+        if not db.condition_failed(exc):
+            raise
         raise Unprocessable(PREVIOUS_EXPORT) from None
 
 
@@ -96,8 +98,9 @@ def _unlock(account_id: int, export_id: int) -> None:
     try:
         ContactMeta(int(account_id), meta.EXPORT).update(actions=[ContactMeta.current.remove()],
                                                         condition=ContactMeta.current == export_id)
-    except UpdateError:
-        pass  # already taken over
+    except UpdateError as exc:
+        if not db.condition_failed(exc):
+            raise  # only a lost condition means "already taken over"
 
 
 def start(account_id: int, body: dict[str, Any]) -> ExportJob:

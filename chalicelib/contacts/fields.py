@@ -63,10 +63,10 @@ class Schema:
         """Stored values ("f<id>" keys) as the API shows them (merge tags); unknown keys dropped."""
         return {self.by_key[k].merge_tag: v for k, v in stored.items() if k in self.by_key and v is not None}
 
-    def convert_values(self, raw: Any, *, lenient_unknown: bool = False) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    def convert_values(self, raw: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
         """Validate ``{merge_tag: value}``; returns ({"f<id>": converted or None}, errors).
 
-        ``None`` clears a value. Unknown merge tags are an error ("fields") unless lenient.
+        ``None`` clears a value. Unknown merge tags are an error ("fields").
         """
         if raw is None:
             return {}, {}
@@ -75,7 +75,7 @@ class Schema:
         out: dict[str, Any] = {}
         errors: dict[str, list[str]] = {}
         unknown = [tag for tag in raw if tag not in self.by_tag]
-        if unknown and not lenient_unknown:
+        if unknown:
             errors["fields"] = [f"contains invalid values: {', '.join(sorted(map(str, unknown)))}"]
         for tag, value in raw.items():
             field = self.by_tag.get(tag)

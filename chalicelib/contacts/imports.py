@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
@@ -25,7 +26,7 @@ from chalicelib.contacts import changes, lists, meta, outbox
 from chalicelib.contacts import fields as fields_mod
 from chalicelib.contacts.common import MAX_IMPORT, email_errors, email_key, new_contact_id, now_ms
 from chalicelib.contacts.models import Contact, ImportJob
-from chalicelib.core import ids, queues
+from chalicelib.core import db, ids, queues
 from chalicelib.core.config import settings
 from chalicelib.core.errors import NotFound, PayloadTooLarge, Unprocessable
 
@@ -159,6 +160,22 @@ def rows_from_csv(raw: bytes, schema: fields_mod.Schema, consent: str | None,
 # ---------------------------------------------------------------- jobs
 
 
+def start_request(account_id: int, content_type: str | None, raw: bytes, json_object: Callable[[], dict[str, Any]],
+                  *, consent: str | None, list_ids: str | None) -> ImportJob:
+    """Start an import from an API request: a CSV file (``text/csv``; ``consent`` and
+    ``list_ids`` are its query parameters) or a JSON body of contacts (any other type).
+
+    ``json_object`` reads the request body as a JSON object (the HTTP layer's parsing and its
+    400s); it is called only for a JSON import.
+    """
+    if (content_type or "").split(";")[0].strip().lower() == "text/csv":
+        rows, columns, wanted = rows_from_csv(raw, fields_mod.schema(account_id), consent, list_ids)
+        if wanted - lists.existing_ids(account_id):
+            raise Unprocessable.field("list_ids", "contains invalid data")
+        return start(account_id, rows, "csv", columns, wanted)
+    return start(account_id, rows_from_json(json_object()), "json")
+
+
 def start(account_id: int, rows: list[Any], source: str, columns: dict[str, str] | None = None,
           list_ids: set[int] | None = None) -> ImportJob:
     at = now_ms()
@@ -273,7 +290,7 @@ def split(account_id: int, import_id: int) -> None:
                                 ImportJob.updated_at.set(now_ms())],
                        condition=ImportJob.chunks_total.does_not_exist())
         except Exception as exc:
-            if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+            if not db.condition_failed(exc):
                 raise
             job = get_job(account_id, import_id)  # a concurrent delivery split it first
     if int(job.chunks_total) == 0:
@@ -359,7 +376,7 @@ def process_chunk(account_id: int, import_id: int, chunk: int) -> None:
                             ImportJob.chunks_done.add({chunk}), ImportJob.updated_at.set(now_ms())],
                    condition=~ImportJob.chunks_done.contains(chunk))
     except Exception as exc:
-        if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
         return  # a concurrent delivery counted this chunk
     meta.forget_reservation(account_id, f"{int(import_id)}:{chunk}")
@@ -372,8 +389,7 @@ def _update(contact: Contact, row: dict[str, Any], schema: fields_mod.Schema, kn
     for _ in range(5):
         old_seq = int(contact.seq or 0)
         outbox.keep_unsettled(contact, cache)
-        events = changes.apply(contact, _change(row, known), schema, source="import", created=False,
-                               strict_status=False)
+        events = changes.apply(contact, _change(row, known), schema, source="import", created=False)
         if not events and not outbox.has_pending(contact):
             return []  # nothing changes: no write, and a redelivery reaches the same answer
         outbox.assign(contact, events)
@@ -385,7 +401,7 @@ def _update(contact: Contact, row: dict[str, Any], schema: fields_mod.Schema, kn
             contact.save(condition=(Contact.seq == old_seq) if old_seq else Contact.email_key.exists())
             return outbox.pending(contact)
         except PutError as exc:
-            if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+            if not db.condition_failed(exc):
                 raise
         try:
             contact = Contact.get(contact.account_id, contact.email_key, consistent_read=True)
@@ -402,7 +418,7 @@ def _finish_if_done(job: ImportJob) -> None:
             fresh.update(actions=[ImportJob.status.set("finished"), ImportJob.updated_at.set(now_ms())],
                          condition=ImportJob.status == "started")
         except Exception as exc:
-            if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+            if not db.condition_failed(exc):
                 raise
 
 

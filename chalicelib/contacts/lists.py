@@ -127,12 +127,13 @@ def delete_list(account_id: int, list_id: Any) -> None:
 
 
 def recipients(account_id: int, list_id: Any):
-    """The contacts a campaign to this list may mail: its subscribed members."""
+    """The contacts a campaign to this list may mail: its members that contacts.mailable allows."""
+    from chalicelib.contacts.contacts import mailable  # contacts imports this module
     from chalicelib.contacts.models import Contact
 
     current = get_list(account_id, list_id)
-    return Contact.query(int(account_id), filter_condition=Contact.list_ids.contains(current.id)
-                         & (Contact.status == "subscribed"))
+    members = Contact.query(int(account_id), filter_condition=Contact.list_ids.contains(current.id))
+    return (contact for contact in members if mailable(contact))
 
 
 def check_ids(raw: Any, known: set[int], name: str) -> tuple[set[int], dict[str, list[str]]]:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.contacts.models import ContactMeta
+from chalicelib.core import db
 from chalicelib.core.errors import Conflict
 
 T = TypeVar("T")
@@ -56,7 +57,7 @@ def mutate_definitions(account_id: int, kind: str, change: Callable[[dict[str, d
             fresh.save(condition=condition)
             return result
         except PutError as exc:
-            if not _condition_failed(exc):
+            if not db.condition_failed(exc):
                 raise
     raise Conflict("Too many concurrent changes, try again")
 
@@ -80,7 +81,7 @@ def reserve_contacts(account_id: int, wanted: int, limit: int) -> int:
                         (ContactMeta.count.does_not_exist() | (ContactMeta.count == 0)))
             return granted
         except UpdateError as exc:
-            if not _condition_failed(exc):
+            if not db.condition_failed(exc):
                 raise
     raise Conflict("Too many concurrent changes, try again")
 
@@ -108,7 +109,7 @@ def reserve_once(account_id: int, key: str, wanted: int, limit: int) -> int:
                    else ContactMeta.reservations[key].does_not_exist()))
             return granted
         except UpdateError as exc:
-            if not _condition_failed(exc):
+            if not db.condition_failed(exc):
                 raise
     raise Conflict("Too many concurrent changes, try again")
 
@@ -119,15 +120,10 @@ def forget_reservation(account_id: int, key: str) -> None:
         ContactMeta(int(account_id), STATS).update(actions=[ContactMeta.reservations[key].remove()],
                                                   condition=ContactMeta.reservations.exists())
     except UpdateError as exc:
-        if not _condition_failed(exc):
+        if not db.condition_failed(exc):
             raise
 
 
 def release_contacts(account_id: int, count: int) -> None:
     if count:
         ContactMeta(int(account_id), STATS).update(actions=[ContactMeta.count.add(-int(count))])
-
-
-def _condition_failed(exc: Exception) -> bool:
-    cause = getattr(exc, "cause_response_code", None) or ""
-    return cause == "ConditionalCheckFailedException"

@@ -28,7 +28,7 @@ from chalicelib import aws
 from chalicelib.contacts.common import ms_to_iso, now_ms
 from chalicelib.contacts.meta import plain
 from chalicelib.contacts.models import Contact, ImportJob
-from chalicelib.core import queues
+from chalicelib.core import db, queues
 
 log = logging.getLogger("postline.contacts.events")
 
@@ -141,12 +141,12 @@ def settle(contact: Contact, published: list[dict[str, Any]]) -> None:
                        condition=Contact.seq == int(contact.seq))
         return
     except UpdateError as exc:
-        if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
     try:
         contact.update(actions=removals, condition=Contact.email_key.exists())
     except UpdateError as exc:
-        if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise  # (a deleted contact has nothing left to settle)
 
 

@@ -32,8 +32,9 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.contacts import fields as fields_mod
 from chalicelib.contacts import lists as lists_mod
+from chalicelib.contacts.changes import STATUSES
 from chalicelib.contacts.common import now_ms
-from chalicelib.contacts.contacts import View
+from chalicelib.contacts.contacts import View, mailable
 from chalicelib.contacts.meta import plain
 from chalicelib.contacts.models import Contact, Segment
 from chalicelib.core import clock, ids
@@ -42,7 +43,6 @@ from chalicelib.core.errors import NotFound, Unprocessable
 MAX_GROUPS = 10
 MAX_CONDITIONS = 20
 MAX_NAME = 100
-STATUSES = ("subscribed", "unsubscribed", "pending", "bounced")
 SET_OPS = ("is_set", "is_not_set")
 OPERATORS = {
     "text": ("is", "is_not", "contains", "does_not_contain", *SET_OPS),
@@ -357,7 +357,7 @@ def recipients(account_id: int, segment_id: Any):
     """The contacts a campaign to this segment may mail: its subscribed members (pending,
     bounced and unsubscribed contacts are never mailed). For campaigns and automations."""
     definition = json.loads(_load(account_id, segment_id).definition)
-    return (contact for contact in evaluate(account_id, definition) if contact.status == "subscribed")
+    return (contact for contact in evaluate(account_id, definition) if mailable(contact))
 
 
 def count(account_id: int, definition: dict[str, Any]) -> int:

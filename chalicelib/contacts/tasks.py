@@ -8,7 +8,7 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.contacts.models import Contact
-from chalicelib.core import queues
+from chalicelib.core import db, queues
 
 QUEUE = queues.register("contact-tasks")
 
@@ -38,7 +38,7 @@ def _each_update(account_id: int, condition: Any, action_for: Any) -> int:
             contact.update(actions=[action_for()], condition=Contact.email_key.exists())
             done += 1
         except UpdateError as exc:
-            if getattr(exc, "cause_response_code", "") != "ConditionalCheckFailedException":
+            if not db.condition_failed(exc):
                 raise
     return done
 

@@ -44,3 +44,8 @@ class TimestampedModel(BaseModel):
     def save(self, *args: Any, **kwargs: Any) -> Any:
         self.updated_at = clock.now()
         return super().save(*args, **kwargs)
+
+
+def condition_failed(exc: Exception) -> bool:
+    """True when a pynamodb write (Put/Update/Delete/TransactWrite error) failed on its condition."""
+    return (getattr(exc, "cause_response_code", None) or "") == "ConditionalCheckFailedException"
