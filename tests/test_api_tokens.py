@@ -138,3 +138,14 @@ def test_both_auth_headers_are_accepted(api, account):
     assert api.get("/api/accounts", token=None, headers={"Authorization": f"Bearer {token}"}).status == 200
     assert api.get("/api/accounts", token=None).status == 401
     assert api.get("/api/accounts", token=None, headers={"Authorization": "Basic abc"}).status == 401
+
+
+def test_non_integer_ids_in_urls_are_404_not_500(api, account):
+    acct, _ = account
+    assert api.get("/api/api_tokens/abc").status == 404
+    assert api.get(f"/api/accounts/{acct.account_id}/api_tokens/abc").status == 404
+    assert api.delete("/api/api_tokens/abc").status == 404
+    assert api.post("/api/api_tokens/abc/reset").status == 404
+    assert api.delete("/api/account_accesses/abc").status == 404
+    grant = {"resource_type": "account", "resource_id": acct.account_id, "access_level": 10}
+    assert api.put("/api/account_accesses/abc/permissions/bulk", {"permissions": [grant]}).status == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.accounts import service
+from chalicelib.core import ids
 from chalicelib.core.http import api_route, json_object, no_content, principal, query_list
 
 bp = Blueprint(__name__)
@@ -64,7 +65,7 @@ def list_account_accesses(account_id=None):
 @api_route(bp, "/account_accesses/{access_id}", ["DELETE"])
 def delete_account_access(access_id, account_id=None):
     service.delete_account_access(principal(bp, account_id), access_id)
-    return {"id": int(access_id)}
+    return {"id": ids.path_id(access_id)}
 
 
 @api_route(bp, "/account_accesses/{access_id}/permissions/bulk", ["PUT"])

@@ -123,7 +123,7 @@ def list_tokens(principal: Principal) -> list[ApiToken]:
 
 def get_token(principal: Principal, token_id: int) -> ApiToken:
     require(principal, ADMIN)
-    found = list(ApiToken.by_account.query(principal.account_id, ApiToken.token_id == int(token_id)))
+    found = list(ApiToken.by_account.query(principal.account_id, ApiToken.token_id == ids.path_id(token_id)))
     if not found:
         raise NotFound()
     return found[0]
@@ -332,15 +332,16 @@ def list_account_accesses(principal: Principal, filters: dict[str, list[int]] | 
 
 def _token_by_access_id(principal: Principal, access_id: int) -> ApiToken:
     for token in ApiToken.by_account.query(principal.account_id):
-        if token.access_id == int(access_id):
+        if token.access_id == access_id:
             return token
     raise NotFound()
 
 
 def delete_account_access(principal: Principal, access_id: int) -> None:
     require(principal, ADMIN)
+    access_id = ids.path_id(access_id)
     account = get_account(principal.account_id)
-    if int(access_id) == account.owner_access_id:
+    if access_id == account.owner_access_id:
         raise Unprocessable("The account owner's access can't be removed")
     token = _token_by_access_id(principal, access_id)
     _refuse_if_last_token(token)
@@ -350,8 +351,9 @@ def delete_account_access(principal: Principal, access_id: int) -> None:
 def bulk_update_permissions(principal: Principal, access_id: int, raw: Any) -> dict[str, str]:
     """Create, update (same type and id) or remove (``_destroy``) a token's permissions."""
     require(principal, ADMIN)
+    access_id = ids.path_id(access_id)
     account = get_account(principal.account_id)
-    if int(access_id) == account.owner_access_id:
+    if access_id == account.owner_access_id:
         raise Unprocessable("The account owner's permissions can't be changed")
     token = _token_by_access_id(principal, access_id)
     if not isinstance(raw, list) or not raw:
