@@ -149,3 +149,24 @@ def test_non_integer_ids_in_urls_are_404_not_500(api, account):
     assert api.delete("/api/account_accesses/abc").status == 404
     grant = {"resource_type": "account", "resource_id": acct.account_id, "access_level": 10}
     assert api.put("/api/account_accesses/abc/permissions/bulk", {"permissions": [grant]}).status == 404
+
+
+def test_concurrent_resets_of_one_token_give_one_new_token_and_a_422(api, account, monkeypatch):
+    """Two resets that both read the token before either wrote: the conditional update lets one
+    through; the other answers like a sequential second reset (422), not with a 500."""
+    from chalicelib.accounts import service
+
+    acct, _ = account
+    res = [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]
+    old = api.post("/api/api_tokens", {"name": "race", "resources": res}).json
+    stale = ApiToken.get(hashlib.sha256(old["token"].encode()).hexdigest())  # read before either reset
+    assert stale.reset_at is None
+    assert api.post(f"/api/api_tokens/{old['id']}/reset").status == 200  # the winner
+    before = {t["id"] for t in api.get("/api/api_tokens").json}
+
+    monkeypatch.setattr(service, "get_token", lambda principal, token_id: stale)
+    loser = api.post(f"/api/api_tokens/{old['id']}/reset")
+    assert loser.status == 422, loser
+    assert loser.json == {"errors": {"base": ["Token has already been reset"]}}
+    monkeypatch.undo()
+    assert {t["id"] for t in api.get("/api/api_tokens").json} == before  # no second new token

@@ -12,7 +12,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.accounts.models import Account, ApiToken, GrantAttribute
 from chalicelib.core import clock, ids, resources
@@ -31,6 +31,7 @@ from chalicelib.core.permissions import (
 UNSET: Any = object()  # "expires_at not given" is different from "expires_at: null"
 MAX_TOKEN_LIFETIME = timedelta(days=5 * 365)
 _NAME_SUFFIX = re.compile(r"\s+token\s+\d+$")
+_ALREADY_RESET = "Token has already been reset"
 
 
 def hash_token(value: str) -> str:
@@ -161,16 +162,21 @@ def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) ->
     if old.expires_at is not None and old.expires_at <= now:
         raise Unprocessable("Token has already expired")
     if old.reset_at is not None:
-        raise Unprocessable("Token has already been reset")
+        raise Unprocessable(_ALREADY_RESET)
     new_expiry = _parse_expiry(expires_at)
     grace_end = now + timedelta(hours=settings().token_reset_grace_hours)
-    old.update(
-        actions=[
-            ApiToken.reset_at.set(now),
-            ApiToken.expires_at.set(min(old.expires_at, grace_end) if old.expires_at else grace_end),
-        ],
-        condition=ApiToken.reset_at.does_not_exist(),  # two concurrent resets: one wins
-    )
+    try:
+        old.update(
+            actions=[
+                ApiToken.reset_at.set(now),
+                ApiToken.expires_at.set(min(old.expires_at, grace_end) if old.expires_at else grace_end),
+            ],
+            condition=ApiToken.reset_at.does_not_exist(),  # two concurrent resets: one wins
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise Unprocessable(_ALREADY_RESET) from None  # the other reset won
+        raise
     base_name = _NAME_SUFFIX.sub("", old.name)
     return _issue_token(
         principal.account_id,
