@@ -170,3 +170,19 @@ def test_concurrent_resets_of_one_token_give_one_new_token_and_a_422(api, accoun
     assert loser.json == {"errors": {"base": ["Token has already been reset"]}}
     monkeypatch.undo()
     assert {t["id"] for t in api.get("/api/api_tokens").json} == before  # no second new token
+
+
+def test_deleting_an_access_removes_its_token_but_not_the_last_admin(api, account):
+    acct, owner_token = account
+    res = [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]
+    second = api.post("/api/api_tokens", {"name": "second", "resources": res}).json
+    owner_access = ApiToken.get(hashlib.sha256(owner_token.encode()).hexdigest()).access_id
+    second_access = ApiToken.get(hashlib.sha256(second["token"].encode()).hexdigest()).access_id
+
+    r = api.delete(f"/api/account_accesses/{second_access}")
+    assert r.status == 200 and r.json == {"id": second_access}
+    assert api.get("/api/accounts", token=second["token"]).status == 401
+    assert api.delete(f"/api/account_accesses/{second_access}").status == 404
+    r = api.delete(f"/api/account_accesses/{owner_access}")  # now the only admin token
+    assert r.status == 422 and "last account admin token" in r.body.decode()
+    assert api.delete(f"/api/account_accesses/{acct.owner_access_id}").status == 422  # the owner

@@ -189,8 +189,13 @@ def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) ->
 
 
 def delete_token(principal: Principal, token_id: int) -> None:
-    token = get_token(principal, token_id)
-    _refuse_if_last_token(token)
+    require(principal, ADMIN)
+    token_id = ids.path_id(token_id)
+    tokens = list(ApiToken.by_account.query(principal.account_id))  # one read: the token and its siblings
+    token = next((t for t in tokens if t.token_id == token_id), None)
+    if token is None:
+        raise NotFound()
+    _refuse_if_last_token(token, tokens)
     token.delete()
 
 
@@ -297,11 +302,11 @@ def _resource_exists(resource_type: str, account_id: int, resource_id: int) -> b
     return kind is not None and kind.exists(account_id, resource_id)
 
 
-def _refuse_if_last_token(token: ApiToken) -> None:
+def _refuse_if_last_token(token: ApiToken, account_tokens: list[ApiToken]) -> None:
     """The seeds: the last token of a domain can't be deleted. Likewise the last account admin
-    token, or the account would be locked out of its own API."""
-    others = [t for t in ApiToken.by_account.query(token.account_id)
-              if t.token_id != token.token_id and _active(t)]
+    token, or the account would be locked out of its own API. ``account_tokens`` is every token
+    of the account (the caller has already read them to find ``token``)."""
+    others = [t for t in account_tokens if t.token_id != token.token_id and _active(t)]
     for grant in token.grants():
         if grant.access_level < ADMIN:
             continue
@@ -336,8 +341,8 @@ def list_account_accesses(principal: Principal, filters: dict[str, list[int]] | 
     }]
 
 
-def _token_by_access_id(principal: Principal, access_id: int) -> ApiToken:
-    for token in ApiToken.by_account.query(principal.account_id):
+def _token_by_access_id(tokens: list[ApiToken], access_id: int) -> ApiToken:
+    for token in tokens:
         if token.access_id == access_id:
             return token
     raise NotFound()
@@ -349,8 +354,9 @@ def delete_account_access(principal: Principal, access_id: int) -> None:
     account = get_account(principal.account_id)
     if access_id == account.owner_access_id:
         raise Unprocessable("The account owner's access can't be removed")
-    token = _token_by_access_id(principal, access_id)
-    _refuse_if_last_token(token)
+    tokens = list(ApiToken.by_account.query(principal.account_id))
+    token = _token_by_access_id(tokens, access_id)
+    _refuse_if_last_token(token, tokens)
     token.delete()
 
 
@@ -361,7 +367,7 @@ def bulk_update_permissions(principal: Principal, access_id: int, raw: Any) -> d
     account = get_account(principal.account_id)
     if access_id == account.owner_access_id:
         raise Unprocessable("The account owner's permissions can't be changed")
-    token = _token_by_access_id(principal, access_id)
+    token = _token_by_access_id(list(ApiToken.by_account.query(principal.account_id)), access_id)
     if not isinstance(raw, list) or not raw:
         raise Unprocessable("No permissions selected. Please choose at least one.")
     current = {(g.resource_type, g.resource_id): g for g in token.grants()}
