@@ -186,3 +186,12 @@ def test_deleting_an_access_removes_its_token_but_not_the_last_admin(api, accoun
     r = api.delete(f"/api/account_accesses/{owner_access}")  # now the only admin token
     assert r.status == 422 and "last account admin token" in r.body.decode()
     assert api.delete(f"/api/account_accesses/{acct.owner_access_id}").status == 422  # the owner
+
+
+def test_account_accesses_accepts_and_ignores_sdk_filter_params(api, account):
+    # The SDK may send domain_ids[]/inbox_ids[]/project_ids[]; Postline lists only the owner
+    # (no invites), so they narrow nothing and must not break the call.
+    plain = api.get("/api/account_accesses")
+    assert plain.status == 200 and len(plain.json) == 1
+    filtered = api.get("/api/account_accesses?domain_ids[]=1&inbox_ids[]=2&project_ids[]=3")
+    assert filtered.status == 200 and filtered.json == plain.json

@@ -323,7 +323,7 @@ def _refuse_if_last_token(token: ApiToken, account_tokens: list[ApiToken]) -> No
 # ---------------------------------------------------------------- accesses and resources
 
 
-def list_account_accesses(principal: Principal, filters: dict[str, list[int]] | None = None) -> list[dict]:
+def list_account_accesses(principal: Principal) -> list[dict]:
     """Users and invites with access to the account (the owner; Postline has no invites yet)."""
     require(principal, ADMIN)
     account = get_account(principal.account_id)
