@@ -195,3 +195,24 @@ def test_account_accesses_accepts_and_ignores_sdk_filter_params(api, account):
     assert plain.status == 200 and len(plain.json) == 1
     filtered = api.get("/api/account_accesses?domain_ids[]=1&inbox_ids[]=2&project_ids[]=3")
     assert filtered.status == 200 and filtered.json == plain.json
+
+
+def test_bulk_permissions_update_by_level_name_and_destroy(api, account):
+    acct, _ = account
+    viewer = api.post("/api/api_tokens", {"name": "v", "resources": [
+        {"resource_type": "account", "resource_id": acct.account_id, "access_level": 10}]}).json
+    access = ApiToken.get(hashlib.sha256(viewer["token"].encode()).hexdigest()).access_id
+    bulk = f"/api/account_accesses/{access}/permissions/bulk"
+    account_grant = {"resource_type": "account", "resource_id": str(acct.account_id)}
+
+    r = api.put(bulk, {"permissions": [{**account_grant, "access_level": "Admin"}]})
+    assert r.status == 200 and r.json == {"message": "Permissions have been updated!"}
+    assert api.get(f"/api/api_tokens/{viewer['id']}").json["resources"] == [
+        {"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]
+    assert api.put(bulk, {"permissions": [{**account_grant, "access_level": "owner"}]}).status == 422
+    r = api.put(bulk, {"permissions": [{"resource_type": "account", "resource_id": "x", "_destroy": True}]})
+    assert r.status == 422 and "resource_id" in r.json["errors"]
+    r = api.put(bulk, {"permissions": [{**account_grant, "_destroy": True}]})  # would leave none
+    assert r.status == 422
+    assert r.json == {"errors": {"base": ["No permissions selected. Please choose at least one."]}}
+    assert api.get("/api/api_tokens", token=viewer["token"]).status == 200  # still admin

@@ -21,9 +21,9 @@ from chalicelib.core.errors import Forbidden, NotFound, Unauthorized, Unprocessa
 from chalicelib.core.permissions import (
     ADMIN,
     GRANTABLE_LEVELS,
+    LEVEL_NAMES,
     OWNER,
     RESOURCE_ALIASES,
-    VIEWER,
     Grant,
     Principal,
 )
@@ -32,6 +32,7 @@ UNSET: Any = object()  # "expires_at not given" is different from "expires_at: n
 MAX_TOKEN_LIFETIME = timedelta(days=5 * 365)
 _NAME_SUFFIX = re.compile(r"\s+token\s+\d+$")
 _ALREADY_RESET = "Token has already been reset"
+_GRANTABLE_BY_NAME = {LEVEL_NAMES[level]: level for level in GRANTABLE_LEVELS}  # "admin", "viewer"
 
 
 def hash_token(value: str) -> str:
@@ -222,7 +223,7 @@ def _issue_token(account_id: int, *, name: str, grants: list[Grant], created_by:
         last_4_digits=value[-4:],
         created_by=created_by,
         expires_at=expires_at,
-        resources=[GrantAttribute(**g.to_wire()) for g in grants],
+        resources=[GrantAttribute.from_grant(g) for g in grants],
     )
     token.save(condition=ApiToken.token_hash.does_not_exist())
     return token, value
@@ -248,9 +249,8 @@ def _parse_expiry(value: Any) -> Any:
 
 
 def _access_level(value: Any) -> int:
-    named = {"admin": ADMIN, "viewer": VIEWER}
-    if isinstance(value, str) and value.strip().lower() in named:
-        return named[value.strip().lower()]
+    if isinstance(value, str) and value.strip().lower() in _GRANTABLE_BY_NAME:
+        return _GRANTABLE_BY_NAME[value.strip().lower()]
     try:
         level = int(value)
     except (TypeError, ValueError):
@@ -258,6 +258,15 @@ def _access_level(value: Any) -> int:
     if level not in GRANTABLE_LEVELS:
         raise Unprocessable.field("access_level", "must be 100 (admin) or 10 (viewer)")
     return level
+
+
+def _grant_target(item: dict) -> tuple[str, int]:
+    """The (resource_type, resource_id) a requested permission names, aliases resolved."""
+    named = str(item.get("resource_type"))
+    try:
+        return RESOURCE_ALIASES.get(named, named), int(item.get("resource_id"))
+    except (TypeError, ValueError):
+        raise Unprocessable.field("resource_id", "must be an integer") from None
 
 
 def parse_grants(principal: Principal, raw: Any) -> list[Grant]:
@@ -272,11 +281,7 @@ def parse_grants(principal: Principal, raw: Any) -> list[Grant]:
     for item in raw:
         if not isinstance(item, dict):
             raise Unprocessable.field("resources", "must be an array of objects")
-        rtype = RESOURCE_ALIASES.get(str(item.get("resource_type")), str(item.get("resource_type")))
-        try:
-            rid = int(item.get("resource_id"))
-        except (TypeError, ValueError):
-            raise Unprocessable.field("resource_id", "must be an integer") from None
+        rtype, rid = _grant_target(item)
         level = _access_level(item.get("access_level"))
         if rtype == "account":
             if rid != principal.account_id:
@@ -376,14 +381,10 @@ def bulk_update_permissions(principal: Principal, access_id: int, raw: Any) -> d
         current[(grant.resource_type, grant.resource_id)] = grant
     for item in raw:
         if isinstance(item, dict) and item.get("_destroy"):
-            rtype = RESOURCE_ALIASES.get(str(item.get("resource_type")), str(item.get("resource_type")))
-            try:
-                current.pop((rtype, int(item.get("resource_id"))), None)
-            except (TypeError, ValueError):
-                raise Unprocessable.field("resource_id", "must be an integer") from None
+            current.pop(_grant_target(item), None)
     if not current:
         raise Unprocessable("No permissions selected. Please choose at least one.")
-    token.update(actions=[ApiToken.resources.set([GrantAttribute(**g.to_wire()) for g in current.values()])])
+    token.update(actions=[ApiToken.resources.set([GrantAttribute.from_grant(g) for g in current.values()])])
     return {"message": "Permissions have been updated!"}
 
 
