@@ -9,6 +9,9 @@ from chalicelib.automations import machines as automation_machines
 from chalicelib.automations import matcher as automation_matcher
 from chalicelib.automations import worker as automation_worker
 from chalicelib.contacts import api as contacts_api
+from chalicelib.contacts import imports as contacts_imports
+from chalicelib.contacts import outbox as contacts_outbox
+from chalicelib.contacts import tasks as contacts_tasks
 from chalicelib.contacts import worker as contacts_worker
 from chalicelib.core import api as core_api
 from chalicelib.core import queues
@@ -16,6 +19,7 @@ from chalicelib.core.config import settings
 from chalicelib.core.http import host_guard
 from chalicelib.core.logs import configure_logging
 from chalicelib.domains import api as domains_api
+from chalicelib.domains import instructions as domains_instructions
 from chalicelib.domains import verification as domains_verification
 from chalicelib.domains import worker as domains_worker
 from chalicelib.limits import api as limits_api
@@ -62,12 +66,12 @@ def recheck_domains(event):
     return {"enqueued": domains_verification.enqueue_rechecks()}
 
 
-@app.on_sqs_message(queue=settings().queue_name("domain-checks"), batch_size=10)
+@app.on_sqs_message(queue=settings().queue_name(domains_verification.CHECK_QUEUE), batch_size=10)
 def check_domains(event):
     return domains_worker.check_domains(event)
 
 
-@app.on_sqs_message(queue=settings().queue_name("setup-instructions"), batch_size=10)
+@app.on_sqs_message(queue=settings().queue_name(domains_instructions.QUEUE), batch_size=10)
 def render_setup_instructions(event):
     return domains_worker.render_setup_instructions(event)
 
@@ -81,7 +85,7 @@ def automation_actions(event):
     return result
 
 
-@app.on_sqs_message(queue=settings().queue_name("contact-events.fifo"), batch_size=10)
+@app.on_sqs_message(queue=settings().queue_name(contacts_outbox.QUEUE), batch_size=10)
 def automation_triggers(event):
     batch = automation_matcher.Batch()
     result = queues.process_batch(event, batch.handle)
@@ -92,13 +96,15 @@ def automation_triggers(event):
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def automation_reengagement(event):
     return {"started": automation_matcher.reengage()}
+
+
 # ------------------------------------------------------------------ contacts
-@app.on_sqs_message(queue=settings().queue_name("contact-imports"), batch_size=1)
+@app.on_sqs_message(queue=settings().queue_name(contacts_imports.QUEUE), batch_size=1)
 def contact_imports(event):
     return contacts_worker.import_batch(event)
 
 
-@app.on_sqs_message(queue=settings().queue_name("contact-tasks"), batch_size=1)
+@app.on_sqs_message(queue=settings().queue_name(contacts_tasks.QUEUE), batch_size=1)
 def contact_tasks(event):
     return contacts_worker.task_batch(event)
 

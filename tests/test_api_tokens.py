@@ -138,3 +138,81 @@ def test_both_auth_headers_are_accepted(api, account):
     assert api.get("/api/accounts", token=None, headers={"Authorization": f"Bearer {token}"}).status == 200
     assert api.get("/api/accounts", token=None).status == 401
     assert api.get("/api/accounts", token=None, headers={"Authorization": "Basic abc"}).status == 401
+
+
+def test_non_integer_ids_in_urls_are_404_not_500(api, account):
+    acct, _ = account
+    assert api.get("/api/api_tokens/abc").status == 404
+    assert api.get(f"/api/accounts/{acct.account_id}/api_tokens/abc").status == 404
+    assert api.delete("/api/api_tokens/abc").status == 404
+    assert api.post("/api/api_tokens/abc/reset").status == 404
+    assert api.delete("/api/account_accesses/abc").status == 404
+    grant = {"resource_type": "account", "resource_id": acct.account_id, "access_level": 10}
+    assert api.put("/api/account_accesses/abc/permissions/bulk", {"permissions": [grant]}).status == 404
+
+
+def test_concurrent_resets_of_one_token_give_one_new_token_and_a_422(api, account, monkeypatch):
+    """Two resets that both read the token before either wrote: the conditional update lets one
+    through; the other answers like a sequential second reset (422), not with a 500."""
+    from chalicelib.accounts import service
+
+    acct, _ = account
+    res = [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]
+    old = api.post("/api/api_tokens", {"name": "race", "resources": res}).json
+    stale = ApiToken.get(hashlib.sha256(old["token"].encode()).hexdigest())  # read before either reset
+    assert stale.reset_at is None
+    assert api.post(f"/api/api_tokens/{old['id']}/reset").status == 200  # the winner
+    before = {t["id"] for t in api.get("/api/api_tokens").json}
+
+    monkeypatch.setattr(service, "get_token", lambda principal, token_id: stale)
+    loser = api.post(f"/api/api_tokens/{old['id']}/reset")
+    assert loser.status == 422, loser
+    assert loser.json == {"errors": {"base": ["Token has already been reset"]}}
+    monkeypatch.undo()
+    assert {t["id"] for t in api.get("/api/api_tokens").json} == before  # no second new token
+
+
+def test_deleting_an_access_removes_its_token_but_not_the_last_admin(api, account):
+    acct, owner_token = account
+    res = [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]
+    second = api.post("/api/api_tokens", {"name": "second", "resources": res}).json
+    owner_access = ApiToken.get(hashlib.sha256(owner_token.encode()).hexdigest()).access_id
+    second_access = ApiToken.get(hashlib.sha256(second["token"].encode()).hexdigest()).access_id
+
+    r = api.delete(f"/api/account_accesses/{second_access}")
+    assert r.status == 200 and r.json == {"id": second_access}
+    assert api.get("/api/accounts", token=second["token"]).status == 401
+    assert api.delete(f"/api/account_accesses/{second_access}").status == 404
+    r = api.delete(f"/api/account_accesses/{owner_access}")  # now the only admin token
+    assert r.status == 422 and "last account admin token" in r.body.decode()
+    assert api.delete(f"/api/account_accesses/{acct.owner_access_id}").status == 422  # the owner
+
+
+def test_account_accesses_accepts_and_ignores_sdk_filter_params(api, account):
+    # The SDK may send domain_ids[]/inbox_ids[]/project_ids[]; Postline lists only the owner
+    # (no invites), so they narrow nothing and must not break the call.
+    plain = api.get("/api/account_accesses")
+    assert plain.status == 200 and len(plain.json) == 1
+    filtered = api.get("/api/account_accesses?domain_ids[]=1&inbox_ids[]=2&project_ids[]=3")
+    assert filtered.status == 200 and filtered.json == plain.json
+
+
+def test_bulk_permissions_update_by_level_name_and_destroy(api, account):
+    acct, _ = account
+    viewer = api.post("/api/api_tokens", {"name": "v", "resources": [
+        {"resource_type": "account", "resource_id": acct.account_id, "access_level": 10}]}).json
+    access = ApiToken.get(hashlib.sha256(viewer["token"].encode()).hexdigest()).access_id
+    bulk = f"/api/account_accesses/{access}/permissions/bulk"
+    account_grant = {"resource_type": "account", "resource_id": str(acct.account_id)}
+
+    r = api.put(bulk, {"permissions": [{**account_grant, "access_level": "Admin"}]})
+    assert r.status == 200 and r.json == {"message": "Permissions have been updated!"}
+    assert api.get(f"/api/api_tokens/{viewer['id']}").json["resources"] == [
+        {"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]
+    assert api.put(bulk, {"permissions": [{**account_grant, "access_level": "owner"}]}).status == 422
+    r = api.put(bulk, {"permissions": [{"resource_type": "account", "resource_id": "x", "_destroy": True}]})
+    assert r.status == 422 and "resource_id" in r.json["errors"]
+    r = api.put(bulk, {"permissions": [{**account_grant, "_destroy": True}]})  # would leave none
+    assert r.status == 422
+    assert r.json == {"errors": {"base": ["No permissions selected. Please choose at least one."]}}
+    assert api.get("/api/api_tokens", token=viewer["token"]).status == 200  # still admin

@@ -5,7 +5,8 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.accounts import service
-from chalicelib.core.http import api_route, json_object, no_content, principal, query_list
+from chalicelib.core import ids
+from chalicelib.core.http import api_route, json_object, no_content, principal
 
 bp = Blueprint(__name__)
 
@@ -56,15 +57,13 @@ def permission_resources(account_id=None):
 
 @api_route(bp, "/account_accesses", ["GET"])
 def list_account_accesses(account_id=None):
-    who = principal(bp, account_id)
-    filters = {k: query_list(bp, k) for k in ("domain_ids", "inbox_ids", "project_ids")}
-    return service.list_account_accesses(who, filters)
+    return service.list_account_accesses(principal(bp, account_id))
 
 
 @api_route(bp, "/account_accesses/{access_id}", ["DELETE"])
 def delete_account_access(access_id, account_id=None):
     service.delete_account_access(principal(bp, account_id), access_id)
-    return {"id": int(access_id)}
+    return {"id": ids.path_id(access_id)}
 
 
 @api_route(bp, "/account_accesses/{access_id}/permissions/bulk", ["PUT"])

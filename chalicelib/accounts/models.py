@@ -43,6 +43,10 @@ class GrantAttribute(MapAttribute):
     def to_grant(self) -> Grant:
         return Grant(self.resource_type, int(self.resource_id), int(self.access_level))
 
+    @classmethod
+    def from_grant(cls, grant: Grant) -> GrantAttribute:
+        return cls(**grant.to_wire())
+
 
 class TokensByAccount(GlobalSecondaryIndex):
     class Meta:

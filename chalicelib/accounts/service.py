@@ -12,7 +12,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.accounts.models import Account, ApiToken, GrantAttribute
 from chalicelib.core import clock, ids, resources
@@ -21,9 +21,9 @@ from chalicelib.core.errors import Forbidden, NotFound, Unauthorized, Unprocessa
 from chalicelib.core.permissions import (
     ADMIN,
     GRANTABLE_LEVELS,
+    LEVEL_NAMES,
     OWNER,
     RESOURCE_ALIASES,
-    VIEWER,
     Grant,
     Principal,
 )
@@ -31,6 +31,8 @@ from chalicelib.core.permissions import (
 UNSET: Any = object()  # "expires_at not given" is different from "expires_at: null"
 MAX_TOKEN_LIFETIME = timedelta(days=5 * 365)
 _NAME_SUFFIX = re.compile(r"\s+token\s+\d+$")
+_ALREADY_RESET = "Token has already been reset"
+_GRANTABLE_BY_NAME = {LEVEL_NAMES[level]: level for level in GRANTABLE_LEVELS}  # "admin", "viewer"
 
 
 def hash_token(value: str) -> str:
@@ -123,7 +125,7 @@ def list_tokens(principal: Principal) -> list[ApiToken]:
 
 def get_token(principal: Principal, token_id: int) -> ApiToken:
     require(principal, ADMIN)
-    found = list(ApiToken.by_account.query(principal.account_id, ApiToken.token_id == int(token_id)))
+    found = list(ApiToken.by_account.query(principal.account_id, ApiToken.token_id == ids.path_id(token_id)))
     if not found:
         raise NotFound()
     return found[0]
@@ -161,16 +163,21 @@ def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) ->
     if old.expires_at is not None and old.expires_at <= now:
         raise Unprocessable("Token has already expired")
     if old.reset_at is not None:
-        raise Unprocessable("Token has already been reset")
+        raise Unprocessable(_ALREADY_RESET)
     new_expiry = _parse_expiry(expires_at)
     grace_end = now + timedelta(hours=settings().token_reset_grace_hours)
-    old.update(
-        actions=[
-            ApiToken.reset_at.set(now),
-            ApiToken.expires_at.set(min(old.expires_at, grace_end) if old.expires_at else grace_end),
-        ],
-        condition=ApiToken.reset_at.does_not_exist(),  # two concurrent resets: one wins
-    )
+    try:
+        old.update(
+            actions=[
+                ApiToken.reset_at.set(now),
+                ApiToken.expires_at.set(min(old.expires_at, grace_end) if old.expires_at else grace_end),
+            ],
+            condition=ApiToken.reset_at.does_not_exist(),  # two concurrent resets: one wins
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise Unprocessable(_ALREADY_RESET) from None  # the other reset won
+        raise
     base_name = _NAME_SUFFIX.sub("", old.name)
     return _issue_token(
         principal.account_id,
@@ -183,8 +190,13 @@ def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) ->
 
 
 def delete_token(principal: Principal, token_id: int) -> None:
-    token = get_token(principal, token_id)
-    _refuse_if_last_token(token)
+    require(principal, ADMIN)
+    token_id = ids.path_id(token_id)
+    tokens = list(ApiToken.by_account.query(principal.account_id))  # one read: the token and its siblings
+    token = next((t for t in tokens if t.token_id == token_id), None)
+    if token is None:
+        raise NotFound()
+    _refuse_if_last_token(token, tokens)
     token.delete()
 
 
@@ -211,7 +223,7 @@ def _issue_token(account_id: int, *, name: str, grants: list[Grant], created_by:
         last_4_digits=value[-4:],
         created_by=created_by,
         expires_at=expires_at,
-        resources=[GrantAttribute(**g.to_wire()) for g in grants],
+        resources=[GrantAttribute.from_grant(g) for g in grants],
     )
     token.save(condition=ApiToken.token_hash.does_not_exist())
     return token, value
@@ -237,9 +249,8 @@ def _parse_expiry(value: Any) -> Any:
 
 
 def _access_level(value: Any) -> int:
-    named = {"admin": ADMIN, "viewer": VIEWER}
-    if isinstance(value, str) and value.strip().lower() in named:
-        return named[value.strip().lower()]
+    if isinstance(value, str) and value.strip().lower() in _GRANTABLE_BY_NAME:
+        return _GRANTABLE_BY_NAME[value.strip().lower()]
     try:
         level = int(value)
     except (TypeError, ValueError):
@@ -247,6 +258,15 @@ def _access_level(value: Any) -> int:
     if level not in GRANTABLE_LEVELS:
         raise Unprocessable.field("access_level", "must be 100 (admin) or 10 (viewer)")
     return level
+
+
+def _grant_target(item: dict) -> tuple[str, int]:
+    """The (resource_type, resource_id) a requested permission names, aliases resolved."""
+    named = str(item.get("resource_type"))
+    try:
+        return RESOURCE_ALIASES.get(named, named), int(item.get("resource_id"))
+    except (TypeError, ValueError):
+        raise Unprocessable.field("resource_id", "must be an integer") from None
 
 
 def parse_grants(principal: Principal, raw: Any) -> list[Grant]:
@@ -261,11 +281,7 @@ def parse_grants(principal: Principal, raw: Any) -> list[Grant]:
     for item in raw:
         if not isinstance(item, dict):
             raise Unprocessable.field("resources", "must be an array of objects")
-        rtype = RESOURCE_ALIASES.get(str(item.get("resource_type")), str(item.get("resource_type")))
-        try:
-            rid = int(item.get("resource_id"))
-        except (TypeError, ValueError):
-            raise Unprocessable.field("resource_id", "must be an integer") from None
+        rtype, rid = _grant_target(item)
         level = _access_level(item.get("access_level"))
         if rtype == "account":
             if rid != principal.account_id:
@@ -291,11 +307,11 @@ def _resource_exists(resource_type: str, account_id: int, resource_id: int) -> b
     return kind is not None and kind.exists(account_id, resource_id)
 
 
-def _refuse_if_last_token(token: ApiToken) -> None:
+def _refuse_if_last_token(token: ApiToken, account_tokens: list[ApiToken]) -> None:
     """The seeds: the last token of a domain can't be deleted. Likewise the last account admin
-    token, or the account would be locked out of its own API."""
-    others = [t for t in ApiToken.by_account.query(token.account_id)
-              if t.token_id != token.token_id and _active(t)]
+    token, or the account would be locked out of its own API. ``account_tokens`` is every token
+    of the account (the caller has already read them to find ``token``)."""
+    others = [t for t in account_tokens if t.token_id != token.token_id and _active(t)]
     for grant in token.grants():
         if grant.access_level < ADMIN:
             continue
@@ -312,7 +328,7 @@ def _refuse_if_last_token(token: ApiToken) -> None:
 # ---------------------------------------------------------------- accesses and resources
 
 
-def list_account_accesses(principal: Principal, filters: dict[str, list[int]] | None = None) -> list[dict]:
+def list_account_accesses(principal: Principal) -> list[dict]:
     """Users and invites with access to the account (the owner; Postline has no invites yet)."""
     require(principal, ADMIN)
     account = get_account(principal.account_id)
@@ -330,30 +346,33 @@ def list_account_accesses(principal: Principal, filters: dict[str, list[int]] | 
     }]
 
 
-def _token_by_access_id(principal: Principal, access_id: int) -> ApiToken:
-    for token in ApiToken.by_account.query(principal.account_id):
-        if token.access_id == int(access_id):
+def _token_by_access_id(tokens: list[ApiToken], access_id: int) -> ApiToken:
+    for token in tokens:
+        if token.access_id == access_id:
             return token
     raise NotFound()
 
 
 def delete_account_access(principal: Principal, access_id: int) -> None:
     require(principal, ADMIN)
+    access_id = ids.path_id(access_id)
     account = get_account(principal.account_id)
-    if int(access_id) == account.owner_access_id:
+    if access_id == account.owner_access_id:
         raise Unprocessable("The account owner's access can't be removed")
-    token = _token_by_access_id(principal, access_id)
-    _refuse_if_last_token(token)
+    tokens = list(ApiToken.by_account.query(principal.account_id))
+    token = _token_by_access_id(tokens, access_id)
+    _refuse_if_last_token(token, tokens)
     token.delete()
 
 
 def bulk_update_permissions(principal: Principal, access_id: int, raw: Any) -> dict[str, str]:
     """Create, update (same type and id) or remove (``_destroy``) a token's permissions."""
     require(principal, ADMIN)
+    access_id = ids.path_id(access_id)
     account = get_account(principal.account_id)
-    if int(access_id) == account.owner_access_id:
+    if access_id == account.owner_access_id:
         raise Unprocessable("The account owner's permissions can't be changed")
-    token = _token_by_access_id(principal, access_id)
+    token = _token_by_access_id(list(ApiToken.by_account.query(principal.account_id)), access_id)
     if not isinstance(raw, list) or not raw:
         raise Unprocessable("No permissions selected. Please choose at least one.")
     current = {(g.resource_type, g.resource_id): g for g in token.grants()}
@@ -362,14 +381,10 @@ def bulk_update_permissions(principal: Principal, access_id: int, raw: Any) -> d
         current[(grant.resource_type, grant.resource_id)] = grant
     for item in raw:
         if isinstance(item, dict) and item.get("_destroy"):
-            rtype = RESOURCE_ALIASES.get(str(item.get("resource_type")), str(item.get("resource_type")))
-            try:
-                current.pop((rtype, int(item.get("resource_id"))), None)
-            except (TypeError, ValueError):
-                raise Unprocessable.field("resource_id", "must be an integer") from None
+            current.pop(_grant_target(item), None)
     if not current:
         raise Unprocessable("No permissions selected. Please choose at least one.")
-    token.update(actions=[ApiToken.resources.set([GrantAttribute(**g.to_wire()) for g in current.values()])])
+    token.update(actions=[ApiToken.resources.set([GrantAttribute.from_grant(g) for g in current.values()])])
     return {"message": "Permissions have been updated!"}
 
 

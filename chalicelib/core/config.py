@@ -7,7 +7,7 @@ request. Tests and the local runtime call ``reload()`` after changing the enviro
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 
@@ -103,7 +103,7 @@ class Settings:
     default_token_lifetime_days: int
     # Sending (chalicelib/sending).
     max_message_bytes: int  # one message's content incl. decoded attachments (seed: 10 MB)
-    signing_secret: str  # HMAC key of unsubscribe and raw-message links
+    signing_secret: str = field(repr=False)  # HMAC key of unsubscribe and raw-message links; kept out of logs
     # Sending domains (chalicelib/domains): what the DNS records point at and how they are checked.
     dns_resolver: tuple[str, int] | None  # None: the system resolver; else every lookup goes here
     dns_timeout_seconds: float
@@ -144,9 +144,11 @@ class Settings:
 @lru_cache(maxsize=1)
 def settings() -> Settings:
     stage = _str("POSTLINE_STAGE", "dev")
+    region = _str("AWS_DEFAULT_REGION", "us-east-1")
+    demo_domain = _str("POSTLINE_DEMO_DOMAIN", "demo.postline.invalid").lower()
     return Settings(
         stage=stage,
-        region=_str("AWS_DEFAULT_REGION", "us-east-1"),
+        region=region,
         aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
         resource_prefix=_str("POSTLINE_RESOURCE_PREFIX", f"postline-{stage}-"),
         public_api_url=_str("POSTLINE_PUBLIC_API_URL", "http://127.0.0.1:8000"),
@@ -165,14 +167,12 @@ def settings() -> Settings:
             "POSTLINE_TRACKING_CAA_ISSUERS", "amazon.com,letsencrypt.org,pki.goog").split(",") if i.strip()),
         dkim_host=_str("POSTLINE_DKIM_HOST", "dkim.amazonses.com").lower(),
         mail_from_subdomain=_str("POSTLINE_MAIL_FROM_SUBDOMAIN", "bounces").lower(),
-        mail_from_mx=_str("POSTLINE_MAIL_FROM_MX",
-                          f"feedback-smtp.{_str('AWS_DEFAULT_REGION', 'us-east-1')}.amazonses.com").lower(),
+        mail_from_mx=_str("POSTLINE_MAIL_FROM_MX", f"feedback-smtp.{region}.amazonses.com").lower(),
         spf_include=_str("POSTLINE_SPF_INCLUDE", "amazonses.com").lower(),
         compliance_review=_choice("POSTLINE_COMPLIANCE_REVIEW", "auto", ("auto", "manual")),
         dns_grace_hours=_int("POSTLINE_DNS_GRACE_HOURS", 72),
-        demo_domain=_str("POSTLINE_DEMO_DOMAIN", "demo.postline.invalid").lower(),
-        system_sender=_str("POSTLINE_SYSTEM_SENDER",
-                           f"Postline <no-reply@{_str('POSTLINE_DEMO_DOMAIN', 'demo.postline.invalid').lower()}>"),
+        demo_domain=demo_domain,
+        system_sender=_str("POSTLINE_SYSTEM_SENDER", f"Postline <no-reply@{demo_domain}>"),
         automations_per_account=_int("POSTLINE_AUTOMATIONS_PER_ACCOUNT", 20),
         automation_runs_per_month=_plan_limits(
             "POSTLINE_AUTOMATION_RUNS_PER_MONTH", "free:1000,basic:10000,business:100000,enterprise:1000000"),

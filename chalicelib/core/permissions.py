@@ -15,7 +15,6 @@ VIEWER = 10
 
 LEVEL_NAMES = {OWNER: "owner", ADMIN: "admin", VIEWER: "viewer"}
 GRANTABLE_LEVELS = (ADMIN, VIEWER)
-RESOURCE_TYPES = ("account", "domain", "project", "inbox")
 # Mailtrap's newer spec says "sandbox" where the SDK says "inbox"; both name one thing.
 RESOURCE_ALIASES = {"sandbox": "inbox", "sending_domain": "domain"}
 
