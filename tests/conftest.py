@@ -34,8 +34,29 @@ from chalicelib import aws  # noqa: E402
 from chalicelib.core import clock  # noqa: E402
 
 
+def _atomic_dynamodb_writes() -> None:
+    """DynamoDB applies a conditional write to an item atomically; in-process moto reads,
+    checks and writes without a lock, so two threads can both pass one condition. Tests
+    that race threads on purpose (one name, one place left) need DynamoDB's guarantee."""
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(*args, _original=original, **kwargs):
+            with lock:
+                return _original(*args, **kwargs)
+
+        setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def emulated_aws():
+    _atomic_dynamodb_writes()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         aws.reset_clients()
         from chalicelib.local import stack
