@@ -15,7 +15,8 @@ class ConfigError(RuntimeError):
     pass
 
 
-def _int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
+    """An integer setting from the environment (unset or empty: the default)."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -23,6 +24,18 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """A yes/no setting from the environment (1/true/yes/on, 0/false/no/off)."""
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 def _str(name: str, default: str) -> str:
@@ -152,12 +165,12 @@ def settings() -> Settings:
         aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
         resource_prefix=_str("POSTLINE_RESOURCE_PREFIX", f"postline-{stage}-"),
         public_api_url=_str("POSTLINE_PUBLIC_API_URL", "http://127.0.0.1:8000"),
-        rate_limit_requests=_int("POSTLINE_RATE_LIMIT_REQUESTS", 150),
-        rate_limit_window_seconds=_int("POSTLINE_RATE_LIMIT_WINDOW_SECONDS", 10),
-        max_body_bytes=_int("POSTLINE_MAX_BODY_BYTES", 10 * 1024 * 1024),
-        token_reset_grace_hours=_int("POSTLINE_TOKEN_RESET_GRACE_HOURS", 12),
-        default_token_lifetime_days=_int("POSTLINE_TOKEN_LIFETIME_DAYS", 365),
-        max_message_bytes=_int("POSTLINE_MAX_MESSAGE_BYTES", 10 * 1024 * 1024),
+        rate_limit_requests=env_int("POSTLINE_RATE_LIMIT_REQUESTS", 150),
+        rate_limit_window_seconds=env_int("POSTLINE_RATE_LIMIT_WINDOW_SECONDS", 10),
+        max_body_bytes=env_int("POSTLINE_MAX_BODY_BYTES", 10 * 1024 * 1024),
+        token_reset_grace_hours=env_int("POSTLINE_TOKEN_RESET_GRACE_HOURS", 12),
+        default_token_lifetime_days=env_int("POSTLINE_TOKEN_LIFETIME_DAYS", 365),
+        max_message_bytes=env_int("POSTLINE_MAX_MESSAGE_BYTES", 10 * 1024 * 1024),
         signing_secret=_signing_secret(stage),
         dns_resolver=_host_port("POSTLINE_DNS_RESOLVER"),
         dns_timeout_seconds=_float("POSTLINE_DNS_TIMEOUT_SECONDS", 3.0),
@@ -170,10 +183,10 @@ def settings() -> Settings:
         mail_from_mx=_str("POSTLINE_MAIL_FROM_MX", f"feedback-smtp.{region}.amazonses.com").lower(),
         spf_include=_str("POSTLINE_SPF_INCLUDE", "amazonses.com").lower(),
         compliance_review=_choice("POSTLINE_COMPLIANCE_REVIEW", "auto", ("auto", "manual")),
-        dns_grace_hours=_int("POSTLINE_DNS_GRACE_HOURS", 72),
+        dns_grace_hours=env_int("POSTLINE_DNS_GRACE_HOURS", 72),
         demo_domain=demo_domain,
         system_sender=_str("POSTLINE_SYSTEM_SENDER", f"Postline <no-reply@{demo_domain}>"),
-        automations_per_account=_int("POSTLINE_AUTOMATIONS_PER_ACCOUNT", 20),
+        automations_per_account=env_int("POSTLINE_AUTOMATIONS_PER_ACCOUNT", 20),
         automation_runs_per_month=_plan_limits(
             "POSTLINE_AUTOMATION_RUNS_PER_MONTH", "free:1000,basic:10000,business:100000,enterprise:1000000"),
         automation_time_scale=_float("POSTLINE_AUTOMATION_TIME_SCALE", 1.0),
@@ -181,9 +194,9 @@ def settings() -> Settings:
         ses_max_send_rate=_float("POSTLINE_SES_MAX_SEND_RATE", 14.0),
         domain_send_rate=_float("POSTLINE_DOMAIN_SEND_RATE", 10.0),
         default_plan=os.environ.get("POSTLINE_DEFAULT_PLAN") or None,
-        contacts_limit=_int("POSTLINE_CONTACTS_LIMIT", 1_000_000),
-        contacts_rate_limit_requests=_int("POSTLINE_CONTACTS_RATE_LIMIT_REQUESTS", 200),
-        contacts_rate_limit_window_seconds=_int("POSTLINE_CONTACTS_RATE_LIMIT_WINDOW_SECONDS", 60),
+        contacts_limit=env_int("POSTLINE_CONTACTS_LIMIT", 1_000_000),
+        contacts_rate_limit_requests=env_int("POSTLINE_CONTACTS_RATE_LIMIT_REQUESTS", 200),
+        contacts_rate_limit_window_seconds=env_int("POSTLINE_CONTACTS_RATE_LIMIT_WINDOW_SECONDS", 60),
     )
 
 

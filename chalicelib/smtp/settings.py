@@ -11,29 +11,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chalicelib.core.config import ConfigError
+from chalicelib.core.config import env_bool, env_int
 from chalicelib.core.config import settings as core_settings
-
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def _bool(name: str, default: bool) -> bool:
-    raw = (os.environ.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -62,19 +41,19 @@ def settings() -> SmtpSettings:
     return SmtpSettings(
         host=os.environ.get("POSTLINE_SMTP_HOST") or "127.0.0.1",
         hostname=os.environ.get("POSTLINE_SMTP_HOSTNAME") or socket.getfqdn(),
-        port=_int("POSTLINE_SMTP_PORT", 2587),
-        bulk_port=_int("POSTLINE_BULK_SMTP_PORT", 2588),
-        tls_port=_int("POSTLINE_SMTP_TLS_PORT", 2465),
-        bulk_tls_port=_int("POSTLINE_BULK_SMTP_TLS_PORT", 2466),
+        port=env_int("POSTLINE_SMTP_PORT", 2587),
+        bulk_port=env_int("POSTLINE_BULK_SMTP_PORT", 2588),
+        tls_port=env_int("POSTLINE_SMTP_TLS_PORT", 2465),
+        bulk_tls_port=env_int("POSTLINE_BULK_SMTP_TLS_PORT", 2466),
         tls_cert=os.environ.get("POSTLINE_SMTP_TLS_CERT") or None,
         tls_key=os.environ.get("POSTLINE_SMTP_TLS_KEY") or None,
         self_signed_dir=Path(os.environ.get("POSTLINE_SMTP_SELF_SIGNED_DIR") or ".postline/smtp"),
-        auth_require_tls=_bool("POSTLINE_SMTP_AUTH_REQUIRE_TLS", True),
-        max_connections_per_account=_int("POSTLINE_SMTP_MAX_CONNECTIONS_PER_ACCOUNT", 10),
-        max_connections_per_ip=_int("POSTLINE_SMTP_MAX_CONNECTIONS_PER_IP", 10),
-        max_messages_per_connection=_int("POSTLINE_SMTP_MAX_MESSAGES_PER_CONNECTION", 100),
-        max_recipients=_int("POSTLINE_SMTP_MAX_RECIPIENTS", 1000),
+        auth_require_tls=env_bool("POSTLINE_SMTP_AUTH_REQUIRE_TLS", True),
+        max_connections_per_account=env_int("POSTLINE_SMTP_MAX_CONNECTIONS_PER_ACCOUNT", 10),
+        max_connections_per_ip=env_int("POSTLINE_SMTP_MAX_CONNECTIONS_PER_IP", 10),
+        max_messages_per_connection=env_int("POSTLINE_SMTP_MAX_MESSAGES_PER_CONNECTION", 100),
+        max_recipients=env_int("POSTLINE_SMTP_MAX_RECIPIENTS", 1000),
         max_message_bytes=core.max_message_bytes,
-        max_header_bytes=_int("POSTLINE_SMTP_MAX_HEADER_BYTES", 64 * 1024),
-        timeout_seconds=_int("POSTLINE_SMTP_TIMEOUT_SECONDS", 300),
+        max_header_bytes=env_int("POSTLINE_SMTP_MAX_HEADER_BYTES", 64 * 1024),
+        timeout_seconds=env_int("POSTLINE_SMTP_TIMEOUT_SECONDS", 300),
     )
