@@ -29,14 +29,6 @@ def new_contact_id() -> str:
     return str(uuid.UUID(int=value))
 
 
-def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-        return True
-    except ValueError:
-        return False
-
-
 def email_key(email: str) -> str:
     """Emails are unique per account case-insensitively: the key is the lower-cased address."""
     return email.strip().lower()

@@ -20,11 +20,12 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.contacts import changes, lists, meta, outbox
 from chalicelib.contacts import fields as fields_mod
-from chalicelib.contacts.common import email_errors, email_key, is_uuid, new_contact_id, now_ms
+from chalicelib.contacts.common import email_errors, email_key, new_contact_id, now_ms
 from chalicelib.contacts.models import Contact
 from chalicelib.core import db
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Conflict, NotFound, PostlineError, Unprocessable
+from chalicelib.core.ids import is_uuid
 
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20

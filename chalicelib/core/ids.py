@@ -32,6 +32,14 @@ def new_uuid() -> str:
     return str(uuid.uuid4())
 
 
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+        return True
+    except ValueError:
+        return False
+
+
 def path_id(value: Any) -> int:
     """An integer id from a URL path; anything else names nothing (404, not a 500)."""
     try:

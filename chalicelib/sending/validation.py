@@ -13,10 +13,10 @@ import binascii
 import json
 import mimetypes
 import re
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.core import ids
 from chalicelib.core.config import settings
 
 MAX_RECIPIENTS_PER_FIELD = 1000
@@ -329,7 +329,7 @@ def parse_send(body: Any) -> SendRequest:
     category = _text("category", body.get("category"), errors)
     template_variables: dict[str, Any] = {}
     if template_uuid is not None:
-        if not isinstance(template_uuid, str) or not _is_uuid(template_uuid):
+        if not isinstance(template_uuid, str) or not ids.is_uuid(template_uuid):
             errors.append("'template_uuid' must be a valid UUID")
         # The template brings its own subject, bodies and category (EmailFromTemplate).
         for name, value in (("subject", subject), ("text", text), ("html", html), ("category", category)):
@@ -401,14 +401,6 @@ def parse_batch(body: Any) -> tuple[dict[str, Any], list[Any]]:
     if errors:
         raise SendError(400, errors)
     return base or {}, requests
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-        return True
-    except ValueError:
-        return False
 
 
 def _megabytes(limit: int) -> str:
