@@ -521,3 +521,19 @@ def test_a_local_restart_settles_queued_mail_whose_dispatch_was_lost(api, client
     log = api.get(f"/api/email_logs/{lost_id}").json
     assert log["status"] == "not_delivered" and "restarted" in log["events"][-1]["details"]["reject_reason"]
     assert sent_to(lost) == []
+
+
+def test_a_batch_across_domains_is_one_dispatch_per_domain(api, account, client, domain):
+    other = verified_domain(account[0].account_id)
+    a, b, c = unique("a"), unique("b"), unique("c")
+    r = api.post("/api/batch", {"base": body(domain, a), "requests": [
+        {"to": [{"email": a}]},
+        {"to": [{"email": b}], "from": {"email": f"app@{other.domain_name}"}},
+        {"to": [{"email": c}]}]}, host=SEND)
+    assert r.status == 200 and all(x["success"] for x in r.json["responses"])
+    dispatches = take("transactional")
+    domains_of = [{record(i).domain_id for i in d["message_ids"]} for d in dispatches]
+    assert sorted(map(sorted, domains_of)) == sorted([[domain.domain_id], [other.domain_id]])
+    assert sorted(len(d["message_ids"]) for d in dispatches) == [1, 2]  # a and c travel together
+    deliver(client, "transactional", dispatches)
+    assert [len(sent_to(x)) for x in (a, b, c)] == [1, 1, 1]

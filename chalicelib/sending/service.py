@@ -23,7 +23,7 @@ from chalicelib.sending.validation import (
     parse_send,
 )
 
-DISPATCH_SIZE = 50  # messages per SQS message (one worker lease)
+DISPATCH_SIZE = 50  # messages per SQS message (one worker lease), all of one sending domain
 MAX_STORED_TEMPLATE_VARIABLES = 16 * 1024  # bytes kept on each record for the email log
 
 
@@ -96,9 +96,8 @@ class Submission:
             return
         ref = content.save(self.principal.account_id, self.request_id, content.ContentDocument(self.entries))
         bodies, unwritten = [], []
-        for start in range(0, len(self.messages), DISPATCH_SIZE):
-            messages = self.messages[start:start + DISPATCH_SIZE]
-            body = worker.dispatch_body(f"{self.request_id}:{start // DISPATCH_SIZE}", self.principal.account_id,
+        for messages in _dispatches(self.messages):
+            body = worker.dispatch_body(f"{self.request_id}:{len(bodies)}", self.principal.account_id,
                                         self.stream, messages, ref, deferred=defer_records)
             if not body.get("deferred"):
                 unwritten.extend(messages)
@@ -109,6 +108,16 @@ class Submission:
                     batch.save(message)
         queues.send_many(streams.queue_for(self.stream), bodies)
         self.written = unwritten
+
+
+def _dispatches(messages: list[Message]) -> list[list[Message]]:
+    """Up to ``DISPATCH_SIZE`` messages each, all from one sending domain: the worker counts a
+    dispatch against its domain's rate and asks that domain's suppressions."""
+    by_domain: dict[int, list[Message]] = {}
+    for message in messages:
+        by_domain.setdefault(message.domain_id, []).append(message)
+    return [group[start:start + DISPATCH_SIZE]
+            for group in by_domain.values() for start in range(0, len(group), DISPATCH_SIZE)]
 
 
 def _refuse_over_quota(principal: Principal) -> None:
