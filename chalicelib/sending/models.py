@@ -21,7 +21,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from chalicelib.core.db import BaseModel, TimestampedModel, table_name
+from chalicelib.core.db import BaseModel, table_name
 
 # Message.status values. The email log shows them as Mailtrap's four statuses (see WIRE_STATUS).
 QUEUED = "queued"  # accepted, waiting for the worker (also between retries)
@@ -137,18 +137,3 @@ class DispatchLease(BaseModel):
     version = NumberAttribute(default=0)  # bumped at each release
     in_flight = UnicodeAttribute(null=True)  # ids being submitted to SES now, space-separated
     expires = TTLAttribute(null=True)
-
-
-class OptOut(TimestampedModel):
-    """A recipient who unsubscribed from one domain's mail on one stream."""
-
-    class Meta:
-        table_name = table_name("opt_outs")
-
-    scope = UnicodeAttribute(hash_key=True)  # "<account_id>#<domain_id>"
-    address = UnicodeAttribute(range_key=True)  # "<stream>#<lower-case email>"
-    account_id = NumberAttribute()
-    domain_id = NumberAttribute()
-    stream = UnicodeAttribute()
-    email = UnicodeAttribute()
-    message_id = UnicodeAttribute(null=True)  # the message whose link was used

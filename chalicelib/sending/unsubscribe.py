@@ -19,7 +19,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.core.config import settings
 from chalicelib.core.signing import sign
 from chalicelib.sending import events
-from chalicelib.sending.models import Message, OptOut
+from chalicelib.sending.models import OPTED_OUT, Message
 
 PLACEHOLDER = "__unsubscribe_url__"
 FOOTER = ('<div style="text-align: center; margin-top: 20px;">\n'
@@ -79,21 +79,6 @@ def with_links(html: str | None, text: str | None, url: str) -> tuple[str | None
     return html, text
 
 
-def _scope(account_id: int, domain_id: int) -> str:
-    return f"{account_id}#{domain_id}"
-
-
-def is_opted_out(account_id: int, domain_id: int, stream: str, email: str) -> bool:
-    return bool(opted_out(account_id, domain_id, stream, [email]))
-
-
-def opted_out(account_id: int, domain_id: int, stream: str, emails: list[str]) -> set[str]:
-    """Which of these addresses (lower case) opted out of the domain's mail on the stream."""
-    scope = _scope(account_id, domain_id)
-    keys = list({(scope, f"{stream}#{e.lower()}") for e in emails})
-    return {item.email for item in OptOut.batch_get(keys)} if keys else set()
-
-
 def opt_out(token: str, details: dict[str, Any] | None = None) -> Message | None:
     """Record the opt-out a link stands for; None if the link is not genuine. Idempotent."""
     message_id = verify(token)
@@ -106,9 +91,6 @@ def opt_out(token: str, details: dict[str, Any] | None = None) -> Message | None
     from chalicelib.sending import hooks  # the suppressions capability keeps opt-outs
 
     hooks.record_unsubscribe(message)
-    if is_opted_out(message.account_id, message.domain_id, message.stream, message.recipient):
+    if message.status == OPTED_OUT:  # the link was used before: one unsubscribe event per message
         return message
-    OptOut(_scope(message.account_id, message.domain_id), f"{message.stream}#{message.recipient.lower()}",
-           account_id=message.account_id, domain_id=message.domain_id, stream=message.stream,
-           email=message.recipient.lower(), message_id=message_id).save()
     return events.apply(message_id, "unsubscribe", {k: v for k, v in (details or {}).items() if v})
