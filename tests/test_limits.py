@@ -124,7 +124,9 @@ def test_api_refuses_mail_once_the_monthly_quota_is_used_up(api, client, account
 def test_a_not_reached_monthly_answer_is_reused_briefly_and_forgotten_on_change(account):
     acct = account[0].account_id
     limits.set_limits(acct, plan="basic", monthly=1)
+    assert not limits.recently_not_reached(acct, limits.MONTHLY_CHECK_SECONDS)  # nothing asked yet
     assert not limits.monthly_limit_reached(acct, limits.MONTHLY_CHECK_SECONDS)
+    assert limits.recently_not_reached(acct, limits.MONTHLY_CHECK_SECONDS)  # what SMTP asks without a hop
     assert limits.admit(acct, 1) == (1, None)  # the quota is used up now
     assert not limits.monthly_limit_reached(acct, limits.MONTHLY_CHECK_SECONDS)  # the recent answer
     assert limits.monthly_limit_reached(acct)  # asked without max_age: counted
@@ -132,6 +134,7 @@ def test_a_not_reached_monthly_answer_is_reused_briefly_and_forgotten_on_change(
     limits.set_limits(acct, monthly=2)
     assert not limits.monthly_limit_reached(acct, limits.MONTHLY_CHECK_SECONDS)
     limits.set_limits(acct, monthly=1)  # an operator change drops the remembered answer
+    assert not limits.recently_not_reached(acct, limits.MONTHLY_CHECK_SECONDS)
     assert limits.monthly_limit_reached(acct, limits.MONTHLY_CHECK_SECONDS)
     limits.set_limits(acct, monthly=2)
     assert not limits.monthly_limit_reached(acct, limits.MONTHLY_CHECK_SECONDS)

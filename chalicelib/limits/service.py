@@ -255,17 +255,22 @@ def monthly_used(account_id: int, now: datetime | None = None) -> int:
         return 0
 
 
+def recently_not_reached(account_id: int, max_age: float) -> bool:
+    """Whether the monthly quota was seen not used up within ``max_age`` seconds: no AWS
+    call, so the SMTP ingress asks this on its event loop before paying a thread hop."""
+    with _cache_lock:
+        checked = _not_reached.get(int(account_id))
+    return checked is not None and time.monotonic() - checked < max_age
+
+
 def monthly_limit_reached(account_id: int, max_age: float = 0.0) -> bool:
     """Whether the account's monthly quota is used up. With ``max_age`` (seconds) a "not
     reached" answer up to that old is reused (the SMTP ingress asks on every AUTH and MAIL);
     "reached" is never reused, and set_limits/forget_cached drop what is remembered."""
     account_id = int(account_id)
     now = time.monotonic()
-    if max_age > 0:
-        with _cache_lock:
-            checked = _not_reached.get(account_id)
-        if checked is not None and now - checked < max_age:
-            return False
+    if max_age > 0 and recently_not_reached(account_id, max_age):
+        return False
     monthly = limits_for(account_id).monthly
     reached = monthly is not None and monthly_used(account_id) >= monthly
     with _cache_lock:

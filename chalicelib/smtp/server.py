@@ -64,6 +64,8 @@ class Runtime:
         """Asked on every AUTH and MAIL: a recent "not reached" is reused (limits caches it)."""
         from chalicelib.limits import service as limits
 
+        if limits.recently_not_reached(account_id, limits.MONTHLY_CHECK_SECONDS):
+            return False  # the usual answer, without a hop to the thread pool and back
         return await self.call(limits.monthly_limit_reached, account_id, limits.MONTHLY_CHECK_SECONDS)
 
 
