@@ -282,6 +282,40 @@ def test_a_failed_commit_is_451_and_leaves_nothing(smtp, account, token, domain,
     assert stored(account) == []
 
 
+def test_concurrent_sessions_share_commits_and_each_message_is_stored_once(smtp, account, token, domain,
+                                                                            monkeypatch):
+    import threading
+
+    from chalicelib.core import queues
+
+    calls = []
+    send_many = queues.send_many
+    monkeypatch.setattr(queues, "send_many", lambda queue, bodies: (calls.append(queue), send_many(queue, bodies)))
+    sender = f"app@{domain.domain_name}"
+    sessions, rounds = 4, 5
+    together = threading.Barrier(sessions)
+    replies: list[tuple[int, bytes]] = []
+
+    def send(n: int) -> None:
+        with session(smtp, token) as client:
+            for r in range(rounds):
+                to = f"s{n}-{r}@rcpt.test"
+                client.mail(sender)
+                client.rcpt(to)
+                together.wait(timeout=30)  # every session's next message arrives at once
+                replies.append(client.data(mime(sender, [to]).encode()))
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert [code for code, _ in replies] == [250] * sessions * rounds
+    assert sorted(m.recipient for m in stored(account)) == sorted(
+        f"s{n}-{r}@rcpt.test" for n in range(sessions) for r in range(rounds))
+    assert len(calls) < sessions * rounds  # messages of different sessions went in one dispatch
+
+
 # ---------------------------------------------------------------- limits
 
 

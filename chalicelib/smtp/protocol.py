@@ -231,8 +231,7 @@ class Handler:
         except parse.Refused as refused:
             return refused.reply
         try:
-            future = runtime.committer.submit(server.principal, server.listener.stream, server.ip, request)
-            message_ids = await asyncio.wrap_future(future)
+            message_ids = await runtime.committer.submit(server.principal, server.listener.stream, server.ip, request)
         except SendError as exc:
             if exc.status == 403:
                 return replies.SENDER_NOT_ALLOWED.format(reason=exc.detail or "; ".join(exc.errors))

@@ -91,7 +91,7 @@ class SmtpServer:
         logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.runtime = Runtime(
             config=self.config, loop=self._loop, tls_context=self.tls_context,
-            committer=ingest.Committer(active=lambda: self.runtime.authenticated),
+            committer=ingest.Committer(self._loop, active=lambda: self.runtime.authenticated),
             ips=connections.IpSlots(self.config.max_connections_per_ip),
             accounts=connections.AccountSlots(self.config.max_connections_per_account),
             pool=ThreadPoolExecutor(max_workers=16, thread_name_prefix="smtp-io"))
