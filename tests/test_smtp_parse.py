@@ -1,5 +1,5 @@
-"""The SMTP parser's header fast paths give exactly what ``email.policy.default`` gives, and
-are the ones taken for plain headers (most mail)."""
+"""The SMTP ingress's fast paths (header values in parse.py, MAIL/RCPT paths in protocol.py)
+give exactly what the full parsers give, and are the ones taken for plain input (most mail)."""
 
 from __future__ import annotations
 
@@ -94,3 +94,51 @@ def test_plain_headers_skip_the_full_parser(monkeypatch):
     body = parse.to_body(raw, ["a@b.example"], 64 * 1024)
     assert (body["from"], body["to"], body["subject"], body["category"]) == (
         {"email": "orders@shop.example", "name": "Shop"}, [{"email": "a@b.example"}], "Order 42", "orders")
+
+
+PATHS = [
+    "<a@b.example>",
+    "<a@b.example> SIZE=100 BODY=8BITMIME",
+    " <a@b.example>",
+    "<a@b.example>   SIZE=100",
+    "<a@b.example> SIZE=100  ",
+    "<first.last+tag@sub.b.example>",
+    "<A@B.EXAMPLE>",
+    "<a.b@c.d>x",
+    "<>",
+    "<a..b@b.example>",
+    "<.a@b.example>",
+    "<\"quoted local\"@b.example>",
+    "<@relay.example:a@b.example>",
+    "<a@[127.0.0.1]>",
+    "<a@b.example",
+    "a@b.example",
+    "a@b.example SIZE=1",
+    "<a b@c.example>",
+    "<" + "l" * 65 + "@b.example>",
+    "<" + "l" * 64 + "@b.example>",
+    "<a@bücher.example>",
+    "",
+]
+
+
+@pytest.mark.parametrize("arg", PATHS)
+def test_mail_and_rcpt_paths_read_as_aiosmtpd_reads_them(arg):
+    from aiosmtpd.smtp import SMTP
+
+    from chalicelib.smtp.protocol import Connection
+
+    server = Connection.__new__(Connection)  # only the limit _getaddr reads
+    server.local_part_limit = 64
+    assert server._getaddr(arg) == SMTP._getaddr(server, arg)
+
+
+def test_plain_paths_skip_aiosmtpds_reader(monkeypatch):
+    from aiosmtpd.smtp import SMTP
+
+    from chalicelib.smtp.protocol import Connection
+
+    monkeypatch.setattr(SMTP, "_getaddr", lambda self, arg: (_ for _ in ()).throw(AssertionError(arg)))
+    server = Connection.__new__(Connection)
+    server.local_part_limit = 64
+    assert server._getaddr("<orders@shop.example> SIZE=4820") == ("orders@shop.example", "SIZE=4820")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from base64 import b64decode
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("postline.smtp")
 INLINE_PARSE_BYTES = 64 * 1024  # larger messages are parsed in the thread pool, off the event loop
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+# "<local@domain>" then ESMTP parameters, as nearly every client writes MAIL and RCPT.
+_PLAIN_PATH = re.compile(rf"[ \t]*<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>[ \t]*(\S(?:.*\S)?)?")
 
 
 class QuietSession(Session):
@@ -68,6 +72,15 @@ class Connection(SMTP):
 
     def _create_session(self) -> Session:
         return QuietSession(self.loop)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's address reading, with the plain form read directly: aiosmtpd's builds a
+        class and a token tree for every MAIL and RCPT (~0.1 ms). tests/test_smtp_parse.py
+        holds both to the same answers."""
+        match = _PLAIN_PATH.fullmatch(arg)
+        if match is None or (self.local_part_limit and len(match.group(1).rpartition("@")[0]) > self.local_part_limit):
+            return super()._getaddr(arg)
+        return match.group(1), match.group(2) or ""
 
     # ------------------------------------------------------------ connection life
 
