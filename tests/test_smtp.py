@@ -251,6 +251,35 @@ def test_bad_messages_get_5xx_and_nothing_is_stored(smtp, account, token, domain
     assert [m.recipient for m in stored(account)] == ["ok@rcpt.test"]
 
 
+def test_data_is_read_whole_with_dots_unstuffed_however_it_arrives(smtp, account, token, domain, monkeypatch):
+    from chalicelib.smtp import parse
+
+    seen: list[bytes] = []
+    to_request = parse.to_request
+    monkeypatch.setattr(parse, "to_request", lambda raw, *args: (seen.append(raw), to_request(raw, *args))[1])
+    sender = f"app@{domain.domain_name}"
+    head = f"From: {sender}\r\nTo: d@rcpt.test\r\nSubject: dots\r\n\r\n".encode()
+    body = b".hidden\r\n..two\r\nend of sentence.\r\n.\r\nx.\r\n"  # as written by the sender
+    stuffed = b"..hidden\r\n...two\r\nend of sentence.\r\n..\r\nx.\r\n"  # as a client sends it
+    line_999, line_1000 = b"y" * 999 + b"\r\n", b"y" * 1000 + b"\r\n"  # 1001 bytes with CRLF is the most
+    with session(smtp, token) as client:
+        for pieces in ([head + stuffed + b".\r\n"],  # all at once
+                       [head + stuffed[:5], stuffed[5:-1], b"\n.", b"\r\n"],  # the end split across writes
+                       [head, stuffed, b".", b"\r\n"]):
+            assert client.mail(sender)[0] == 250 and client.rcpt("d@rcpt.test")[0] == 250
+            assert client.docmd("DATA")[0] == 354
+            for piece in pieces:
+                client.send(piece)
+                time.sleep(0.02)
+            assert client.getreply()[0] == 250
+        assert client.sendmail(sender, ["d@rcpt.test"], head + line_999) == {}
+        with pytest.raises(smtplib.SMTPDataError) as err:
+            client.sendmail(sender, ["d@rcpt.test"], head + line_1000)
+        assert (err.value.smtp_code, err.value.smtp_error[:13]) == (500, b"Line too long")
+    assert seen == [head + body] * 3 + [head + line_999]
+    assert len(stored(account)) == 4
+
+
 def test_size_limit_advertised_and_enforced(smtp, account, token, domain):
     sender = f"app@{domain.domain_name}"
     with session(smtp, token) as client:
