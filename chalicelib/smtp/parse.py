@@ -11,9 +11,11 @@ address nobody RCPT'd to receives nothing.
 
 Parsing speed: the MIME tree is read with the ``compat32`` policy and only the headers
 whose meaning matters (addresses, subject, the ones passed on) go through
-``email.policy.default``'s header parsers. Parsing the whole message with
-``policy.default`` re-parses every Content-Type on each access and cost ~6 ms per 5 KB
-message, more than storing it.
+``email.policy.default``'s header parsers, and of those the plain ones (``Name <a@b>``
+lists, ASCII text) are read directly with the same result (``_mailboxes``, ``_text_value``).
+Parsing the whole message with ``policy.default`` re-parses every Content-Type on each
+access and cost ~6 ms per 5 KB message, more than storing it; now it is ~0.3 ms, most of
+it the MIME tree.
 """
 
 from __future__ import annotations
