@@ -508,6 +508,35 @@ def test_a_retry_after_ses_throttling_counts_once_against_the_limits(api, accoun
     assert limits.monthly_used(account_id) == 1 and hour.used == 1  # one message, counted once
 
 
+def test_a_copy_delivered_after_a_worker_crash_counts_once_against_the_limits(api, account, client, domain,
+                                                                             monkeypatch):
+    from chalicelib.limits import service as limits
+    from chalicelib.limits.models import UsageWindow
+
+    account_id = account[0].account_id
+    limits.set_limits(account_id, plan="free", hourly=100, daily=100, monthly=100)
+    to = unique()
+    [message_id] = send(api, domain, to)
+    [dispatch] = take("transactional")
+
+    class Crash(BaseException):  # the worker dies after counting, before building the message
+        pass
+
+    def dies(self, lease, pack):
+        raise Crash()
+
+    with monkeypatch.context() as crashing:
+        crashing.setattr(worker.Delivery, "_deliver", dies)
+        with pytest.raises(Crash):
+            deliver(client, "transactional", [dispatch])
+    assert limits.monthly_used(account_id) == 1
+    clock.advance(timedelta(seconds=idempotency.LEASE_SECONDS + 1))
+    deliver(client, "transactional", [dispatch])  # SQS delivers the same copy again
+    assert record(message_id).status == "sent" and len(sent_to(to)) == 1
+    hour = UsageWindow.get(f"account#{account_id}", f"h{clock.now():%Y-%m-%dT%H}", consistent_read=True)
+    assert limits.monthly_used(account_id) == 1 and hour.used == 1  # counted once
+
+
 def test_a_local_restart_settles_queued_mail_whose_dispatch_was_lost(api, client, domain):
     from chalicelib.core import redrive
 

@@ -20,6 +20,9 @@ ledger item (table ``send_dispatches``) makes delivery safe:
    instead of reading the records only when the ledger is fresh or was cleanly released at
    exactly that version. Any other case (a crash, a stale redelivered copy) reads the
    records, strongly consistent.
+4. **Counted.** Once a holder has counted the dispatch's messages against the account's
+   limits it says so in the ledger, so a copy delivered after that holder died doesn't
+   count them again (a retry it re-enqueued says so in its body).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Lease:
         self.version = int(item.version or 0)
         self.previous_state = item.previous_state  # "fresh", "released" or "claimed" (its holder died)
         self.in_flight = set((item.in_flight or "").split())
+        self.counted = bool(item.counted)  # a holder before this one counted the messages
 
     def trusts(self, version: int) -> bool:
         """Whether snapshots taken at ``version`` are the records as they are now."""
@@ -63,6 +67,11 @@ class Lease:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise LeaseBusy(f"dispatch {self.dispatch_id} was taken over before {what}") from None
             raise
+
+    def mark_counted(self) -> None:
+        """Record that the messages were counted against the limits (right after counting)."""
+        self.counted = True
+        self._write("counting", counted=True)
 
     def mark_in_flight(self, message_ids: list[str]) -> None:
         """Record that these messages are about to be submitted (before any SES call)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     JSONAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -136,4 +137,5 @@ class DispatchLease(BaseModel):
     lease_until = NumberAttribute(default=0)  # epoch seconds
     version = NumberAttribute(default=0)  # bumped at each release
     in_flight = UnicodeAttribute(null=True)  # ids being submitted to SES now, space-separated
+    counted = BooleanAttribute(null=True)  # the dispatch's messages took their share of the limits
     expires = TTLAttribute(null=True)

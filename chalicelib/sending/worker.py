@@ -102,13 +102,15 @@ class Delivery:
         if lease is None:
             return  # a copy of this dispatch already finished it
         todo = [m for m in self._messages(lease) if m.status == QUEUED]
-        counted = bool(self.body.get("counted"))
+        counted = bool(self.body.get("counted")) or lease.counted
         if todo:
             if not counted:
                 delay = hooks.sending_delay(self.account_id, todo[0].domain_id, len(todo))
                 if delay > 0:
                     return self._requeue(lease, todo, delay, self.attempt)
             todo = self._suppress(todo, count_usage=not counted)
+            if not counted:
+                lease.mark_counted()  # a copy delivered after a crash from here on doesn't count again
         while todo:
             if len(todo) < len(self.body["message_ids"]) and time.monotonic() - self.started > TIME_BUDGET_SECONDS:
                 return self._requeue(lease, todo, 0, self.attempt, counted=True)  # the rest in a fresh invocation
