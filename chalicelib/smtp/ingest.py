@@ -121,8 +121,11 @@ class Committer:
     def _answer(self, items: list[_Item], outcome: asyncio.Future) -> None:
         """Back on the loop: give each session its message ids or its error."""
         self._in_flight -= len(items)
-        results = outcome.result() if not outcome.cancelled() and outcome.exception() is None \
-            else [CommitFailed("the commit did not finish")] * len(items)
+        try:
+            results = outcome.result()
+        except BaseException:  # _commit answers for its own failures; this is anything else
+            log.exception("an SMTP commit of %d messages did not finish", len(items))
+            results = [CommitFailed("the commit did not finish")] * len(items)
         accepted = sum(1 for r in results if not isinstance(r, BaseException))
         if accepted:
             self.groups += 1
