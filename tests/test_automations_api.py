@@ -259,6 +259,46 @@ def test_edits_make_versions_and_an_active_edit_compiles_the_new_one(api, world)
     assert api.get(f"/api/automations/{aid}/definition?version=9").status == 404
 
 
+def _meanwhile(monkeypatch, other_request):
+    """Run ``other_request`` once, while the next edit is between reading and writing."""
+    from chalicelib.automations import definition
+
+    parse_steps, done, started = definition.parse_steps, [], []
+
+    def parse_then_interleave(*args, **kwargs):
+        parsed = parse_steps(*args, **kwargs)
+        if not started:
+            started.append(True)
+            done.append(other_request())
+        return parsed
+
+    monkeypatch.setattr(definition, "parse_steps", parse_then_interleave)
+    return done
+
+
+def test_concurrent_edits_of_one_version_cannot_both_land(api, monkeypatch):
+    aid = create(api, steps=[{**EMAIL_STEP, "subject": "first"}]).json["id"]
+    theirs = [{**EMAIL_STEP, "subject": "theirs"}]
+    done = _meanwhile(monkeypatch, lambda: api.patch(f"/api/automations/{aid}", {"steps": theirs}))
+    mine = api.patch(f"/api/automations/{aid}", {"steps": [{**EMAIL_STEP, "subject": "mine"}]})
+    assert done[0].status == 200 and done[0].json["version"] == 2
+    assert mine.status == 409
+    now = api.get(f"/api/automations/{aid}").json
+    v2 = api.get(f"/api/automations/{aid}/definition?version=2")  # the version record holds what won
+    assert now["version"] == 2 and now["steps"][0]["subject"] == "theirs"
+    assert v2.status == 200 and "theirs" in str(v2.json["definition"]) and "mine" not in str(v2.json["definition"])
+
+
+def test_an_edit_does_not_undo_a_rename_made_meanwhile(api, monkeypatch):
+    aid = create(api, name="Before").json["id"]
+    done = _meanwhile(monkeypatch, lambda: api.patch(f"/api/automations/{aid}", {"name": "Renamed meanwhile"}))
+    mine = api.patch(f"/api/automations/{aid}", {"steps": [{**EMAIL_STEP, "subject": "mine"}]})
+    assert done[0].status == 200 and mine.status == 409
+    assert api.get(f"/api/automations/{aid}").json["name"] == "Renamed meanwhile"
+    again = api.patch(f"/api/automations/{aid}", {"steps": [{**EMAIL_STEP, "subject": "mine"}]})  # after a reload
+    assert again.status == 200 and again.json["name"] == "Renamed meanwhile" and again.json["version"] == 2
+
+
 def test_twenty_automations_per_account(api):
     for i in range(20):
         assert create(api, name=f"A{i}").status == 201

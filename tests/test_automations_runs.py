@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from chalicelib import aws
-from chalicelib.automations import definition, enrollment, service, worker
+from chalicelib.automations import definition, enrollment, machines, service, worker
 from chalicelib.automations.adapters import ContactView
 from chalicelib.automations.models import Run
 from chalicelib.core import clock
@@ -403,6 +403,20 @@ def test_a_lost_state_machine_is_created_again_on_the_next_entry(env):
     env.trigger(aid, env.contact("phoenix@x.io"))
     run = env.finish(aid, 1)[0]
     assert run.status == "completed" and run.execution_arn.startswith(arn.replace(":stateMachine:", ":execution:"))
+
+
+def test_an_edit_that_stopped_before_compiling_is_compiled_by_the_next_entry(env, monkeypatch):
+    """The edit is saved first and compiled after; if the request dies in between, the
+    version is still made runnable, by the first contact that enters it."""
+    aid = env.automation(steps=[send(1)])
+    with monkeypatch.context() as stopped:
+        stopped.setattr(machines, "ensure_machine", lambda *a: (_ for _ in ()).throw(RuntimeError("died")))
+        assert env.api.patch(f"/api/automations/{aid}", {"steps": [send(2)]}).status == 500
+    assert env.api.get(f"/api/automations/{aid}").json["active_version"] == 2
+    env.trigger(aid, env.contact("late@x.io"))
+    run = env.finish(aid, 1)[0]
+    assert run.status == "completed" and run.version == 2
+    assert [s.template_id for s in env.sending.to("late@x.io")] == [2]
 
 
 def test_runs_resume_after_the_emulator_forgets_step_functions(env):

@@ -103,7 +103,7 @@ def enroll(automation: Automation, contact: ContactView, *, trigger_type: str,
             _release(guard)
             raise
 
-    record = _version(automation.key, version_no)
+    record = _version(automation, version_no)
     run = _create_run(automation, record, contact, run_key, entered, trigger_type, trigger_data or {})
     created = run is not None
     if run is None:  # a resumed trigger whose run record already exists
@@ -122,14 +122,16 @@ _plans: dict[int, tuple[float, str]] = {}
 PLAN_SECONDS = 60.0
 
 
-def _version(key: str, number: int) -> AutomationVersion:
+def _version(automation: Automation, number: int) -> AutomationVersion:
     """A version's record; immutable once its state machine exists, so kept in memory then."""
+    key = automation.key
     cached = _versions.get((key, number))
     if cached is not None:
         return cached
     record = AutomationVersion.get(key, number, consistent_read=True)
-    if record.state_machine_arn:
-        _versions[(key, number)] = record
+    if not record.state_machine_arn:  # the edit that activated it stopped before compiling
+        machines.compile_version(automation.name, record)
+    _versions[(key, number)] = record
     return record
 
 
@@ -254,7 +256,7 @@ def resume_running_runs() -> int:
     for run in Run.scan(Run.status == RUNNING):
         try:
             automation = Automation.get(run.account_id, run.automation_id)
-            record = _version(automation.key, int(run.version))
+            record = _version(automation, int(run.version))
         except DoesNotExist:
             continue
         _start(automation, record, run)

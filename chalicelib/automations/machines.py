@@ -61,6 +61,18 @@ def ensure_machine(account_id: int, automation_id: int, version: int, definition
     return arn
 
 
+def compile_version(automation_name: str, record: Any) -> str:
+    """The state machine of a version record (an ``AutomationVersion``), made and written
+    to the record the first time; its ARN."""
+    if record.state_machine_arn:
+        return record.state_machine_arn
+    steps = record.steps or []
+    arn = ensure_machine(record.account_id, record.automation_id, int(record.version),
+                         definition_for(automation_name, int(record.version), steps))
+    record.update(actions=[type(record).state_machine_arn.set(arn)])
+    return arn
+
+
 def start(machine_arn: str, execution_name: str, payload: dict[str, Any]) -> str:
     """Start one execution; a second start under the same name is the same run (idempotent)."""
     sfn = aws.client("stepfunctions")

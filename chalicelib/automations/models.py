@@ -57,6 +57,7 @@ class Automation(TimestampedModel):
     paused_at = UTCDateTimeAttribute(null=True)
     disabled_at = UTCDateTimeAttribute(null=True)  # runs that entered before it are removed
     archived_at = UTCDateTimeAttribute(null=True)
+    revision = NumberAttribute(null=True)  # bumped by every save: two concurrent edits can't both land
 
     @property
     def key(self) -> str:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.accounts import service as accounts
 from chalicelib.automations import adapters, conditions, definition, machines
@@ -33,7 +34,7 @@ from chalicelib.automations.models import (
     StepStat,
     automation_key,
 )
-from chalicelib.core import clock, ids
+from chalicelib.core import clock, db, ids
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
@@ -153,8 +154,7 @@ def create(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
         next_step_id=next_step_id,
     )
     try:
-        _save_version(automation)
-        automation.save(condition=Automation.automation_id.does_not_exist())
+        _save(automation, _version_record(automation))
     except Exception:
         _release_automation_slot(principal.account_id)
         raise
@@ -184,17 +184,18 @@ def update(principal: Principal, automation_id: Any, body: dict[str, Any]) -> di
     target = params.get("status")
     if target is not None and (not isinstance(target, str) or target not in STATUSES):
         raise Unprocessable.field("status", "must be one of: active, paused, disabled")
+    new_version = None
     if changed_tree:
         automation.version = old_version + 1
+        new_version = _version_record(automation)
         if automation.status in (ACTIVE, PAUSED):
             _require_runnable(automation)
-            _save_version(automation)
             automation.active_version = automation.version  # new entries get the new version
-        else:
-            _save_version(automation, compile_now=False)
     if target is not None and target != automation.status:
         _transition(automation, target)
-    _save(automation, old_version)
+    _save(automation, new_version)
+    if changed_tree or target == ACTIVE:
+        _compile_active(automation, new_version)
     return get_wire(automation)
 
 
@@ -204,14 +205,15 @@ def set_active(principal: Principal, automation_id: Any, active: Any) -> dict[st
     automation = load(principal.account_id, automation_id)
     if not isinstance(active, bool):
         raise Unprocessable.field("active", "must be true or false")
-    old_version = automation.version
     if active and automation.status != ACTIVE:
         _transition(automation, ACTIVE)
     elif not active and automation.status == ACTIVE:
         _transition(automation, PAUSED)
     elif automation.status == ARCHIVED:
         raise Unprocessable.field("status", "an archived automation can't be changed")
-    _save(automation, old_version)
+    _save(automation)
+    if active:
+        _compile_active(automation)
     return get_wire(automation)
 
 
@@ -221,13 +223,12 @@ def archive(principal: Principal, automation_id: Any) -> None:
     automation = load(principal.account_id, automation_id)
     if automation.status == ARCHIVED:
         return
-    old_version = automation.version
     now = clock.now()
     if automation.status in (ACTIVE, PAUSED):
         automation.disabled_at = now
     automation.status = ARCHIVED
     automation.archived_at = now
-    _save(automation, old_version)
+    _save(automation)
     _release_automation_slot(principal.account_id)
 
 
@@ -351,8 +352,7 @@ def _transition(automation: Automation, target: str) -> None:
     now = clock.now()
     if target == ACTIVE:
         _require_runnable(automation)
-        record = _save_version(automation, compile_now=True, existing_ok=True)
-        automation.active_version = record.version
+        automation.active_version = automation.version  # compiled once saved (_compile_active)
         automation.activated_at = now
         automation.paused_at = None
     elif target == PAUSED:
@@ -362,40 +362,44 @@ def _transition(automation: Automation, target: str) -> None:
     automation.status = target
 
 
-def _save_version(automation: Automation, compile_now: bool | None = None,
-                  existing_ok: bool = False) -> AutomationVersion:
-    """Store the automation's current tree as its version (and its state machine if running)."""
-    record = None
-    if existing_ok:
-        try:
-            record = AutomationVersion.get(automation.key, automation.version, consistent_read=True)
-        except DoesNotExist:
-            record = None
-    if record is None:
-        record = AutomationVersion(
-            automation.key, automation.version, account_id=automation.account_id,
-            automation_id=automation.automation_id, trigger_type=automation.trigger_type,
-            trigger_config=automation.trigger_config, steps=automation.steps,
-        )
-    if compile_now is None:
-        compile_now = automation.status in (ACTIVE, PAUSED)
-    if compile_now and not record.state_machine_arn:
-        asl_doc = machines.definition_for(automation.name, record.version, record.steps)
-        record.state_machine_arn = machines.ensure_machine(
-            automation.account_id, automation.automation_id, record.version, asl_doc)
-    try:
-        record.save()
-    except PutError as exc:  # pragma: no cover - surfaced as a retryable conflict
-        raise Conflict("The automation changed meanwhile; try again") from exc
-    return record
+def _version_record(automation: Automation) -> AutomationVersion:
+    """The record of the automation's current tree as its (new) version number."""
+    return AutomationVersion(
+        automation.key, automation.version, account_id=automation.account_id,
+        automation_id=automation.automation_id, trigger_type=automation.trigger_type,
+        trigger_config=automation.trigger_config, steps=automation.steps,
+    )
 
 
-def _save(automation: Automation, expected_version: int) -> None:
-    """Write the definition unless someone else changed its tree meanwhile."""
+def _save(automation: Automation, new_version: AutomationVersion | None = None) -> None:
+    """Write the automation, and the record of a version it just made, in one transaction,
+    unless another request saved the automation since this one read it (409): two
+    concurrent edits can't both land, nor leave a version record that isn't the tree the
+    automation holds. State machines are made after (``_compile_active``)."""
+    read = automation.revision
+    automation.revision = (read or 0) + 1
+    automation.updated_at = clock.now()
+    unchanged = Automation.revision == read if read is not None else Automation.revision.does_not_exist()
     try:
-        automation.save(condition=Automation.version == expected_version)
-    except PutError:
-        raise Conflict("The automation was changed by another request; reload it and try again") from None
+        with TransactWrite(connection=db.transactions()) as tx:
+            tx.save(automation, condition=unchanged)
+            if new_version is not None:
+                tx.save(new_version, condition=AutomationVersion.version.does_not_exist())
+    except TransactWriteError as exc:
+        automation.revision = read
+        if any(getattr(r, "code", None) == "ConditionalCheckFailed" for r in exc.cancellation_reasons or []):
+            raise Conflict("The automation was changed by another request; reload it and try again") from None
+        raise
+
+
+def _compile_active(automation: Automation, record: AutomationVersion | None = None) -> None:
+    """Give a running automation's active version its state machine (once; enrollment does
+    it too, should a request have stopped between saving and this)."""
+    if automation.status not in (ACTIVE, PAUSED) or not automation.active_version:
+        return
+    if record is None or record.version != automation.active_version:
+        record = AutomationVersion.get(automation.key, automation.active_version, consistent_read=True)
+    machines.compile_version(automation.name, record)
 
 
 def version_record(account_id: int, automation_id: int, version: int) -> AutomationVersion:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
@@ -239,10 +238,9 @@ def _move_email(contact: Contact, new_email: str, view: View) -> list[dict[str, 
     outbox.keep_unsettled(moved)
     outbox.assign(moved, [event])
     outbox.mark_api_pending(moved)
-    connection = Connection(region=settings().region, host=settings().aws_endpoint_url)
     old = Contact(contact.account_id, old_key)
     try:
-        with TransactWrite(connection=connection) as tx:
+        with TransactWrite(connection=db.transactions()) as tx:
             tx.save(moved, condition=Contact.email_key.does_not_exist())
             tx.delete(old, condition=(Contact.seq == old_seq) if old_seq else Contact.email_key.exists())
     except TransactWriteError as exc:

@@ -6,9 +6,11 @@ here has its table there with the same keys and indexes (one source of truth).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import UTCDateTimeAttribute
+from pynamodb.connection import Connection
 from pynamodb.models import Model
 
 from chalicelib.core import clock
@@ -19,6 +21,16 @@ ALL_MODELS: list[type[Model]] = []
 
 def table_name(name: str) -> str:
     return settings().table_name(name)
+
+
+def transactions() -> Connection:
+    """The connection pynamodb's TransactWrite needs (models keep their own)."""
+    return _connection(settings().region, settings().aws_endpoint_url)
+
+
+@lru_cache(maxsize=4)
+def _connection(region: str, host: str | None) -> Connection:
+    return Connection(region=region, host=host)  # one per endpoint: a new botocore client costs ~0.3 s
 
 
 class BaseModel(Model):

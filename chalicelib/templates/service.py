@@ -12,16 +12,13 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import aws
-from chalicelib.core import clock, ids
-from chalicelib.core.config import settings
+from chalicelib.core import clock, db, ids
 from chalicelib.core.errors import Forbidden, NotFound, PostlineError, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.templates import engine, syntax
@@ -145,7 +142,7 @@ def create_template(principal: Principal, params: Any) -> EmailTemplate:
     _store_bodies(template, values.get("body_html"), values.get("body_text"))
     counter = ids.Counter(_quota_key(account_id))
     try:
-        with TransactWrite(connection=_connection()) as tx:
+        with TransactWrite(connection=db.transactions()) as tx:
             tx.update(counter, actions=[ids.Counter.value.add(1)],
                       condition=ids.Counter.value.does_not_exist()
                       | (ids.Counter.value < MAX_TEMPLATES_PER_ACCOUNT))
@@ -186,7 +183,7 @@ def delete_template(principal: Principal, template_id: Any) -> None:
     require_access(principal, ADMIN)
     template = _get(principal.account_id, ids.path_id(template_id))
     try:
-        with TransactWrite(connection=_connection()) as tx:
+        with TransactWrite(connection=db.transactions()) as tx:
             tx.delete(template, condition=EmailTemplate.template_id.exists())
             tx.update(ids.Counter(_quota_key(principal.account_id)), actions=[ids.Counter.value.add(-1)])
     except TransactWriteError:
@@ -196,12 +193,6 @@ def delete_template(principal: Principal, template_id: Any) -> None:
 
 def _quota_key(account_id: int) -> str:
     return f"email_templates:{account_id}"
-
-
-@lru_cache(maxsize=1)
-def _connection() -> Connection:
-    """For transactions; built once per process (a new botocore client costs ~0.3 s)."""
-    return Connection(region=settings().region)
 
 
 def _validated(params: Any, *, partial: bool) -> dict[str, Any]:
