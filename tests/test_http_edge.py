@@ -107,3 +107,26 @@ def test_docs_page_lists_operations(client):
     r = Api(client).get("/api/docs", token=None)
     assert r.status == 200 and "text/html" in r.headers["content-type"]
     assert "/api/accounts/{account_id}/api_tokens" in r.body.decode()
+
+
+def test_health_reports_are_reused_briefly_so_the_public_route_cannot_multiply_aws_calls(client, monkeypatch):
+    import botocore.client
+
+    from chalicelib.core import health
+
+    calls = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def counted(self, operation, params):
+        calls.append(operation)
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counted)
+    first = health.report(max_age=0)  # made now
+    made = len(calls)
+    assert made >= len(first["tables"]) + len(first["queues"]) + 1
+    for _ in range(5):
+        assert Api(client).get("/api/health", token=None).json == first
+    assert len(calls) == made  # the five requests reused it
+    health.report(max_age=0)
+    assert len(calls) == 2 * made
