@@ -127,6 +127,22 @@ def test_groups_lists_email_events_and_missing_values(api):
     assert r.json["count"] == 2
 
 
+def test_a_preview_reads_the_contacts_once_when_dynamodb_cannot_filter(api, monkeypatch):
+    from chalicelib.contacts.models import Contact
+
+    for i in range(25):
+        make_contact(api, f"p{i:02d}@corp.example")
+    make_contact(api, "x@other.example")
+    queries = []
+    query = Contact.query
+    monkeypatch.setattr(Contact, "query", lambda *a, **kw: (queries.append(a), query(*a, **kw))[1])
+    r = api.post("/api/contacts/segments/preview", {"conditions": [  # "contains" is evaluated here, not in DynamoDB
+        {"field": "email", "operator": "contains", "value": "@corp."}]})
+    assert r.status == 200 and r.json["count"] == 25
+    assert [c["email"] for c in r.json["data"]] == [f"p{i:02d}@corp.example" for i in range(20)]
+    assert len(queries) == 1
+
+
 def test_segment_crud_and_no_limit(api, account):
     from chalicelib.contacts import fields, segments
     from chalicelib.contacts.models import Segment

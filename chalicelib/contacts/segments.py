@@ -43,6 +43,7 @@ from chalicelib.core.errors import NotFound, Unprocessable
 MAX_GROUPS = 10
 MAX_CONDITIONS = 20
 MAX_NAME = 100
+PREVIEW_SIZE = 20  # contacts a preview lists (with the count of all)
 SET_OPS = ("is_set", "is_not_set")
 OPERATORS = {
     "text": ("is", "is_not", "contains", "does_not_contain", *SET_OPS),
@@ -485,10 +486,21 @@ def segment_count(account_id: int, segment_id: Any) -> dict[str, Any]:
 
 
 def preview(account_id: int, body: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate conditions without saving them (the UI's "Preview Results")."""
+    """Evaluate conditions without saving them (the UI's "Preview Results"): the first
+    PREVIEW_SIZE members and the count. When DynamoDB can't filter exactly, one pass over
+    the contacts gives both (rather than a page, then a second pass to count)."""
     definition, _ = definition_of(account_id, body)
-    result = page(account_id, definition, "20", None)
-    return {"count": count(account_id, definition), "data": result["data"]}
+    if is_exact(definition):  # a short query for the page, the count done by DynamoDB
+        return {"count": count(account_id, definition),
+                "data": page(account_id, definition, str(PREVIEW_SIZE), None)["data"]}
+    first: list[Contact] = []
+    total = 0
+    for contact in evaluate(account_id, definition):
+        if total < PREVIEW_SIZE:
+            first.append(contact)
+        total += 1
+    view = View.load(account_id)
+    return {"count": total, "data": [view.wire(c) for c in first]}
 
 
 # ---------------------------------------------------------------- usage by segments
