@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -64,19 +65,44 @@ def has_link(html: str) -> bool:
 
 
 def with_links(html: str | None, text: str | None, url: str) -> tuple[str | None, str | None]:
-    """Fill ``__unsubscribe_url__`` and add a footer link where the sender has none."""
+    """Fill ``__unsubscribe_url__`` and add a footer link where the sender has none.
+
+    A bulk dispatch sends one body to many recipients, each with its own URL: where the
+    footer goes and whether the sender has a link of their own is worked out once per body
+    (``_html_plan``, ``_text_plan``); per recipient only the URL is put in."""
     if html is not None:
-        html = html.replace(PLACEHOLDER, url)
-        if not has_link(html):
-            footer = FOOTER.format(url=url)
-            ends = list(_BODY_END.finditer(html))
-            at = ends[-1].start() if ends else len(html)
-            html = html[:at] + footer + html[at:]
+        head, tail, footer = _html_plan(html, _sample_url())
+        if footer:
+            html = head.replace(PLACEHOLDER, url) + FOOTER.format(url=url) + tail.replace(PLACEHOLDER, url)
+        else:
+            html = html.replace(PLACEHOLDER, url)
     if text is not None:
-        text = text.replace(PLACEHOLDER, url)
-        if url not in text and "unsubscribe" not in text.lower():
+        if _text_plan(text):
             text = f"{text.rstrip()}\n\nUnsubscribe: {url}\n"
+        else:
+            text = text.replace(PLACEHOLDER, url)
     return html, text
+
+
+def _sample_url() -> str:
+    return url_for("00000000-0000-0000-0000-000000000000")  # every link has this shape
+
+
+@lru_cache(maxsize=8)  # bodies can be large: a few recent ones
+def _html_plan(html: str, sample_url: str) -> tuple[str, str, bool]:
+    """(before the last </body>, from it on, whether a footer link is needed): the sender
+    has no link of their own once the placeholder holds a URL of the links' shape."""
+    if has_link(html.replace(PLACEHOLDER, sample_url)):
+        return html, "", False
+    ends = list(_BODY_END.finditer(html))
+    at = ends[-1].start() if ends else len(html)
+    return html[:at], html[at:], True
+
+
+@lru_cache(maxsize=8)  # bodies can be large: a few recent ones
+def _text_plan(text: str) -> bool:
+    """Whether a text body needs the unsubscribe line (it has no placeholder and no word of it)."""
+    return PLACEHOLDER not in text and "unsubscribe" not in text.lower()
 
 
 def opt_out(token: str, details: dict[str, Any] | None = None) -> Message | None:
