@@ -213,6 +213,40 @@ def test_bulk_actions_limit_and_confirmation(api):
     assert r.json["processed"] == 3 and api.get("/api/contacts").json["data"] == []
 
 
+def test_bulk_actions_change_contacts_side_by_side_and_lose_none(api, monkeypatch):
+    import threading
+    import time
+
+    from chalicelib.contacts import contacts as contacts_svc
+
+    listed = make_list(api, "Side by side")
+    emails = [f"s{i:02d}@example.com" for i in range(40)]
+    for email in emails:
+        make_contact(api, email)
+    at_once, most, lock = [0], [0], threading.Lock()
+    update = contacts_svc.update_with_retry
+
+    def slow_update(*args, **kwargs):  # an AWS round trip's worth of waiting, counted
+        with lock:
+            at_once[0] += 1
+            most[0] = max(most[0], at_once[0])
+        try:
+            time.sleep(0.02)
+            return update(*args, **kwargs)
+        finally:
+            with lock:
+                at_once[0] -= 1
+
+    monkeypatch.setattr(contacts_svc, "update_with_retry", slow_update)
+    selected = emails + ["ghost1@example.com", emails[0], "ghost2@example.com"]  # a repeat is done once
+    r = api.post("/api/contacts/bulk", {"action": "add_to_lists", "contacts": selected, "list_ids": [listed]})
+    assert r.status == 200 and r.json["processed"] == 40
+    assert r.json["not_found"] == ["ghost1@example.com", "ghost2@example.com"]  # in the order given
+    members = api.get(f"/api/contacts?list_id={listed}&per_page=100").json["data"]
+    assert sorted(c["email"] for c in members) == emails
+    assert most[0] > 1
+
+
 def test_contact_limit_per_account(api, settings_env):
     settings_env(POSTLINE_CONTACTS_LIMIT=2)
     make_contact(api, "one@example.com")

@@ -1,8 +1,10 @@
 """Bulk actions on up to 1,000 selected contacts (seed 001): add to lists, remove from
-lists, unsubscribe, delete. The irreversible ones need the confirmation word typed."""
+lists, unsubscribe, delete. The irreversible ones need the confirmation word typed. The
+contacts are changed ``WORKERS`` at a time, each exactly as a single update would."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chalicelib.contacts import changes, contacts, lists
@@ -12,6 +14,9 @@ from chalicelib.contacts.models import Contact
 from chalicelib.core.errors import NotFound, Unprocessable
 
 ACTIONS = ("add_to_lists", "remove_from_lists", "unsubscribe", "delete")
+# Contacts changed at once. Each change is a few AWS round trips (read, conditional write,
+# event publish); one after another, 1,000 of them could outlast API Gateway's 29 s.
+WORKERS = 16
 CONFIRMATION = {"unsubscribe": "unsubscribe", "delete": "delete"}
 
 
@@ -39,17 +44,24 @@ def run(account_id: int, body: dict[str, Any]) -> dict[str, Any]:
     elif action == "unsubscribe":
         change.unsubscribed = True
     schema = fields_mod.schema(account_id)
-    done, missing = 0, []
-    for identifier in dict.fromkeys(selected):
+    mutate = _mutator(change, schema)
+
+    def apply(identifier: str) -> bool:
+        """One contact's change; False if there is no such contact."""
         try:
             if action == "delete":
                 contacts.delete_contact(account_id, identifier)
             else:
-                contacts.update_with_retry(account_id, identifier, _mutator(change, schema))
-            done += 1
+                contacts.update_with_retry(account_id, identifier, mutate)
         except (NotFound, contacts.ContactsNotFound):
-            missing.append(identifier)
-    return {"action": action, "processed": done, "not_found": missing}
+            return False
+        return True
+
+    unique = list(dict.fromkeys(selected))
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(unique))) as pool:
+        outcomes = list(pool.map(apply, unique))
+    missing = [identifier for identifier, found in zip(unique, outcomes, strict=True) if not found]
+    return {"action": action, "processed": len(unique) - len(missing), "not_found": missing}
 
 
 def _mutator(change: changes.Change, schema: fields_mod.Schema):
