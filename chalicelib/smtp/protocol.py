@@ -128,13 +128,14 @@ class Connection(SMTP):
             except asyncio.LimitOverrunError as more:  # no ".\r\n" within the stream's limit yet
                 chunk = await reader.readexactly(more.consumed)
             size += len(chunk)
-            if (tail + chunk).endswith(b"\r\n.\r\n"):
+            end = tail + chunk[-5:]  # the last 5 bytes read: enough to see "\r\n.\r\n"
+            if end.endswith(b"\r\n.\r\n"):
                 size -= 3
                 if limit and size > limit:
                     return None
                 chunks.append(chunk[:-3])
                 return b"".join(chunks)
-            tail = (tail + chunk)[-4:]
+            tail = end[-4:]
             if limit and size > limit:
                 chunks.clear()  # keep reading to the end, keep nothing
             else:
