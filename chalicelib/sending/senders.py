@@ -62,10 +62,22 @@ class SenderResolver:
         self._by_address: dict[str, SenderDomain] = {}
 
     def resolve(self, request: SendRequest) -> SenderDomain:
-        key = request.sender.email.lower()
+        return self._resolve(request.sender.email, [address.email for _, address in request.recipients()])
+
+    def problem(self, address: str) -> str | None:
+        """Why the token may not send from this address (None: it may), before the recipients
+        are known: the SMTP ingress asks at MAIL FROM."""
+        try:
+            self._resolve(address, [])
+        except SendError as exc:
+            return exc.detail or "; ".join(exc.errors)
+        return None
+
+    def _resolve(self, address: str, recipients: list[str]) -> SenderDomain:
+        key = address.lower()
         sender = self._by_address.get(key)
         if sender is None or sender.demo:  # the demo domain's answer depends on the recipients
-            sender = self._check(request)
+            sender = self._check(address, recipients)
             self._by_address[key] = sender
         if not self.principal.can(ADMIN, "domain", sender.domain_id):
             raise SendError(403, ["Forbidden"], detail=(
@@ -73,12 +85,11 @@ class SenderResolver:
                 "(a domain admin permission or account admin)"))
         return sender
 
-    def _check(self, request: SendRequest) -> SenderDomain:
+    def _check(self, address: str, recipients: list[str]) -> SenderDomain:
         from chalicelib.domains import service as domains  # the domains capability owns the rule
 
-        recipients = [address.email for _, address in request.recipients()]
         try:
-            domain = domains.sender_check(self.principal.account_id, request.sender.email, recipients)
+            domain = domains.sender_check(self.principal.account_id, address, recipients)
         except Forbidden as exc:
             raise SendError(403, ["Forbidden"], detail=exc.message) from None
         return _reduce(domain, self.stream)

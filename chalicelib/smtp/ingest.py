@@ -139,7 +139,8 @@ class Committer:
                 item.future.set_result(result)
         self._commit_when_ready()
 
-    def _resolver(self, principal: Principal, stream: str) -> SenderResolver:
+    def senders(self, principal: Principal, stream: str) -> SenderResolver:
+        """The token's sender lookups, shared by its connections and commits for a while."""
         key = (principal.token_id, stream)
         now = time.monotonic()
         hit = self._resolvers.get(key)
@@ -152,7 +153,7 @@ class Committer:
         """In a commit thread: each item's message ids, or the exception to answer it with."""
         first = items[0]
         submission = Submission(first.principal, first.stream, first.client_ip)
-        submission.senders = self._resolver(first.principal, first.stream)  # shared lookups across groups
+        submission.senders = self.senders(first.principal, first.stream)  # shared lookups across groups
         results: list[list[str] | BaseException] = []
         for item in items:
             try:

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Session
 
-from chalicelib.core.errors import Forbidden, Unauthorized
-from chalicelib.core.permissions import ADMIN, Principal
+from chalicelib.core.errors import Unauthorized
+from chalicelib.core.permissions import Principal
 from chalicelib.sending.validation import SendError, valid_email
 from chalicelib.smtp import ingest, parse, replies
 
@@ -238,23 +238,13 @@ class Connection(SMTP):
     # ------------------------------------------------------------ MAIL FROM
 
     async def sender_problem(self, address: str) -> str | None:
-        """Why this envelope sender may not send (None: it may), asked once per domain."""
+        """Why this envelope sender may not send (None: it may), asked once per domain; the
+        answer comes from the sender lookups the token's commits use (sending.senders)."""
         domain = address.rsplit("@", 1)[1].lower()
         if domain not in self._senders:
-            self._senders[domain] = await self.runtime.call(_sender_problem, self.principal, address)
+            senders = self.runtime.committer.senders(self.principal, self.listener.stream)
+            self._senders[domain] = await self.runtime.call(senders.problem, address)
         return self._senders[domain]
-
-
-def _sender_problem(principal: Principal, address: str) -> str | None:
-    from chalicelib.domains import service as domains  # the domains capability owns the rule
-
-    try:
-        domain = domains.sender_check(principal.account_id, address, [])
-    except Forbidden as exc:
-        return exc.message
-    if not principal.can(ADMIN, "domain", domain.domain_id):
-        return f"The API token needs admin access to the sending domain {domain.domain_name}"
-    return None
 
 
 class Handler:
