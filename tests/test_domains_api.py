@@ -284,6 +284,36 @@ def test_send_setup_instructions_emails_every_record(api, account, client):
     assert len(system_mail_to(to)) == 1
 
 
+def test_concurrent_deliveries_of_setup_instructions_send_once_and_a_failed_send_is_retried(api, client,
+                                                                                              monkeypatch):
+    from chalicelib.domains import instructions
+    from chalicelib.sending import system_mail
+    from tests.sending_support import system_mail_to
+
+    domain = create(api)
+    to = f"dns-{uuid.uuid4().hex[:8]}@example.org"
+    api.post(f"/api/domains/{domain['id']}/send_setup_instructions", {"email": to})
+    [body] = drain("setup-instructions")
+    send = system_mail.send
+
+    def refused(*args):
+        raise RuntimeError("SES refused")
+
+    monkeypatch.setattr(system_mail, "send", refused)
+    with pytest.raises(RuntimeError):
+        instructions.handle(body)
+    assert SetupInstructionRequest.get(body["request_id"]).status == "queued"  # back for the queue's retry
+
+    def second_delivery_meanwhile(*args):  # the same queue message delivered again mid-send
+        monkeypatch.setattr(system_mail, "send", send)
+        instructions.handle(body)
+        return send(*args)
+
+    monkeypatch.setattr(system_mail, "send", second_delivery_meanwhile)
+    instructions.handle(body)
+    assert len(system_mail_to(to)) == 1 and SetupInstructionRequest.get(body["request_id"]).status == "sent"
+
+
 @pytest.mark.parametrize("body", [{}, {"email": "nope"}, {"email": 5}])
 def test_send_setup_instructions_needs_a_valid_email(api, body):
     domain = create(api)

@@ -4,7 +4,8 @@ The API stores the request (``queued``) and puts it on the ``setup-instructions`
 consumer renders the email (subject, text and HTML with every DNS record), keeps a copy in
 the data bucket at ``setup-instructions/<account>/<request>.json``, sends it as Postline's
 own mail (sending/system_mail.py: not the account's mail, so none of its limits or logs) and
-marks the request ``sent`` with SES's message id. If SES refuses, the queue retries it.
+marks the request ``sent`` with SES's message id. If SES refuses, the queue retries it; a
+request is claimed before its email goes, so it is sent once (``handle``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import html
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib import aws
-from chalicelib.core import clock, ids, queues, ratelimit
+from chalicelib.core import clock, db, ids, queues, ratelimit
 from chalicelib.core.errors import Unprocessable
 from chalicelib.core.permissions import ADMIN, Principal
 from chalicelib.domains import service
@@ -26,7 +28,8 @@ from chalicelib.sending import system_mail
 
 log = logging.getLogger("postline.domains.instructions")
 QUEUE = queues.register("setup-instructions")
-QUEUED, SENT = "queued", "sent"
+QUEUED, SENDING, SENT = "queued", "sending", "sent"
+CLAIM_SECONDS = 300  # a "sending" claim older than this was left by a worker that died
 PER_DOMAIN_PER_HOUR = 10  # the endpoint emails any address: keep it from being a spam cannon
 
 
@@ -71,32 +74,52 @@ def render(domain: Domain) -> dict[str, str]:
 
 
 def handle(body: dict[str, Any]) -> None:
-    """Queue consumer: render and send once (a request already sent is skipped)."""
+    """Queue consumer: render and send once. The request is claimed (``sending``) before the
+    email goes, so two deliveries of one queue message don't both send it; a failed send
+    gives the claim back for the queue's retry, and a claim whose holder died is taken over
+    after ``CLAIM_SECONDS``."""
     try:
         item = SetupInstructionRequest.get(str(body["request_id"]), consistent_read=True)
     except DoesNotExist:
         log.warning("setup-instructions request %s no longer exists", body.get("request_id"))
         return
-    if item.status != QUEUED:
+    if item.status == SENT:
         return
     try:
         domain = Domain.get(item.account_id, item.domain_id, consistent_read=True)
     except DoesNotExist:
         return
+    if not _claim(item):
+        return  # another delivery is sending it (or has sent it)
     email = render(domain)
     key = f"setup-instructions/{item.account_id}/{item.request_id}.json"
-    aws.client("s3").put_object(
-        Bucket=aws.bucket("data"), Key=key, ContentType="application/json",
-        Body=json.dumps({"request_id": item.request_id, "account_id": item.account_id,
-                         "domain_id": item.domain_id, "to": item.email, **email,
-                         "rendered_at": clock.iso(clock.now())}).encode())
-    message_id = system_mail.send(item.email, email["subject"], email["text"], email["html"])
     try:
-        item.update(actions=[SetupInstructionRequest.status.set(SENT),
-                             SetupInstructionRequest.subject.set(email["subject"]),
-                             SetupInstructionRequest.s3_key.set(key),
-                             SetupInstructionRequest.ses_message_id.set(message_id),
-                             SetupInstructionRequest.updated_at.set(clock.now())],
-                    condition=SetupInstructionRequest.status == QUEUED)
-    except UpdateError:  # a duplicate delivery of the message got there first
-        pass
+        aws.client("s3").put_object(
+            Bucket=aws.bucket("data"), Key=key, ContentType="application/json",
+            Body=json.dumps({"request_id": item.request_id, "account_id": item.account_id,
+                             "domain_id": item.domain_id, "to": item.email, **email,
+                             "rendered_at": clock.iso(clock.now())}).encode())
+        message_id = system_mail.send(item.email, email["subject"], email["text"], email["html"])
+    except Exception:
+        item.update(actions=[SetupInstructionRequest.status.set(QUEUED)])  # the queue's retry may claim it
+        raise
+    item.update(actions=[SetupInstructionRequest.status.set(SENT),
+                         SetupInstructionRequest.subject.set(email["subject"]),
+                         SetupInstructionRequest.s3_key.set(key),
+                         SetupInstructionRequest.ses_message_id.set(message_id),
+                         SetupInstructionRequest.updated_at.set(clock.now())])
+
+
+def _claim(item: SetupInstructionRequest) -> bool:
+    now = clock.now()
+    try:
+        item.update(actions=[SetupInstructionRequest.status.set(SENDING),
+                             SetupInstructionRequest.updated_at.set(now)],
+                    condition=(SetupInstructionRequest.status == QUEUED)
+                    | ((SetupInstructionRequest.status == SENDING)
+                       & (SetupInstructionRequest.updated_at < now - timedelta(seconds=CLAIM_SECONDS))))
+    except UpdateError as exc:
+        if db.condition_failed(exc):
+            return False
+        raise
+    return True

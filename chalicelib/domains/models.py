@@ -140,7 +140,7 @@ class SetupInstructionRequest(TimestampedModel):
     account_id = NumberAttribute()
     domain_id = NumberAttribute()
     email = UnicodeAttribute()
-    status = UnicodeAttribute(default="queued")  # queued -> sent
+    status = UnicodeAttribute(default="queued")  # queued -> sending -> sent
     subject = UnicodeAttribute(null=True)
     s3_key = UnicodeAttribute(null=True)
     ses_message_id = UnicodeAttribute(null=True)

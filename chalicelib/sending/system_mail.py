@@ -37,7 +37,7 @@ def send(to: str, subject: str, text: str, html: str | None = None) -> str:
     body = {"Text": {"Data": text, "Charset": "UTF-8"}}
     if html:
         body["Html"] = {"Data": html, "Charset": "UTF-8"}
-    response = aws.client("sesv2").send_email(
+    response = aws.client("sesv2", max_attempts=1).send_email(  # a retried send could deliver twice
         FromEmailAddress=sender, Destination={"ToAddresses": [to]},
         Content={"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body}})
     return response["MessageId"]
