@@ -15,7 +15,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.accounts.models import Account, ApiToken, GrantAttribute
-from chalicelib.core import clock, ids, resources
+from chalicelib.core import clock, db, ids, resources
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 from chalicelib.core.permissions import (
@@ -175,7 +175,7 @@ def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) ->
             condition=ApiToken.reset_at.does_not_exist(),  # two concurrent resets: one wins
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if db.condition_failed(exc):
             raise Unprocessable(_ALREADY_RESET) from None  # the other reset won
         raise
     base_name = _NAME_SUFFIX.sub("", old.name)

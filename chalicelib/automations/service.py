@@ -307,13 +307,13 @@ def _take_automation_slot(account_id: int) -> None:
             counter.update(actions=[RunUsage.automations.add(1)], condition=RunUsage.automations < limit)
             return
         except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if not db.condition_failed(exc):
                 raise
         existing = sum(1 for a in Automation.query(account_id) if a.status != ARCHIVED)
         try:  # no counter yet: start it (a concurrent create may have done so first)
             RunUsage(counter.usage_key, automations=existing).save(condition=RunUsage.usage_key.does_not_exist())
         except PutError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if not db.condition_failed(exc):
                 raise  # else the counter exists (another create started it): try it once more
     plan = accounts.get_account(account_id).plan or "free"
     raise Forbidden(f"Automation quota reached for your plan ({plan.title()}: {limit})")
@@ -324,7 +324,7 @@ def _release_automation_slot(account_id: int) -> None:
         RunUsage(f"{int(account_id)}#defined").update(
             actions=[RunUsage.automations.add(-1)], condition=RunUsage.automations > 0)
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
 
 

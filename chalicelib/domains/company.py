@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib.core import clock
+from chalicelib.core import clock, db
 from chalicelib.core.errors import Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.domains import compliance, service
@@ -120,7 +120,7 @@ def _write(account_id: int, info: CompanyInfoAttribute, changes: int, condition:
             DomainAccountSettings.updated_at.set(now),
         ], condition=condition)
     except UpdateError as exc:
-        if condition is None or exc.cause_response_code != "ConditionalCheckFailedException":
+        if condition is None or not db.condition_failed(exc):
             raise
         # company info exists already (or a concurrent create won): the caller is told to PATCH
         raise Unprocessable("Company info already exists for this account; change it with PATCH") from None

@@ -18,7 +18,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.accounts import service as accounts
-from chalicelib.core import clock, ids, resources
+from chalicelib.core import clock, db, ids, resources
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Forbidden, NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
@@ -256,7 +256,7 @@ def _claim_name(account_id: int, name: str) -> None:
                      DomainAccountSettings.updated_at.set(clock.now())],
             condition=~DomainAccountSettings.domain_names.contains(name))
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if db.condition_failed(exc):
             raise Unprocessable.field(names.FIELD, "has already been taken") from None
         raise
 

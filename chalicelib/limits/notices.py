@@ -15,6 +15,7 @@ from datetime import datetime
 
 from pynamodb.exceptions import UpdateError
 
+from chalicelib.core import db
 from chalicelib.limits.models import UsageWindow
 
 log = logging.getLogger("postline.limits.notices")
@@ -57,7 +58,7 @@ def send_due(account_id: int, scope: str, month: str, limit: int, used: int, not
     try:
         window.update(actions=[UsageWindow.notified.add({percent})], condition=~UsageWindow.notified.contains(percent))
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if db.condition_failed(exc):
             return None  # another worker sent this one
         raise
     try:

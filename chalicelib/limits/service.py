@@ -25,7 +25,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.accounts import service as accounts
-from chalicelib.core import clock
+from chalicelib.core import clock, db
 from chalicelib.core.config import settings
 from chalicelib.core.errors import NotFound
 from chalicelib.core.permissions import VIEWER, Principal
@@ -169,7 +169,7 @@ def _reserve(scope: str, window: str, ends: datetime, count: int, limit: int) ->
             condition=condition)
         return True
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if db.condition_failed(exc):
             return False
         raise
 

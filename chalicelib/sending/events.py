@@ -12,7 +12,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
-from chalicelib.core import clock
+from chalicelib.core import clock, db
 from chalicelib.sending import models
 from chalicelib.sending.models import Message
 
@@ -71,6 +71,6 @@ def apply(message_id: str, event_type: str, details: dict[str, Any] | None = Non
             message.save(condition=unchanged)
             return message
         except PutError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if not db.condition_failed(exc):
                 raise
     raise RuntimeError(f"message {message_id} kept changing; event {event_type} not recorded")

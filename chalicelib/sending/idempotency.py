@@ -32,7 +32,7 @@ from datetime import timedelta
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib.core import clock
+from chalicelib.core import clock, db
 from chalicelib.sending.models import DispatchLease, Message
 
 LEASE_SECONDS = 180  # longer than the worker function's timeout (60 s)
@@ -64,7 +64,7 @@ class Lease:
         try:
             self.item.save(condition=DispatchLease.owner == self.item.owner)
         except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if db.condition_failed(exc):
                 raise LeaseBusy(f"dispatch {self.dispatch_id} was taken over before {what}") from None
             raise
 
@@ -101,7 +101,7 @@ def claim(dispatch_id: str) -> Lease | None:
             condition=DispatchLease.dispatch_id.does_not_exist()
             | ((DispatchLease.state != "done") & (DispatchLease.lease_until < now)))
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
         current = DispatchLease.get(dispatch_id, consistent_read=True)
         if current.state == "done":

@@ -25,7 +25,7 @@ from typing import Any
 from pynamodb.exceptions import PutError
 
 from chalicelib.accounts import service as accounts
-from chalicelib.core import clock
+from chalicelib.core import clock, db
 from chalicelib.core.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.suppressions.models import (
@@ -148,7 +148,7 @@ def suppress(account_id: int, domain_id: int, email: str, stream: str, suppressi
         item.save(condition=Suppression.scope.does_not_exist())
         return item, True
     except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
     return Suppression.get(item.scope, item.address, consistent_read=True), False
 
