@@ -311,6 +311,20 @@ def test_a_failed_commit_is_451_and_leaves_nothing(smtp, account, token, domain,
     assert stored(account) == []
 
 
+def test_a_failed_commit_removes_the_records_it_wrote_before_queueing(smtp, account, token, domain, monkeypatch):
+    from chalicelib.core import queues
+    from chalicelib.sending import worker
+
+    monkeypatch.setattr(worker, "SNAPSHOT_BYTES", 0)  # the records don't ride along: written first
+    monkeypatch.setattr(queues, "send_many", lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("SQS is down")))
+    sender = f"app@{domain.domain_name}"
+    with session(smtp, token) as client:
+        with pytest.raises(smtplib.SMTPDataError) as err:
+            client.sendmail(sender, ["y@rcpt.test"], mime(sender, ["y@rcpt.test"]))
+    assert err.value.smtp_code == 451
+    assert stored(account) == []  # the retry the client makes is the only copy
+
+
 def test_concurrent_sessions_share_commits_and_each_message_is_stored_once(smtp, account, token, domain,
                                                                             monkeypatch):
     import threading

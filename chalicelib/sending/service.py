@@ -95,19 +95,19 @@ class Submission:
         if not self.messages:
             return
         ref = content.save(self.principal.account_id, self.request_id, content.ContentDocument(self.entries))
-        bodies, unwritten = [], []
+        bodies, written = [], []
         for messages in _dispatches(self.messages):
             body = worker.dispatch_body(f"{self.request_id}:{len(bodies)}", self.principal.account_id,
                                         self.stream, messages, ref, deferred=defer_records)
             if not body.get("deferred"):
-                unwritten.extend(messages)
+                written.extend(messages)
             bodies.append(body)
-        if unwritten:
+        self.written = written  # set first: a failure below leaves these for the caller to remove
+        if written:
             with Message.batch_write() as batch:
-                for message in unwritten:
+                for message in written:
                     batch.save(message)
         queues.send_many(streams.queue_for(self.stream), bodies)
-        self.written = unwritten
 
 
 def _dispatches(messages: list[Message]) -> list[list[Message]]:
