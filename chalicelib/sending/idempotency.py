@@ -21,8 +21,8 @@ ledger item (table ``send_dispatches``) makes delivery safe:
    exactly that version. Any other case (a crash, a stale redelivered copy) reads the
    records, strongly consistent.
 4. **Counted.** Once a holder has counted the dispatch's messages against the account's
-   limits it says so in the ledger, so a copy delivered after that holder died doesn't
-   count them again (a retry it re-enqueued says so in its body).
+   limits it says so in the ledger, so no later copy counts them again: a retry after SES
+   throttling, a continuation in a fresh invocation, a copy delivered after the holder died.
 """
 
 from __future__ import annotations

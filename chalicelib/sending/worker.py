@@ -48,18 +48,14 @@ def backoff_seconds(attempt: int) -> int:
 
 
 def dispatch_body(dispatch_id: str, account_id: int, stream: str, messages: list[Message], ref: dict[str, Any],
-                  attempt: int = 0, version: int = 0, deferred: bool = False, counted: bool = False) -> dict[str, Any]:
+                  attempt: int = 0, version: int = 0, deferred: bool = False) -> dict[str, Any]:
     """What goes on the queue: the message ids, their records as of ledger ``version`` if they fit.
 
     ``deferred``: the records are not written yet and the snapshots are their only copy
-    (set only when the snapshots fit; the caller writes the records otherwise).
-    ``counted``: the messages already took their share of the sending limits (a retry after
-    SES deferred them), so they are not counted again."""
+    (set only when the snapshots fit; the caller writes the records otherwise)."""
     body = {"v": 1, "dispatch_id": dispatch_id, "account_id": account_id, "stream": stream,
             "message_ids": [m.message_id for m in messages], "content": ref, "attempt": attempt,
             "ledger_version": version}
-    if counted:
-        body["counted"] = True
     snapshots = [m.serialize() for m in messages]
     if len(json.dumps(snapshots)) <= SNAPSHOT_BYTES:
         body["snapshots"] = snapshots
@@ -102,7 +98,7 @@ class Delivery:
         if lease is None:
             return  # a copy of this dispatch already finished it
         todo = [m for m in self._messages(lease) if m.status == QUEUED]
-        counted = bool(self.body.get("counted")) or lease.counted
+        counted = lease.counted  # a retry, a continuation or a crashed holder's copy: counted already
         if todo:
             if not counted:
                 delay = hooks.sending_delay(self.account_id, todo[0].domain_id, len(todo))
@@ -113,7 +109,7 @@ class Delivery:
                 lease.mark_counted()  # a copy delivered after a crash from here on doesn't count again
         while todo:
             if len(todo) < len(self.body["message_ids"]) and time.monotonic() - self.started > TIME_BUDGET_SECONDS:
-                return self._requeue(lease, todo, 0, self.attempt, counted=True)  # the rest in a fresh invocation
+                return self._requeue(lease, todo, 0, self.attempt)  # the rest in a fresh invocation
             pack, todo = self._next_pack(todo)
             unsent = self._deliver(lease, pack)
             if unsent:
@@ -180,15 +176,14 @@ class Delivery:
                 return todo[:i], todo[i:]
         return todo, []
 
-    def _requeue(self, lease: idempotency.Lease, messages: list[Message], delay: int, attempt: int,
-                 counted: bool = False) -> None:
+    def _requeue(self, lease: idempotency.Lease, messages: list[Message], delay: int, attempt: int) -> None:
         log.info("dispatch %s: %d messages back on the queue for %d s (attempt %d)",
                  self.dispatch_id, len(messages), delay, attempt)
         self.records.flush()
         version = lease.release()
         queues.send(streams.queue_for(self.stream),
                     dispatch_body(self.dispatch_id, self.account_id, self.stream, messages, self.body["content"],
-                                  attempt, version, counted=counted), delay)
+                                  attempt, version), delay)
 
     def _retry(self, lease: idempotency.Lease, messages: list[Message]) -> None:
         attempt = self.attempt + 1
@@ -200,7 +195,7 @@ class Delivery:
             self.records.flush()
             lease.complete()
             return
-        self._requeue(lease, messages, backoff_seconds(attempt), attempt, counted=True)
+        self._requeue(lease, messages, backoff_seconds(attempt), attempt)
 
     # ------------------------------------------------------------ one chunk
 
