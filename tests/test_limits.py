@@ -206,3 +206,18 @@ def test_the_owner_hears_once_each_at_80_90_and_100_percent(client):
     send(api, domain, 6)
     pump(client)
     assert len(system_mail_to(owner)) == 3  # this cycle's notices were sent; no second round
+
+
+def test_a_notice_that_cannot_be_sent_never_fails_the_count(account, monkeypatch):
+    from chalicelib.limits import notices
+
+    acct = account[0].account_id
+    limits.set_limits(acct, plan="basic", monthly=10)
+
+    def claim_fails(*args):
+        raise RuntimeError("DynamoDB throttled the notice's claim")
+
+    monkeypatch.setattr(notices, "send_due", claim_fails)
+    assert limits.admit(acct, 9) == (9, None)  # 90 % due, the notice fails: the mail still goes
+    assert limits.admit(acct, 2) == (1, limits.MONTHLY_LIMIT_REASON)
+    assert limits.monthly_used(acct) == 10  # counted once each, the rejected one given back

@@ -15,6 +15,7 @@ Windows are UTC calendar hours, days and months (the billing cycle); counters ex
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -31,6 +32,8 @@ from chalicelib.core.errors import NotFound
 from chalicelib.core.permissions import VIEWER, Principal
 from chalicelib.limits import notices, plans
 from chalicelib.limits.models import AccountLimits, UsageWindow
+
+log = logging.getLogger("postline.limits")
 
 DAILY_LIMIT_REASON = "Your account has reached its daily sending limit."
 MONTHLY_LIMIT_REASON = "Monthly messages limit reached"
@@ -231,19 +234,23 @@ def admit(account_id: int, count: int) -> tuple[int, str | None]:
     window = _add_window(scope, month, month_end, count, timedelta(days=400))  # kept for billing history
     total = int(window.used)
     over_month = max(0, total - limits.monthly) if limits.monthly is not None else 0
-    if limits.monthly and notices.due(limits.monthly, total, window.notified) is not None:
-        notices.send_due(account_id, scope, month, limits.monthly, total, window.notified, month_end)
     over_day = 0
     day = day_end = None
     if limits.daily is not None:
         day, day_end = _day(now)
         over_day = max(0, _add(scope, day, day_end, count, timedelta(days=2)) - limits.daily)
     over = min(count, max(over_month, over_day))
+    if over:
+        _add(scope, month, month_end, -over, timedelta(days=400))  # what is rejected is not usage
+        if day is not None:
+            _add(scope, day, day_end, -over, timedelta(days=2))
+    if limits.monthly:
+        try:  # once counting is done: a notice that fails is logged, never a failure of the count
+            notices.send_due(account_id, scope, month, limits.monthly, total, window.notified, month_end)
+        except Exception:
+            log.exception("usage notice for account %s not sent; the next counted message tries again", account_id)
     if not over:
         return count, None
-    _add(scope, month, month_end, -over, timedelta(days=400))  # what is rejected is not usage
-    if day is not None:
-        _add(scope, day, day_end, -over, timedelta(days=2))
     return count - over, MONTHLY_LIMIT_REASON if over_month >= over_day and over_month else DAILY_LIMIT_REASON
 
 
