@@ -387,7 +387,7 @@ def _save(automation: Automation, new_version: AutomationVersion | None = None) 
                 tx.save(new_version, condition=AutomationVersion.version.does_not_exist())
     except TransactWriteError as exc:
         automation.revision = read
-        if any(getattr(r, "code", None) == "ConditionalCheckFailed" for r in exc.cancellation_reasons or []):
+        if db.condition_failed(exc):
             raise Conflict("The automation was changed by another request; reload it and try again") from None
         raise
 

@@ -17,6 +17,9 @@ from chalicelib.core import clock
 from chalicelib.core.config import settings
 
 ALL_MODELS: list[type[Model]] = []
+# HTTP connections a table's client keeps (pynamodb's default is 10): the SMTP ingress and
+# bulk contact actions call from 16 threads, and a full pool throws connections away.
+MAX_POOL_CONNECTIONS = 32
 
 
 def table_name(name: str) -> str:
@@ -30,7 +33,8 @@ def transactions() -> Connection:
 
 @lru_cache(maxsize=4)
 def _connection(region: str, host: str | None) -> Connection:
-    return Connection(region=region, host=host)  # one per endpoint: a new botocore client costs ~0.3 s
+    # one per endpoint: a new botocore client costs ~0.3 s
+    return Connection(region=region, host=host, max_pool_connections=MAX_POOL_CONNECTIONS)
 
 
 class BaseModel(Model):
@@ -43,6 +47,7 @@ class BaseModel(Model):
         super().__init_subclass__(**kwargs)
         if not getattr(cls.Meta, "abstract", False):
             cls.Meta.region = settings().region
+            cls.Meta.max_pool_connections = MAX_POOL_CONNECTIONS
             ALL_MODELS.append(cls)
 
 
@@ -59,5 +64,9 @@ class TimestampedModel(BaseModel):
 
 
 def condition_failed(exc: Exception) -> bool:
-    """True when a pynamodb write (Put/Update/Delete/TransactWrite error) failed on its condition."""
-    return (getattr(exc, "cause_response_code", None) or "") == "ConditionalCheckFailedException"
+    """True when a pynamodb write failed on its condition: a Put/Update/Delete, or a
+    TransactWrite one of whose items' conditions failed."""
+    if (getattr(exc, "cause_response_code", None) or "") == "ConditionalCheckFailedException":
+        return True
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    return any(getattr(r, "code", None) == "ConditionalCheckFailed" for r in reasons)

@@ -150,7 +150,7 @@ def create_template(principal: Principal, params: Any) -> EmailTemplate:
     except TransactWriteError as exc:
         _forget_bodies(template.body_key)
         # the new item's id is fresh, so a failed condition is the counter's: the limit
-        if any(getattr(r, "code", None) == "ConditionalCheckFailed" for r in exc.cancellation_reasons or []):
+        if db.condition_failed(exc):
             raise Unprocessable(f"An account can have at most {MAX_TEMPLATES_PER_ACCOUNT} email templates; "
                                 "delete one to create another") from None
         raise
