@@ -21,6 +21,7 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
+    VersionAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
@@ -57,7 +58,7 @@ class Automation(TimestampedModel):
     paused_at = UTCDateTimeAttribute(null=True)
     disabled_at = UTCDateTimeAttribute(null=True)  # runs that entered before it are removed
     archived_at = UTCDateTimeAttribute(null=True)
-    revision = NumberAttribute(null=True)  # bumped by every save: two concurrent edits can't both land
+    revision = VersionAttribute(null=True)  # checked and bumped by every save: concurrent edits can't both land
 
     @property
     def key(self) -> str:

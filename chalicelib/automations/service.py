@@ -376,17 +376,13 @@ def _save(automation: Automation, new_version: AutomationVersion | None = None) 
     unless another request saved the automation since this one read it (409): two
     concurrent edits can't both land, nor leave a version record that isn't the tree the
     automation holds. State machines are made after (``_compile_active``)."""
-    read = automation.revision
-    automation.revision = (read or 0) + 1
     automation.updated_at = clock.now()
-    unchanged = Automation.revision == read if read is not None else Automation.revision.does_not_exist()
     try:
         with TransactWrite(connection=db.transactions()) as tx:
-            tx.save(automation, condition=unchanged)
+            tx.save(automation)  # conditional on its revision (a VersionAttribute), bumped once saved
             if new_version is not None:
                 tx.save(new_version, condition=AutomationVersion.version.does_not_exist())
     except TransactWriteError as exc:
-        automation.revision = read
         if db.condition_failed(exc):
             raise Conflict("The automation was changed by another request; reload it and try again") from None
         raise
