@@ -154,9 +154,7 @@ def _start(automation: Automation, record: AutomationVersion, run: Run) -> None:
         # The machine is gone (a local emulator restarted without its Step Functions state):
         # the version's record holds everything needed to create it again, under the same ARN.
         log.warning("state machine of %s v%s missing; creating it again", automation.key, record.version)
-        definition_doc = machines.definition_for(automation.name, int(record.version), record.steps or [])
-        machines.ensure_machine(automation.account_id, automation.automation_id, int(record.version),
-                                definition_doc)
+        machines.make(automation.name, record)
         machines.start(record.state_machine_arn, run.run_id, _execution_input(run, record))
 
 

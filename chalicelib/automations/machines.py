@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import aws
 from chalicelib.automations import compiler
+from chalicelib.automations.models import AutomationVersion
 from chalicelib.core import queues
 from chalicelib.core.config import settings
 
@@ -61,16 +62,19 @@ def ensure_machine(account_id: int, automation_id: int, version: int, definition
     return arn
 
 
-def compile_version(automation_name: str, record: Any) -> str:
-    """The state machine of a version record (an ``AutomationVersion``), made and written
-    to the record the first time; its ARN."""
-    if record.state_machine_arn:
-        return record.state_machine_arn
-    steps = record.steps or []
-    arn = ensure_machine(record.account_id, record.automation_id, int(record.version),
-                         definition_for(automation_name, int(record.version), steps))
-    record.update(actions=[type(record).state_machine_arn.set(arn)])
-    return arn
+def make(automation_name: str, record: AutomationVersion) -> str:
+    """Create a version's state machine from its record (or find it); its ARN."""
+    version = int(record.version)
+    return ensure_machine(record.account_id, record.automation_id, version,
+                          definition_for(automation_name, version, record.steps or []))
+
+
+def compile_version(automation_name: str, record: AutomationVersion) -> str:
+    """The state machine of a version record, made and written to the record the first time."""
+    if not record.state_machine_arn:
+        arn = make(automation_name, record)
+        record.update(actions=[AutomationVersion.state_machine_arn.set(arn)])
+    return record.state_machine_arn
 
 
 def start(machine_arn: str, execution_name: str, payload: dict[str, Any]) -> str:
