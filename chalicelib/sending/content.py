@@ -10,12 +10,10 @@ the last few it read, because the dispatches of one batch follow each other.
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from chalicelib import aws
-from chalicelib.core import clock
+from chalicelib.core import cache, clock
 from chalicelib.sending.validation import Address, Attachment, SendRequest
 
 INLINE_LIMIT = 48 * 1024  # bytes of JSON carried in the SQS body instead of S3 (SQS allows 256 KB)
@@ -84,31 +82,7 @@ def save(account_id: int, request_id: str, document: ContentDocument) -> dict[st
     return {"key": key}
 
 
-class _Cache:
-    def __init__(self) -> None:
-        self._items: OrderedDict[str, tuple[int, ContentDocument]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> ContentDocument | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-            return item[1] if item else None
-
-    def put(self, key: str, size: int, document: ContentDocument) -> None:
-        with self._lock:
-            if key in self._items:
-                return
-            self._items[key] = (size, document)
-            self._bytes += size
-            while self._items and (len(self._items) > CACHE_DOCUMENTS or self._bytes > CACHE_BYTES):
-                _, (old_size, _) = self._items.popitem(last=False)
-                self._bytes -= old_size
-
-
-_cache = _Cache()
+_cache = cache.BoundedCache(CACHE_BYTES, CACHE_DOCUMENTS)
 
 
 def load(ref: dict[str, Any]) -> ContentDocument:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +16,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import aws
-from chalicelib.core import clock, db, ids
+from chalicelib.core import cache, clock, db, ids
 from chalicelib.core.errors import Forbidden, NotFound, PostlineError, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.templates import engine, syntax
@@ -237,9 +235,7 @@ def _validated(params: Any, *, partial: bool) -> dict[str, Any]:
 # never changes: keep the most recently read ones in the process, bounded by their size, so a
 # batch of messages on one large template downloads it once, not once per message.
 BODY_CACHE_BYTES = 32_000_000
-_body_cache: OrderedDict[tuple[str, str], tuple[int, tuple[str | None, str | None]]] = OrderedDict()
-_body_cache_bytes = 0
-_body_cache_lock = threading.Lock()
+_body_cache = cache.BoundedCache(BODY_CACHE_BYTES)
 
 
 def _bodies(template: EmailTemplate) -> tuple[str | None, str | None]:
@@ -249,23 +245,13 @@ def _bodies(template: EmailTemplate) -> tuple[str | None, str | None]:
 
 
 def _stored_bodies(bucket: str, key: str) -> tuple[str | None, str | None]:
-    global _body_cache_bytes
-    with _body_cache_lock:
-        hit = _body_cache.get((bucket, key))
-        if hit is not None:
-            _body_cache.move_to_end((bucket, key))
-            return hit[1]
+    hit = _body_cache.get((bucket, key))
+    if hit is not None:
+        return hit
     raw = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     stored = json.loads(raw)
     bodies = (stored.get("body_html"), stored.get("body_text"))
-    if len(raw) <= BODY_CACHE_BYTES:
-        with _body_cache_lock:
-            if (bucket, key) not in _body_cache:
-                _body_cache[(bucket, key)] = (len(raw), bodies)
-                _body_cache_bytes += len(raw)
-                while _body_cache_bytes > BODY_CACHE_BYTES:
-                    _, (size, _) = _body_cache.popitem(last=False)
-                    _body_cache_bytes -= size
+    _body_cache.put((bucket, key), len(raw), bodies)
     return bodies
 
 
