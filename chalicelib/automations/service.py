@@ -184,17 +184,19 @@ def update(principal: Principal, automation_id: Any, body: dict[str, Any]) -> di
     target = params.get("status")
     if target is not None and (not isinstance(target, str) or target not in STATUSES):
         raise Unprocessable.field("status", "must be one of: active, paused, disabled")
+    transition = target is not None and target != automation.status
     new_version = None
     if changed_tree:
         automation.version = old_version + 1
         new_version = _version_record(automation)
         if automation.status in (ACTIVE, PAUSED):
-            _require_runnable(automation)
+            if not (transition and target == ACTIVE):  # the transition checks it
+                _require_runnable(automation)
             automation.active_version = automation.version  # new entries get the new version
-    if target is not None and target != automation.status:
+    if transition:
         _transition(automation, target)
     _save(automation, new_version)
-    if changed_tree or target == ACTIVE:
+    if changed_tree or (transition and target == ACTIVE):
         _compile_active(automation, new_version)
     return get_wire(automation)
 
@@ -205,12 +207,12 @@ def set_active(principal: Principal, automation_id: Any, active: Any) -> dict[st
     automation = load(principal.account_id, automation_id)
     if not isinstance(active, bool):
         raise Unprocessable.field("active", "must be true or false")
-    if active and automation.status != ACTIVE:
-        _transition(automation, ACTIVE)
-    elif not active and automation.status == ACTIVE:
-        _transition(automation, PAUSED)
-    elif automation.status == ARCHIVED:
+    if automation.status == ARCHIVED:
         raise Unprocessable.field("status", "an archived automation can't be changed")
+    target = ACTIVE if active else PAUSED
+    if (automation.status == ACTIVE) == active:
+        return get_wire(automation)  # already so: nothing to write
+    _transition(automation, target)
     _save(automation)
     if active:
         _compile_active(automation)
