@@ -333,10 +333,13 @@ def update_domain(principal: Principal, domain_id: Any, params: dict[str, Any]) 
 def delete_domain(principal: Principal, domain_id: Any) -> None:
     """Soft delete; the shared SES identity goes when no live domain of any account uses it."""
     domain = domain_for(principal, domain_id, ADMIN)
+    if not domain.demo:
+        # the name may be added again; released first, so a delete that fails after it leaves
+        # a live domain (whose name create_domain still refuses), never a name claimed for ever
+        _release_name(domain.account_id, domain.domain_name)
     domain.update(actions=[Domain.deleted_at.set(clock.now())])
     if domain.demo:
         return
-    _release_name(domain.account_id, domain.domain_name)  # the name may be added again
     if not any(d.live for d in Domain.by_name.query(domain.domain_name)):
         ses.delete_identity(domain.domain_name)
 
