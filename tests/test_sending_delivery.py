@@ -175,6 +175,23 @@ def test_bulk_keeps_the_senders_own_unsubscribe_link(api, client, domain):
     assert msg.get_body(("plain",)).get_content().strip() == f"Stop: {link}"
 
 
+def test_an_unsubscribe_after_a_spam_complaint_is_recorded_once_however_often_used(api, client, domain):
+    from chalicelib.sending import events, unsubscribe
+
+    to = unique()
+    [message_id] = send(api, domain, to, host=BULK)
+    pump(client)
+    events.apply(message_id, "spam")  # the status is opted out already, by the complaint
+    token = unsubscribe.token_for(message_id)
+    for _ in range(3):
+        assert unsubscribe.opt_out(token).message_id == message_id
+    kinds = [e["event_type"] for e in record(message_id).events]
+    assert kinds.count("unsubscribe") == 1 and kinds.count("spam") == 1
+    [later] = send(api, domain, to, host=BULK)
+    pump(client)
+    assert record(later).status_reason == "Recipient in suppression list. Reason: unsubscription"
+
+
 def test_one_click_unsubscribe_stops_bulk_but_not_transactional(api, client, domain):
     to = unique()
     [first] = send(api, domain, to, host=BULK)

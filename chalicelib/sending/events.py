@@ -18,6 +18,7 @@ from chalicelib.sending.models import Message
 
 MAX_EVENTS = 200  # opens and clicks can repeat; the counters keep counting past this
 _CONFLICT_RETRIES = 5
+ONCE_PER_MESSAGE = {"unsubscribe"}  # a repeated click of the link records nothing new
 
 # event -> status it sets (None: counters only). An opt-out is final for the status; open
 # and click prove delivery (seed: Delivered <- Delivery, Open, Click).
@@ -56,6 +57,8 @@ def apply(message_id: str, event_type: str, details: dict[str, Any] | None = Non
             message = Message.get(message_id, consistent_read=True)
         except DoesNotExist:
             raise LookupError(message_id) from None
+        if event_type in ONCE_PER_MESSAGE and any(e.get("event_type") == event_type for e in message.events or []):
+            return message  # a link used again: the message has this event already
         revision = message.revision  # None until the first event after sending
         add(message, event_type, details)
         message.status = _next_status(message.status, event_type)

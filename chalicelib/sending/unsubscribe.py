@@ -15,12 +15,10 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from pynamodb.exceptions import DoesNotExist
-
 from chalicelib.core.config import settings
 from chalicelib.core.signing import sign
 from chalicelib.sending import events
-from chalicelib.sending.models import OPTED_OUT, Message
+from chalicelib.sending.models import Message
 
 PLACEHOLDER = "__unsubscribe_url__"
 FOOTER = ('<div style="text-align: center; margin-top: 20px;">\n'
@@ -110,13 +108,11 @@ def opt_out(token: str, details: dict[str, Any] | None = None) -> Message | None
     message_id = verify(token)
     if message_id is None:
         return None
-    try:
-        message = Message.get(message_id)
-    except DoesNotExist:
+    try:  # one event per message, however often the link is used (events.ONCE_PER_MESSAGE)
+        message = events.apply(message_id, "unsubscribe", {k: v for k, v in (details or {}).items() if v})
+    except LookupError:
         return None
     from chalicelib.sending import hooks  # the suppressions capability keeps opt-outs
 
-    hooks.record_unsubscribe(message)
-    if message.status == OPTED_OUT:  # the link was used before: one unsubscribe event per message
-        return message
-    return events.apply(message_id, "unsubscribe", {k: v for k, v in (details or {}).items() if v})
+    hooks.record_unsubscribe(message)  # idempotent: a repeated click finds the suppression there
+    return message
