@@ -221,3 +221,14 @@ def test_a_notice_that_cannot_be_sent_never_fails_the_count(account, monkeypatch
     assert limits.admit(acct, 9) == (9, None)  # 90 % due, the notice fails: the mail still goes
     assert limits.admit(acct, 2) == (1, limits.MONTHLY_LIMIT_REASON)
     assert limits.monthly_used(acct) == 10  # counted once each, the rejected one given back
+
+
+def test_an_attempt_already_counted_against_the_hour_still_needs_room_in_the_minute(account, domain, rates):
+    acct = account[0].account_id
+    limits.set_limits(acct, plan="free", hourly=2)
+    rates(domain_rate="0.05", ses_rate="0")  # 3 per minute for the domain
+    advance(timedelta(seconds=60 - limits.clock.now().second + 1))  # the start of a minute
+    assert limits.sending_delay(acct, domain.domain_id, 2) == 0  # the hour is full now
+    assert limits.sending_delay(acct, domain.domain_id, 1, hourly=False) == 0  # a retry: 3 of 3 this minute
+    assert limits.sending_delay(acct, domain.domain_id, 1, hourly=False) > 0  # the minute is full
+    assert limits.sending_delay(acct, domain.domain_id, 1) > 0  # and new mail waits for the hour

@@ -376,7 +376,7 @@ def test_the_throttling_hook_defers_a_dispatch_without_sending(api, client, doma
     [message_id] = send(api, domain, to)
     delays = []
     real_send = worker.queues.send
-    monkeypatch.setattr(worker.hooks, "sending_delay", lambda account, domain_id, count: 120)
+    monkeypatch.setattr(worker.hooks, "sending_delay", lambda account, domain_id, count, hourly: 120)
     monkeypatch.setattr(worker.queues, "send", lambda q, b, d=0: delays.append(d) or real_send(q, b, 0))
     [dispatch] = take("transactional")
     deliver(client, "transactional", [dispatch])

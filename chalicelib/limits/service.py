@@ -194,19 +194,22 @@ def _wait(until: datetime, now: datetime) -> int:
 # ---------------------------------------------------------------- the worker's questions
 
 
-def sending_delay(account_id: int, domain_id: int, count: int) -> int:
+def sending_delay(account_id: int, domain_id: int, count: int, hourly: bool = True) -> int:
     """Seconds the next ``count`` messages of this account and domain must wait (0: reserved,
     send now). The account's hourly rate first, then the domain's and SES's per-minute rates;
-    a refusal gives back what was reserved before it."""
+    a refusal gives back what was reserved before it. ``hourly=False``: the messages took
+    their share of the hour already (a retry after SES throttling, a continuation), but each
+    attempt still needs room in the current minute."""
     if count <= 0:
         return 0
     now = clock.now()
     reserved: list[tuple[str, str, datetime]] = []
     checks: list[tuple[str, tuple[str, datetime], int | None]] = [
-        (_account_scope(account_id), _hour(now), limits_for(account_id).hourly),
         (f"domain#{int(account_id)}#{int(domain_id)}", _minute(now), _per_minute(settings().domain_send_rate)),
         ("ses", _minute(now), _per_minute(settings().ses_max_send_rate)),
     ]
+    if hourly:
+        checks.insert(0, (_account_scope(account_id), _hour(now), limits_for(account_id).hourly))
     for scope, (window, ends), limit in checks:
         if limit is None:
             continue

@@ -50,11 +50,12 @@ def suppressions_check(account_id: int, domain_id: int, stream: str, emails: lis
     return verdicts
 
 
-def sending_delay(account_id: int, domain_id: int, count: int) -> int:
-    """Seconds to wait before ``count`` more messages may go out (0: now; capacity reserved)."""
+def sending_delay(account_id: int, domain_id: int, count: int, hourly: bool = True) -> int:
+    """Seconds to wait before ``count`` more messages may go out (0: now; capacity reserved).
+    ``hourly=False``: already counted against the account's hour; the per-minute rates still apply."""
     from chalicelib.limits import service as limits
 
-    return limits.sending_delay(account_id, domain_id, count)
+    return limits.sending_delay(account_id, domain_id, count, hourly)
 
 
 def quota_refusal(account_id: int) -> str | None:

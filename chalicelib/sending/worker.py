@@ -100,10 +100,10 @@ class Delivery:
         todo = [m for m in self._messages(lease) if m.status == QUEUED]
         counted = lease.counted  # a retry, a continuation or a crashed holder's copy: counted already
         if todo:
-            if not counted:
-                delay = hooks.sending_delay(self.account_id, todo[0].domain_id, len(todo))
-                if delay > 0:
-                    return self._requeue(lease, todo, delay, self.attempt)
+            hourly = not counted  # the hour once; the per-minute rates on every attempt
+            delay = hooks.sending_delay(self.account_id, todo[0].domain_id, len(todo), hourly)
+            if delay > 0:
+                return self._requeue(lease, todo, delay, self.attempt)
             todo = self._suppress(todo, count_usage=not counted)
             if not counted:
                 lease.mark_counted()  # a copy delivered after a crash from here on doesn't count again
