@@ -14,7 +14,7 @@ from chalicelib.contacts import outbox as contacts_outbox
 from chalicelib.contacts import tasks as contacts_tasks
 from chalicelib.contacts import worker as contacts_worker
 from chalicelib.core import api as core_api
-from chalicelib.core import queues
+from chalicelib.core import deadletters, queues
 from chalicelib.core.config import settings
 from chalicelib.core.http import host_guard
 from chalicelib.core.logs import configure_logging
@@ -112,3 +112,50 @@ def contact_tasks(event):
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep_contact_events(event):
     return contacts_worker.sweep_events()
+
+
+# ------------------------------------------------------------------ dead letters
+# One consumer per DLQ: each record that its queue's consumer could never process ends its
+# owner (a message, an import, an export, a run...) with the reason (core/deadletters.py).
+def _dlq(short: str) -> str:
+    return settings().queue_name(deadletters.dead_letter_queue(short))
+
+
+@app.on_sqs_message(queue=_dlq(sending_streams.QUEUES[sending_streams.TRANSACTIONAL]), batch_size=10)
+def dead_send_transactional(event):
+    return deadletters.settle(event)
+
+
+@app.on_sqs_message(queue=_dlq(sending_streams.QUEUES[sending_streams.BULK]), batch_size=10)
+def dead_send_bulk(event):
+    return deadletters.settle(event)
+
+
+@app.on_sqs_message(queue=_dlq(domains_verification.CHECK_QUEUE), batch_size=10)
+def dead_domain_checks(event):
+    return deadletters.settle(event)
+
+
+@app.on_sqs_message(queue=_dlq(domains_instructions.QUEUE), batch_size=10)
+def dead_setup_instructions(event):
+    return deadletters.settle(event)
+
+
+@app.on_sqs_message(queue=_dlq(automation_machines.ACTIONS_QUEUE), batch_size=10)
+def dead_automation_actions(event):
+    return deadletters.settle(event)
+
+
+@app.on_sqs_message(queue=_dlq(contacts_imports.QUEUE), batch_size=10)
+def dead_contact_imports(event):
+    return deadletters.settle(event)
+
+
+@app.on_sqs_message(queue=_dlq(contacts_tasks.QUEUE), batch_size=10)
+def dead_contact_tasks(event):
+    return deadletters.settle(event)
+
+
+@app.on_sqs_message(queue=_dlq(contacts_outbox.QUEUE), batch_size=10)
+def dead_contact_events(event):
+    return deadletters.settle(event)

@@ -107,6 +107,19 @@ def test_every_registered_queue_has_a_dead_letter_queue(template, app):
         _check_queue_with_dlq(template, settings().queue_name(short))
 
 
+def test_every_dead_letter_queue_has_a_consumer_and_its_queue_a_handler(template, app):
+    # nothing is stuck without a reason: a record in any DLQ ends its owner, saying why
+    from chalicelib.core import deadletters, queues
+
+    consumed = {queue_name(s) for s in app.event_sources if isinstance(s, SQSEventConfig)}
+    for short in sorted(queues.QUEUES):
+        dlq = settings().queue_name(deadletters.dead_letter_queue(short))
+        assert dlq in _dead_letter_queues(template), f"{dlq} is not the DLQ the template gives {short}"
+        assert dlq in consumed, f"{dlq} has no consumer in app.py (deadletters.settle)"
+        assert short in deadletters.handlers(), f"{short}: no @deadletters.register handler says what a dead record means"
+    assert _dead_letter_queues(template) <= consumed, "a DLQ in infra/template.yaml has no consumer"
+
+
 def _lambda_timeouts(handler: str) -> list[int]:
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     timeouts = []
@@ -117,12 +130,24 @@ def _lambda_timeouts(handler: str) -> list[int]:
     return timeouts
 
 
+def _dead_letter_queues(template: dict[str, Any]) -> set[str]:
+    queues = _queues(template)
+    targets = {(q.get("RedrivePolicy") or {}).get("deadLetterTargetArn", {}).get("Fn::GetAtt", [None])[0]
+               for _, q in queues.values()}
+    return {name for name, (logical, _) in queues.items() if logical in targets}
+
+
 def test_every_consumer_reads_a_declared_queue_that_outlasts_its_function(template, app):
     # AWS refuses an event source mapping whose queue's visibility timeout is shorter than
-    # the function's timeout, and the local pump refuses to start without the queue.
+    # the function's timeout, and the local pump refuses to start without the queue. A DLQ's
+    # consumer (core/deadletters.py) reads a queue that has no DLQ of its own.
+    dead = _dead_letter_queues(template)
     for source in app.event_sources:
         if isinstance(source, SQSEventConfig):
-            props = _check_queue_with_dlq(template, queue_name(source))
+            if queue_name(source) in dead:
+                props = _queues(template)[queue_name(source)][1]
+            else:
+                props = _check_queue_with_dlq(template, queue_name(source))
             visibility = int(props.get("VisibilityTimeout", 30))
             assert visibility >= max(_lambda_timeouts(source.name)), \
                 f"{queue_name(source)}: VisibilityTimeout {visibility}s is shorter than {source.name}'s Lambda timeout"

@@ -18,8 +18,9 @@ to, the step with its whole config, the step that follows, the token. Per messag
    the idempotency guard keyed by execution and step. Counters follow only that write.
 5. SendTaskSuccess (a split answers ``{"branch": "yes"|"no"}``) or SendTaskFailure.
 
-An unexpected exception leaves the message on the queue for a retry (and, after five, the
-DLQ; the Task then times out and the machine marks the run failed).
+An unexpected exception leaves the message on the queue for a retry; after five it goes to
+the DLQ, whose consumer (``settle_dead_task``) ends the run ``failed`` with the error and
+answers the Task with a failure, so the execution ends instead of waiting out its timeout.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from chalicelib.automations.models import (
     Run,
     status_key,
 )
-from chalicelib.core import clock
+from chalicelib.core import clock, deadletters
 from chalicelib.core.errors import PostlineError
 
 log = logging.getLogger("postline.automations.worker")
@@ -279,3 +280,21 @@ def _answer_again(token: str, run: Run, step: dict[str, Any]) -> None:
         machines.answer(token, error=compiler.REMOVED_ERROR, cause="automation disabled")
     else:
         machines.answer(token, error=compiler.ACTION_FAILED_ERROR, cause=run.error or f"run is {run.status}")
+
+
+@deadletters.register(machines.ACTIONS_QUEUE)
+def settle_dead_task(letter: deadletters.DeadLetter) -> str:
+    """A step its worker could never perform: the run ends failed with the error, and the
+    Task is answered so its execution ends now."""
+    body = letter.body
+    step_id = int(body["step"]["id"])
+    reason = letter.reason("could not be performed")
+    try:
+        run = Run.get(body["run"]["automation_key"], body["run"]["run_key"], consistent_read=True)
+    except DoesNotExist:
+        run = None
+    stats = StatsBuffer()
+    ended = run is not None and _end(run, FAILED, stats, f"step {step_id}: {reason}")
+    stats.flush()
+    machines.answer(body["task_token"], error=compiler.ACTION_FAILED_ERROR, cause=reason)
+    return f"run {run.run_id} failed at step {step_id}" if ended else f"step {step_id} of an ended run answered"

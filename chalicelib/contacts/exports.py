@@ -133,7 +133,20 @@ def to_wire(job: ExportJob) -> dict[str, Any]:
             "updated_at": ms_to_iso(int(job.updated_at)), "url": url}
     if job.status == "finished":
         body["contacts_count"] = int(job.contacts or 0)
+    if job.status == "failed":
+        body["error"] = job.failure or "the export could not be made"
     return body
+
+
+def fail(account_id: int, export_id: int, reason: str) -> bool:
+    """End an unfinished export ``failed`` with ``reason`` and let the next one start."""
+    job = get_job(account_id, export_id)
+    if job.status not in ("created", "started"):
+        return False
+    job.update(actions=[ExportJob.status.set("failed"), ExportJob.failure.set(reason),
+                        ExportJob.updated_at.set(now_ms())])
+    _unlock(account_id, export_id)
+    return True
 
 
 def run(account_id: int, export_id: int) -> None:

@@ -422,11 +422,14 @@ def _finish_if_done(job: ImportJob) -> None:
                 raise
 
 
-def fail(account_id: int, import_id: int, reason: str) -> None:
+def fail(account_id: int, import_id: int, reason: str) -> bool:
+    """End an unfinished import ``failed`` with ``reason``; False if it had ended."""
     job = get_job(account_id, import_id)
-    if job.status in ("created", "started"):
-        job.update(actions=[ImportJob.status.set("failed"), ImportJob.failure.set(reason),
-                            ImportJob.updated_at.set(now_ms())])
+    if job.status not in ("created", "started"):
+        return False
+    job.update(actions=[ImportJob.status.set("failed"), ImportJob.failure.set(reason),
+                        ImportJob.updated_at.set(now_ms())])
+    return True
 
 
 def handle(body: dict[str, Any]) -> None:

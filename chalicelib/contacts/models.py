@@ -136,6 +136,7 @@ class ExportJob(BaseModel):
     filters = UnicodeAttribute()  # normalised filters, JSON
     object_key = UnicodeAttribute(null=True)
     contacts = NumberAttribute(null=True)
+    failure = UnicodeAttribute(null=True)  # why it failed
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
 

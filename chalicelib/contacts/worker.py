@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.contacts import imports, outbox, tasks
+from chalicelib.contacts import exports, imports, outbox, tasks
 from chalicelib.contacts.models import ExportJob, ImportJob
-from chalicelib.core import queues, redrive
+from chalicelib.core import deadletters, queues, redrive
+from chalicelib.core.errors import NotFound
 
 
 def import_batch(event: Any) -> dict[str, list[dict[str, str]]]:
@@ -22,6 +23,45 @@ def task_batch(event: Any) -> dict[str, list[dict[str, str]]]:
 def sweep_events() -> dict[str, int]:
     """Publish change events an API write could not publish (it crashed in between)."""
     return {"swept": outbox.sweep()}
+
+
+@deadletters.register(imports.QUEUE)
+def settle_dead_import(letter: deadletters.DeadLetter) -> str:
+    """A split or chunk its worker could never process: the import ends failed with the error."""
+    account_id, import_id = int(letter.body["account_id"]), int(letter.body["import_id"])
+    part = "splitting" if letter.body.get("kind") == "split" else f"chunk {int(letter.body['chunk'])}"
+    try:
+        ended = imports.fail(account_id, import_id, letter.reason(f"{part} could not be processed"))
+    except NotFound:
+        return f"import {import_id} of account {account_id} no longer exists"
+    return f"import {import_id} of account {account_id} {'failed' if ended else 'had already ended'}"
+
+
+@deadletters.register(tasks.QUEUE)
+def settle_dead_contact_task(letter: deadletters.DeadLetter) -> str:
+    """An export ends failed with the error. A field's or list's clean-up has no owner left
+    (the field or list is deleted): it is logged and dropped, the stale values stay unused."""
+    body = letter.body
+    if body.get("kind") != "export":
+        return f"contact task {body.get('kind')!r} of account {int(body['account_id'])} dropped"
+    account_id, export_id = int(body["account_id"]), int(body["export_id"])
+    try:
+        ended = exports.fail(account_id, export_id, letter.reason("could not be made"))
+    except NotFound:
+        return f"export {export_id} of account {account_id} no longer exists"
+    return f"export {export_id} of account {account_id} {'failed' if ended else 'had already ended'}"
+
+
+@deadletters.register(outbox.QUEUE)
+def settle_dead_events(letter: deadletters.DeadLetter) -> str:
+    """Change events their consumer (the automations' trigger matcher) could never handle, or
+    that waited behind one in their FIFO group: nothing owns them, so they are logged by id
+    and dropped (the contacts themselves are unchanged; automations they would have started
+    are not started)."""
+    events = letter.body.get("events")
+    ids = [str(e.get("id")) for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+    why = letter.error or "not tried: an earlier message of its account failed"
+    return f"{len(ids)} contact event(s) dropped ({', '.join(ids[:20])}{', ...' if len(ids) > 20 else ''}): {why}"
 
 
 @redrive.register("contacts")

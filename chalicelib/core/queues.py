@@ -2,18 +2,27 @@
 
 Every consumer goes through ``process_batch``: a record that raises is reported in
 ``batchItemFailures`` and returns to its queue (and after maxReceiveCount to its DLQ); the
-rest of the batch is done. Lambda (with ReportBatchItemFailures) and the local event pump
-treat the return value the same way.
+rest of the batch is done, except on a FIFO queue, where every record after the failed one
+returns with it so that no record of a message group overtakes an earlier one. Lambda (with
+ReportBatchItemFailures) and the local event pump treat the return value the same way. The
+error a record raised is kept for a while (``RecordFailure``) so that whoever settles it in
+the DLQ (core/deadletters.py) can say why it failed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
+from pynamodb.attributes import TTLAttribute, UnicodeAttribute
+
 from chalicelib import aws
+from chalicelib.core import clock
+from chalicelib.core.db import BaseModel, table_name
 
 log = logging.getLogger("postline.queues")
 
@@ -21,6 +30,22 @@ log = logging.getLogger("postline.queues")
 # (tests/test_infra.py checks the two agree). Capabilities add theirs at import.
 QUEUES: set[str] = set()
 MAX_BATCH_BYTES = 1024 * 1024
+KEEP_FAILURES = timedelta(days=15)  # outlives the DLQs' 14-day retention
+MAX_ERROR_CHARS = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+class RecordFailure(BaseModel):
+    """The last error an SQS record raised in its consumer, by message id (SQS keeps the id
+    when it moves the record to the DLQ)."""
+
+    class Meta:
+        table_name = table_name("queue_failures")
+
+    message_id = UnicodeAttribute(hash_key=True)
+    queue = UnicodeAttribute()  # the queue's full name
+    error = UnicodeAttribute()  # describe(exc)
+    expires = TTLAttribute()
 
 
 def register(name: str) -> str:
@@ -62,14 +87,58 @@ def send_many(queue: str, bodies: Iterable[dict[str, Any]]) -> None:
     flush()
 
 
-def process_batch(event: Any, handle: Callable[[dict[str, Any]], None]) -> dict[str, list[dict[str, str]]]:
+def source_queue(record: dict[str, Any]) -> str:
+    """The name of the queue a Lambda SQS record came from (its ARN's last part)."""
+    return str(record.get("eventSourceARN") or "").rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+
+
+def process_batch(event: Any, handle: Callable[[dict[str, Any]], None],
+                  fifo: bool | None = None) -> dict[str, list[dict[str, str]]]:
     """Run ``handle(body)`` per record; report the ones that raised so only they are retried."""
-    failures = []
+    return process_records(event, lambda record: handle(json.loads(record["body"])), fifo)
+
+
+def process_records(event: Any, handle: Callable[[dict[str, Any]], None],
+                    fifo: bool | None = None) -> dict[str, list[dict[str, str]]]:
+    """``process_batch`` for a handler that needs the whole record (Lambda's shape), not its body.
+
+    On a FIFO queue (``fifo``, or by default a queue whose name ends in ``.fifo``) the first
+    record that raises and every record after it are reported, untried ones included
+    (Powertools' SqsFifoPartialProcessor rule): a later record of a message group is never
+    done before an earlier one that has to be retried."""
+    failures: list[dict[str, str]] = []
     for record in event:
         raw = record.to_dict()
+        queue = source_queue(raw)
+        if failures and (fifo if fifo is not None else queue.endswith(".fifo")):
+            failures.append({"itemIdentifier": raw["messageId"]})  # not tried: it waits behind the failed one
+            continue
         try:
-            handle(json.loads(record.body))
-        except Exception:
+            handle(raw)
+        except Exception as exc:
             log.exception("record %s failed; it returns to the queue", raw.get("messageId"))
+            remember_failure(raw["messageId"], queue, exc)
             failures.append({"itemIdentifier": raw["messageId"]})
     return {"batchItemFailures": failures}
+
+
+def describe(exc: BaseException) -> str:
+    """An error as one short readable line: its class and message (no traceback)."""
+    text = _CONTROL.sub(" ", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__).strip()
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 3] + "..."
+
+
+def remember_failure(message_id: str, queue: str, exc: BaseException) -> None:
+    """Keep the error ``message_id`` raised, for the DLQ consumer; never fails the batch."""
+    try:
+        RecordFailure(message_id, queue=queue, error=describe(exc), expires=clock.now() + KEEP_FAILURES).save()
+    except Exception:
+        log.warning("could not keep the error of record %s", message_id, exc_info=True)
+
+
+def last_error(message_id: str) -> str | None:
+    """The last error a record raised in its consumer, if known."""
+    try:
+        return RecordFailure.get(message_id, consistent_read=True).error
+    except RecordFailure.DoesNotExist:
+        return None

@@ -19,7 +19,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib import aws
-from chalicelib.core import clock, db, ids, queues, ratelimit
+from chalicelib.core import clock, db, deadletters, ids, queues, ratelimit
 from chalicelib.core.errors import Unprocessable
 from chalicelib.core.permissions import ADMIN, Principal
 from chalicelib.domains import service
@@ -28,7 +28,7 @@ from chalicelib.sending import system_mail
 
 log = logging.getLogger("postline.domains.instructions")
 QUEUE = queues.register("setup-instructions")
-QUEUED, SENDING, SENT = "queued", "sending", "sent"
+QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
 CLAIM_SECONDS = 300  # a "sending" claim older than this was left by a worker that died
 PER_DOMAIN_PER_HOUR = 10  # the endpoint emails any address: keep it from being a spam cannon
 
@@ -123,3 +123,20 @@ def _claim(item: SetupInstructionRequest) -> bool:
             return False
         raise
     return True
+
+
+@deadletters.register(QUEUE)
+def settle_dead_request(letter: deadletters.DeadLetter) -> str:
+    """A request its worker could never send: it ends failed with the error (unless sent)."""
+    request_id = str(letter.body["request_id"])
+    try:
+        SetupInstructionRequest(request_id).update(
+            actions=[SetupInstructionRequest.status.set(FAILED),
+                     SetupInstructionRequest.failure.set(letter.reason("could not be sent")),
+                     SetupInstructionRequest.updated_at.set(clock.now())],
+            condition=SetupInstructionRequest.request_id.exists() & (SetupInstructionRequest.status != SENT))
+    except UpdateError as exc:
+        if not db.condition_failed(exc):
+            raise
+        return f"setup-instructions request {request_id} was sent or no longer exists"
+    return f"setup-instructions request {request_id} failed"

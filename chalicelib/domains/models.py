@@ -140,7 +140,8 @@ class SetupInstructionRequest(TimestampedModel):
     account_id = NumberAttribute()
     domain_id = NumberAttribute()
     email = UnicodeAttribute()
-    status = UnicodeAttribute(default="queued")  # queued -> sending -> sent
+    status = UnicodeAttribute(default="queued")  # queued -> sending -> sent, or failed (its DLQ)
+    failure = UnicodeAttribute(null=True)  # why it failed
     subject = UnicodeAttribute(null=True)
     s3_key = UnicodeAttribute(null=True)
     ses_message_id = UnicodeAttribute(null=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.core import clock, queues
+from chalicelib.core import clock, deadletters, queues
 from chalicelib.core.permissions import ADMIN, Principal
 from chalicelib.domains import compliance, dnscheck, records, service
 from chalicelib.domains.models import DnsRecordAttribute, Domain
@@ -82,3 +82,11 @@ def handle_check(body: dict[str, Any]) -> None:
     except DoesNotExist:
         return
     check(domain)
+
+
+@deadletters.register(CHECK_QUEUE)
+def settle_dead_check(letter: deadletters.DeadLetter) -> str:
+    """A re-check that kept failing changes nothing: the domain keeps what its last check
+    found, and the next hourly re-check tries again."""
+    return (f"the DNS re-check of domain {int(letter.body['domain_id'])} of account "
+            f"{int(letter.body['account_id'])} was dropped; the next hourly re-check tries again")

@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from chalicelib import aws
-from chalicelib.core import clock, queues, redrive
+from chalicelib.core import clock, deadletters, queues, redrive
 from chalicelib.sending import content, events, hooks, idempotency, mime, ses, streams, templating, unsubscribe
 from chalicelib.sending.models import FAILED, QUEUED, REJECTED, SENT, Message
 from chalicelib.sending.validation import SendRequest
@@ -37,6 +37,7 @@ SNAPSHOT_BYTES = 150 * 1024  # records carried in a dispatch body (SQS allows 25
 
 LOST_AT_RESTART_REASON = ("the local stack was restarted before this message was sent, and its queued dispatch "
                           "went with the emulator's queues; send it again")
+BUILD_FAILED = "could not be built"  # a dispatch its worker failed on until SQS set it aside
 IN_FLIGHT_REASON = ("the worker submitting it to SES stopped before recording the outcome; "
                     "it is not sent again so that it can't arrive twice")
 
@@ -116,6 +117,20 @@ class Delivery:
                 return self._retry(lease, unsent + todo)
         self.records.flush()
         lease.complete()
+
+    def give_up(self, reason: str) -> int:
+        """The dispatch is dead (its DLQ): every message still queued ends failed with
+        ``reason`` (one a dead worker may have submitted, with IN_FLIGHT_REASON). Returns how many."""
+        lease = idempotency.claim(self.dispatch_id)
+        if lease is None:
+            return 0  # a copy of this dispatch finished it
+        todo = [m for m in self._messages(lease) if m.status == QUEUED]
+        for message in todo:
+            _fail(message, FAILED, reason)
+            self.records.stage(message)
+        self.records.flush()
+        lease.complete()
+        return len(todo)
 
     def _messages(self, lease: idempotency.Lease) -> list[Message]:
         """The dispatch's records as they are now, in the order the dispatch lists them."""
@@ -303,6 +318,12 @@ class Delivery:
             parts.append(data)
         aws.client("s3").put_object(Bucket=aws.bucket("data"), Key=key, Body=b"".join(parts),
                                     ContentType="application/octet-stream")
+
+
+@deadletters.register(*streams.QUEUES.values())
+def settle_dead_dispatch(letter: deadletters.DeadLetter) -> str:
+    """A dispatch in a sending DLQ: its messages end failed, the error in their email logs."""
+    return f"{Delivery(letter.body).give_up(letter.reason(BUILD_FAILED))} message(s) failed"
 
 
 @redrive.register("sending")
