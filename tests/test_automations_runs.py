@@ -359,6 +359,33 @@ def test_a_step_that_cannot_succeed_fails_the_run(env):
     assert env.api.get(f"/api/automations/{aid}/runs?status=failed").json["data"][0]["error"] == run.error
 
 
+def test_a_task_its_worker_can_never_perform_fails_the_run_with_the_error(env, app):
+    # the poisoned record goes through automation-actions and its DLQ (core/deadletters.py)
+    from chalicelib.automations import adapters
+    from tests.queue_support import clear, through_dead_letter_queue, waiting
+
+    clear(machines.ACTIONS_QUEUE)
+
+    def contacts_down(*args, **kwargs):
+        raise ConnectionError("contacts table unreachable")
+
+    env.monkeypatch.setattr(adapters.contacts, "update_field", contacts_down)
+    aid = env.automation(steps=[{"type": "update_contact_field", "field": "plan", "value": "pro"}, send(1)])
+    env.trigger(aid, env.contact("poisoned@x.io", plan="free"))
+    deadline = time.monotonic() + 10
+    while not waiting(machines.ACTIONS_QUEUE):  # the execution hands its first task over
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    assert through_dead_letter_queue(app, machines.ACTIONS_QUEUE) == 1
+
+    [run] = runs_of(env.account_id, aid)
+    assert run.status == "failed"
+    assert run.error == "step 1: could not be performed: ConnectionError: contacts table unreachable"
+    assert wait_execution(run) == "FAILED"  # answered now, not when the task times out
+    assert env.sending.sent == []
+
+
 def test_an_action_on_a_deleted_contact_fails_the_run_without_recreating_it(env):
     aid = env.automation(steps=[{"type": "update_contact_field", "field": "plan", "value": "pro"}])
     c = env.contact("gone@x.io", plan="free")

@@ -116,7 +116,8 @@ def test_every_dead_letter_queue_has_a_consumer_and_its_queue_a_handler(template
         dlq = settings().queue_name(deadletters.dead_letter_queue(short))
         assert dlq in _dead_letter_queues(template), f"{dlq} is not the DLQ the template gives {short}"
         assert dlq in consumed, f"{dlq} has no consumer in app.py (deadletters.settle)"
-        assert short in deadletters.handlers(), f"{short}: no @deadletters.register handler says what a dead record means"
+        assert short in deadletters.handlers(), \
+            f"{short}: no @deadletters.register handler says what a dead record means"
     assert _dead_letter_queues(template) <= consumed, "a DLQ in infra/template.yaml has no consumer"
 
 

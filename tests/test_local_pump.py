@@ -12,6 +12,7 @@ import pytest
 from chalice import Chalice
 from local_support import running_emulator
 
+from chalicelib.core import queues
 from chalicelib.local.pump import EventPump, failed_ids
 
 
@@ -78,6 +79,39 @@ def test_one_bad_record_returns_and_lands_in_the_dlq_the_rest_are_done(sqs):
     queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     assert (first["eventSource"], first["eventSourceARN"], first["awsRegion"]) == ("aws:sqs", queue_arn, "us-east-1")
     assert first["receiptHandle"] and first["md5OfBody"] and "SentTimestamp" in first["attributes"]
+
+
+def test_two_events_of_one_account_are_never_applied_out_of_order(sqs):
+    # a FIFO batch stops at its first failure: the failed record and every one after it
+    # return to the queue (core/queues.process_batch), so event 2 waits for event 1's retry
+    name = f"pump-{uuid.uuid4().hex[:8]}"
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName=f"{name}.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true", "VisibilityTimeout": "1",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})})["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": str(seq), "MessageGroupId": "account-7", "MessageBody": json.dumps({"account_id": 7, "seq": seq})}
+        for seq in (1, 2)])
+    app = Chalice("pump-test")
+    applied: list[int] = []
+    attempts: list[int] = []
+
+    def apply(body):
+        attempts.append(body["seq"])
+        if body["seq"] == 1 and attempts.count(1) == 1:
+            raise RuntimeError("a throttled write: retried later")
+        applied.append(body["seq"])
+
+    @app.on_sqs_message(queue=f"{name}.fifo", batch_size=10)
+    def consume(event):
+        return queues.process_batch(event, apply)
+
+    run_pump(app, sqs, until=lambda: len(applied) == 2)
+
+    assert applied == [1, 2]
+    assert attempts == [1, 1, 2]  # event 2 was not even tried behind the failed event 1
+    assert counts(sqs, url) == (0, 0) and counts(sqs, dlq) == (0, 0)
 
 
 def test_a_handler_that_raises_returns_the_whole_batch(sqs):

@@ -1,6 +1,10 @@
-"""core.queues.send_many: batches within the SQS limits of 10 messages and 1 MiB of bodies."""
+"""core.queues: send_many batches within the SQS limits of 10 messages and 1 MiB of bodies;
+process_batch reports failures per record, and on a FIFO queue stops at the first one."""
 
 import json
+
+import pytest
+from chalice.app import SQSEvent
 
 from chalicelib.core import queues
 
@@ -30,3 +34,44 @@ def test_send_many_splits_at_ten_messages_and_at_the_batch_byte_limit(monkeypatc
     assert [len(b) for b in sqs.batches] == [2, 2, 1]
     assert all(sum(len(m.encode()) for m in b) <= 2 * size for b in sqs.batches)
     assert [json.loads(m) for b in sqs.batches for m in b] == [body] * 5
+
+
+def _event(queue: str, bodies: list[str]) -> SQSEvent:
+    return SQSEvent({"Records": [
+        {"messageId": f"m-{b}", "receiptHandle": f"r-{b}", "body": json.dumps({"n": b}), "attributes": {},
+         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+         "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue}"} for b in bodies]}, None)
+
+
+@pytest.mark.parametrize("queue, tried, failed", [
+    ("postline-dev-contact-events.fifo", ["a", "bad"], ["bad", "c", "d"]),
+    ("postline-dev-send-bulk", ["a", "bad", "c", "d"], ["bad"]),
+])
+def test_a_fifo_batch_stops_at_its_first_failure_a_standard_one_does_the_rest(queue, tried, failed):
+    seen = []
+
+    def handle(body):
+        seen.append(body["n"])
+        if body["n"] == "bad":
+            raise RuntimeError("poisoned")
+
+    result = queues.process_batch(_event(queue, ["a", "bad", "c", "d"]), handle)
+    assert seen == tried
+    assert result == {"batchItemFailures": [{"itemIdentifier": f"m-{b}"} for b in failed]}
+    assert queues.last_error("m-bad") == "RuntimeError: poisoned"  # kept for the DLQ's consumer
+
+
+def test_fifo_can_be_said_explicitly():
+    seen = []
+
+    def handle(body):
+        seen.append(body["n"])
+        if body["n"] == "a":
+            raise ValueError("no")
+
+    assert queues.process_batch(_event("plain", ["a", "b"]), handle, fifo=True)["batchItemFailures"] == \
+        [{"itemIdentifier": "m-a"}, {"itemIdentifier": "m-b"}]
+    assert seen == ["a"]
+    assert queues.process_batch(_event("q.fifo", ["a", "b"]), handle, fifo=False)["batchItemFailures"] == \
+        [{"itemIdentifier": "m-a"}]
+    assert seen == ["a", "a", "b"]

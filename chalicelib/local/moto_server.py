@@ -54,6 +54,21 @@ def _cached_service_list() -> None:
     moto_backends.list_of_moto_modules = lambda: services
 
 
+def _fifo_groups_in_order() -> None:
+    """moto counts a FIFO message group as in flight while any of its messages is on the
+    in-flight list, even one whose visibility timeout has passed. When a batch returned
+    after a failure times out together, a receive takes the first message off the list,
+    finds the group still in flight because of the second, skips the first and delivers
+    the second: out of order. SQS holds a group only while a message of it is really in
+    flight (invisible), and the consumers rely on that order (docs/contact-events.md)."""
+    import moto.sqs.models as sqs_models
+
+    def in_flight_groups(queue: Any) -> set[str]:
+        return {m.group_id for m in queue._pending_messages if m.group_id is not None and not m.visible}
+
+    sqs_models.Queue.pending_message_groups = property(in_flight_groups)  # type: ignore[method-assign]
+
+
 def serve(host: str, port: int) -> None:
     """moto's application behind waitress rather than werkzeug's development server, which
     closes the connection after every response: each AWS call then paid a TCP connect and a
@@ -82,6 +97,7 @@ def main() -> None:
     Recorder._record_request = _record_persistent_writes  # type: ignore[method-assign]
     _fast_sqs_clock()
     _cached_service_list()
+    _fifo_groups_in_order()
     serve(args.host, args.port)
 
 
