@@ -75,3 +75,17 @@ def test_fifo_can_be_said_explicitly():
     assert queues.process_batch(_event("q.fifo", ["a", "b"]), handle, fifo=False)["batchItemFailures"] == \
         [{"itemIdentifier": "m-a"}]
     assert seen == ["a", "a", "b"]
+
+
+def test_a_busy_record_keeps_the_error_that_explains_it():
+    # a redelivery that finds another worker on the record says nothing about why it fails
+    def poisoned(body):
+        raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+    def busy(body):
+        raise queues.Busy("another worker holds it")
+
+    queues.process_batch(_event("postline-dev-send-bulk", ["busy-1"]), poisoned)
+    queues.process_batch(_event("postline-dev-send-bulk", ["busy-1"]), busy)
+    assert queues.last_error("m-busy-1") == \
+        "UnicodeEncodeError: 'utf-8' codec can't encode character '\\ud800' in position 0: surrogates not allowed"

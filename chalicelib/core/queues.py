@@ -35,6 +35,11 @@ MAX_ERROR_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
+class Busy(Exception):
+    """The record is fine but can't be done now (another worker holds it): it returns to the
+    queue like any failure, but the error kept for it stays the one that explains it."""
+
+
 class RecordFailure(BaseModel):
     """The last error an SQS record raised in its consumer, by message id (SQS keeps the id
     when it moves the record to the DLQ)."""
@@ -130,6 +135,8 @@ def describe(exc: BaseException) -> str:
 
 def remember_failure(message_id: str, queue: str, exc: BaseException) -> None:
     """Keep the error ``message_id`` raised, for the DLQ consumer; never fails the batch."""
+    if isinstance(exc, Busy):
+        return
     try:
         RecordFailure(message_id, queue=queue, error=describe(exc), expires=clock.now() + KEEP_FAILURES).save()
     except Exception:

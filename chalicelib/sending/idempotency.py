@@ -32,14 +32,14 @@ from datetime import timedelta
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib.core import clock, db
+from chalicelib.core import clock, db, queues
 from chalicelib.sending.models import DispatchLease, Message
 
 LEASE_SECONDS = 180  # longer than the worker function's timeout (60 s)
 KEEP_DONE = timedelta(days=7)  # ledgers outlive SQS retention (4 days), then expire
 
 
-class LeaseBusy(Exception):
+class LeaseBusy(queues.Busy):
     """Another worker holds the dispatch; the SQS record comes back after its visibility timeout."""
 
 
