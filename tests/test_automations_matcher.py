@@ -232,3 +232,21 @@ def test_an_event_without_a_time_enrolls_nobody(env):
     assert matcher.on_event({"type": "contact.created", "account_id": env.account_id,
                              "contact_id": "c-untimed", "email": "untimed@x.com", "id": "c-untimed:1"}) == 0
     assert env.runs(aid) == []
+
+
+def test_an_automation_activated_before_periods_were_kept_keeps_its_activation_time():
+    from chalicelib.automations import periods
+    from chalicelib.automations.models import ACTIVE, PAUSED, Automation
+
+    t0 = clock.now()
+    a = Automation(1, 1, name="old", status=ACTIVE, trigger_type="contact_created", active_version=1,
+                   activated_at=t0)
+    assert periods.version_at(a, t0 - timedelta(seconds=1)) is None
+    assert periods.version_at(a, t0 + timedelta(seconds=1)) == 1
+    periods.open_period(a, 2, t0 + timedelta(seconds=10), continues=True)  # an edit
+    assert periods.version_at(a, t0 - timedelta(seconds=1)) is None
+    assert periods.version_at(a, t0 + timedelta(seconds=5)) == 1
+    assert periods.version_at(a, t0 + timedelta(seconds=11)) == 2
+    periods.close_period(a, t0 + timedelta(seconds=20))
+    a.status = PAUSED
+    assert periods.version_at(a, t0 + timedelta(seconds=11)) is None

@@ -43,7 +43,7 @@ def open_period(automation: Automation, version: int, at: datetime, *, continues
 
 def close_period(automation: Automation, at: datetime) -> list[dict[str, Any]]:
     """End the open period at ``at`` (pause, disable, archive); returns the periods."""
-    periods = [dict(p) for p in (automation.active_periods or [])]
+    periods = [dict(p) for p in _periods(automation)]
     if periods and periods[-1].get("until") is None:
         periods[-1]["until"] = _at(at)
     automation.active_periods = periods or None

@@ -193,9 +193,9 @@ def update(principal: Principal, automation_id: Any, body: dict[str, Any]) -> di
         if automation.status in (ACTIVE, PAUSED):
             if not (transition and target == ACTIVE):  # the transition checks it
                 _require_runnable(automation)
-            automation.active_version = automation.version  # new entries get the new version
             if automation.status == ACTIVE:  # from now on: events before the edit keep the old one
                 periods.open_period(automation, automation.version, clock.now(), continues=True)
+            automation.active_version = automation.version  # new entries get the new version
     if transition:
         _transition(automation, target)
     _save(automation, new_version)
