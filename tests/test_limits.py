@@ -262,3 +262,16 @@ def test_an_attempt_already_counted_against_the_hour_still_needs_room_in_the_min
     assert limits.sending_delay(acct, domain.domain_id, 1, hourly=False) == 0  # a retry: 3 of 3 this minute
     assert limits.sending_delay(acct, domain.domain_id, 1, hourly=False) > 0  # the minute is full
     assert limits.sending_delay(acct, domain.domain_id, 1) > 0  # and new mail waits for the hour
+
+
+def test_a_hold_names_the_rate_that_holds_and_the_minute_it_waits_for(account, domain, rates):
+    acct = account[0].account_id
+    limits.set_limits(acct, plan="free", hourly=-1)
+    rates(domain_rate="0.05", ses_rate="0")  # 3 per minute for the domain
+    advance(timedelta(seconds=60 - limits.clock.now().second + 1))  # the start of a minute
+    assert limits.sending_hold(acct, domain.domain_id, 3) is None
+    hold = limits.sending_hold(acct, domain.domain_id, 1)
+    next_minute = (limits.clock.now() + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    assert hold.limit == "domain_rate" and hold.until == next_minute
+    assert hold.reason == f"held by the sending domain's rate limit until {next_minute:%H:%M} UTC"
+    assert 1 <= hold.seconds <= 60 + limits.JITTER_SECONDS
