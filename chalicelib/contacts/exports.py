@@ -137,7 +137,8 @@ def to_wire(job: ExportJob) -> dict[str, Any]:
             "updated_at": ms_to_iso(int(job.updated_at)), "url": url}
     if job.status == "finished":
         body["contacts_count"] = int(job.contacts or 0)
-    body["progress"] = {"processed": int(job.processed or 0), "total": int(job.total or 0)}
+    processed = int(job.processed or 0)  # (contacts created meanwhile may take it past the total)
+    body["progress"] = {"processed": processed, "total": max(processed, int(job.total or 0))}
     return body
 
 
