@@ -29,12 +29,14 @@ from tests.automation_support import (
 FIXTURES = Path(__file__).parent / "fixtures" / "automations"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/postline-dev-automation-actions"
 RUNS_TABLE = "postline-dev-automation_runs"
+STATS_TABLE = "postline-dev-automation_stats"
 STATE_TYPES = {"Task", "Wait", "Choice", "Succeed", "Fail"}
 
 
 def compiled(example: dict) -> dict:
     steps, _ = definition.parse_steps(example["steps"])
-    return compiler.compile_asl(steps, name=example["name"], version=1, queue_url=QUEUE_URL, runs_table=RUNS_TABLE)
+    return compiler.compile_asl(steps, name=example["name"], version=1, queue_url=QUEUE_URL, runs_table=RUNS_TABLE,
+                                stats_table=STATS_TABLE)
 
 
 def targets(state: dict) -> list[str]:
@@ -89,7 +91,7 @@ def test_the_welcome_series_reads_as_its_steps():
     assert list(asl["States"]) == [
         "1. Send email (template 1)", "2. Wait 2 days", "3. Conditional split", "3. Yes or no?",
         "4. Send email (template 2)", "5. Send email (template 3)",
-        "Completed", "Removed from automation", "Record failure", "Run failed"]
+        "Completed", "Removed from automation", "Record failure", "Count failure", "Run failed"]
     wait = asl["States"]["2. Wait 2 days"]
     assert wait["Type"] == "Wait" and wait["SecondsPath"] == "$.delays.s2" and "172800 s" in wait["Comment"]
     split = asl["States"]["3. Conditional split"]
@@ -113,7 +115,8 @@ def test_the_welcome_series_reads_as_its_steps():
 def test_a_path_ending_in_a_delay_ends_with_a_finish_task():
     steps, _ = definition.parse_steps([{"type": "send_email", "template_id": 1},
                                        {"type": "time_delay", "amount": 1, "unit": "hours"}])
-    asl = compiler.compile_asl(steps, name="x", version=1, queue_url=QUEUE_URL, runs_table=RUNS_TABLE)
+    asl = compiler.compile_asl(steps, name="x", version=1, queue_url=QUEUE_URL, runs_table=RUNS_TABLE,
+                               stats_table=STATS_TABLE)
     check_structure(asl)
     assert asl["States"]["2. Wait 1 hour"]["Next"] == "2. Finish run"
     assert asl["States"]["2. Finish run"]["Parameters"]["MessageBody"]["step"] == {"id": 2, "type": "finish"}
@@ -128,7 +131,7 @@ def test_moto_accepts_and_runs_each_example(api, account, monkeypatch):
     world = World(api, acct.account_id)
     lists = {ONBOARDING_LIST: world.list("Onboarding"), VIP_LIST: world.list("VIP")}
     monkeypatch.setattr(machines, "definition_for", lambda name, version, steps: compiler.compile_asl(
-        steps, name=name, version=version, queue_url=QUEUE_URL, runs_table=RUNS_TABLE))
+        steps, name=name, version=version, queue_url=QUEUE_URL, runs_table=RUNS_TABLE, stats_table=STATS_TABLE))
     assert aws.queue_url("automation-actions") == QUEUE_URL
     sfn = aws.client("stepfunctions")
     contacts = {}

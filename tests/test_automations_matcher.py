@@ -14,6 +14,7 @@ from chalicelib.automations import matcher
 from chalicelib.core import clock
 from tests.automation_examples import EVENT_DRIVEN_FLOW, ONBOARDING_FLOW, ONBOARDING_LIST, VIP_LIST
 from tests.automation_support import World, all_ended, materialise, pump_events, pump_until, record_sends, runs_of
+from tests.contacts_support import run_workers
 
 SENDER = "hi@acme.example"
 
@@ -169,3 +170,83 @@ def test_re_engagement_enrolls_each_inactive_spell_once(env):
     matcher.reengage()
     assert sorted(r.contact_email for r in env.runs(aid)) == ["busy@x.com", "sleepy@x.com"]
     env.done(aid, 2)
+
+
+# ------------------------------------------------------------------ activation time (issue 14, defect 4)
+
+
+def test_contacts_imported_before_the_activation_are_never_enrolled(env, client):
+    """A welcome series activated while the matcher still works through an import's events
+    enrolls only the contacts created after it was activated."""
+    r = env.api.post("/api/contacts/imports", {"contacts": [{"email": f"imp{i}@x.com"} for i in range(30)]})
+    assert r.status in (200, 201), r
+    run_workers(client)  # the contacts exist; their contact.created events wait in the queue
+    clock.advance(timedelta(minutes=2, seconds=30))
+    aid = env.automation("contact_created")
+    late = env.world.contact("late@x.com")
+    env.done(aid, 1)
+    pump_events()  # the whole backlog
+    assert [r.contact_email for r in env.runs(aid)] == ["late@x.com"]
+    assert env.sending.sent and {s.to for s in env.sending.sent} == {"late@x.com"}
+    body = env.api.get(f"/api/automations/{aid}").json
+    assert body["enrolled"] == 1 and body["runs"]["completed"] == 1 and body["runs"]["running"] == 0
+    runs = env.api.get(f"/api/automations/{aid}/runs?email=imp3@x.com").json
+    assert runs["total"] == 0 and runs["data"] == []
+    mine = env.api.get(f"/api/automations/{aid}/runs?contact_id={late['id']}").json
+    assert mine["total"] == 1 and mine["data"][0]["email"] == "late@x.com"
+
+
+def test_events_while_paused_or_before_a_pause_never_enroll(env):
+    aid = env.automation("contact_created")
+    env.world.contact("before-pause@x.com")  # happened while active, not matched before the pause
+    assert env.api.post(f"/api/automations/{aid}/activate", {"active": False}).json["status"] == "paused"
+    env.world.contact("while-paused@x.com")
+    clock.advance(timedelta(seconds=1))
+    assert env.api.post(f"/api/automations/{aid}/activate", {"active": True}).json["status"] == "active"
+    env.world.contact("after@x.com")
+    env.done(aid, 1)
+    pump_events()
+    assert [r.contact_email for r in env.runs(aid)] == ["after@x.com"]
+    body = env.api.get(f"/api/automations/{aid}").json
+    assert body["enrolled"] == 1
+    first, second = body["active_periods"]
+    assert first["version"] == second["version"] == 1 and first["until"] and second["until"] is None
+    assert first["until"] < second["from"]  # the pause between them
+
+
+def test_an_event_enrolls_into_the_version_active_when_it_happened(env):
+    aid = env.automation("contact_created")
+    env.world.contact("v1@x.com")
+    clock.advance(timedelta(seconds=1))
+    r = env.api.patch(f"/api/automations/{aid}", {"steps": [{"type": "send_email", "template_id": 2,
+                                                             "from_email": SENDER}]})
+    assert r.json["active_version"] == 2
+    env.world.contact("v2@x.com")
+    env.done(aid, 2)
+    assert {r.contact_email: r.version for r in env.runs(aid)} == {"v1@x.com": 1, "v2@x.com": 2}
+    assert {(s.to, s.template_id) for s in env.sending.sent} == {("v1@x.com", 1), ("v2@x.com", 2)}
+
+
+def test_an_event_without_a_time_enrolls_nobody(env):
+    aid = env.automation("contact_created")
+    assert matcher.on_event({"type": "contact.created", "account_id": env.account_id,
+                             "contact_id": "c-untimed", "email": "untimed@x.com", "id": "c-untimed:1"}) == 0
+    assert env.runs(aid) == []
+
+
+def test_an_automation_activated_before_periods_were_kept_keeps_its_activation_time():
+    from chalicelib.automations import periods
+    from chalicelib.automations.models import ACTIVE, PAUSED, Automation
+
+    t0 = clock.now()
+    a = Automation(1, 1, name="old", status=ACTIVE, trigger_type="contact_created", active_version=1,
+                   activated_at=t0)
+    assert periods.version_at(a, t0 - timedelta(seconds=1)) is None
+    assert periods.version_at(a, t0 + timedelta(seconds=1)) == 1
+    periods.open_period(a, 2, t0 + timedelta(seconds=10), continues=True)  # an edit
+    assert periods.version_at(a, t0 - timedelta(seconds=1)) is None
+    assert periods.version_at(a, t0 + timedelta(seconds=5)) == 1
+    assert periods.version_at(a, t0 + timedelta(seconds=11)) == 2
+    periods.close_period(a, t0 + timedelta(seconds=20))
+    a.status = PAUSED
+    assert periods.version_at(a, t0 + timedelta(seconds=11)) is None

@@ -463,3 +463,64 @@ def test_runs_resume_after_the_emulator_forgets_step_functions(env):
     assert [s.template_id for s in env.sending.to("resume@x.io")] == [1, 2]  # step 1 not sent again
     stats = {s["id"]: s["completed"] for s in env.api.get(f"/api/automations/{aid}/stats").json["steps"]}
     assert stats == {1: 1, 2: 1, 3: 1}
+
+
+# ------------------------------------------------------------------ counters agree with the runs (issue 14)
+
+
+def counters_and_runs(env, aid):
+    body = env.api.get(f"/api/automations/{aid}").json
+    listed = {status: env.api.get(f"/api/automations/{aid}/runs?status={status}").json["total"]
+              for status in ("running", "completed", "failed", "removed")}
+    return body["enrolled"], body["runs"], env.api.get(f"/api/automations/{aid}/runs").json["total"], listed
+
+
+def test_a_step_that_timed_out_counts_as_failed(env):
+    """A task nobody answers in time (or answered with an unexpected error) is marked failed by
+    the state machine itself: the automation's counters say so too, not "running" for ever."""
+    aid = env.automation(steps=[send(1)])
+    env.trigger(aid, env.contact("lost@x.io"))
+    sqs, url = aws.client("sqs"), aws.queue_url(machines.ACTIONS_QUEUE)
+    [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1)["Messages"]
+    token = json.loads(message["Body"])["task_token"]
+    machines.answer(token, error="Postline.WorkerLost", cause="the worker never answered")
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    run = runs_of(env.account_id, aid)[0]
+    assert wait_execution(run) == "FAILED"
+    enrolled, counters, total, listed = counters_and_runs(env, aid)
+    assert listed == {"running": 0, "completed": 0, "failed": 1, "removed": 0}
+    assert enrolled == total == 1 and counters == listed
+
+
+def test_an_enrollment_retried_after_its_execution_failed_to_start_is_counted_once(env, monkeypatch):
+    aid = env.automation(steps=[send(1)])
+    automation = service.load(env.account_id, aid)
+    c = ContactView(env.contact("retry@x.io")["id"], "retry@x.io")
+    real_start = machines.start
+    with monkeypatch.context() as broken:
+        broken.setattr(machines, "start", lambda *a: (_ for _ in ()).throw(RuntimeError("Step Functions down")))
+        with pytest.raises(RuntimeError):
+            enrollment.enroll(automation, c, trigger_type="contact_created", trigger_key="event-7")
+    assert machines.start is real_start
+    again = enrollment.enroll(automation, c, trigger_type="contact_created", trigger_key="event-7")  # redelivery
+    assert not again.created and again.run is not None
+    env.finish(aid, 1)
+    enrolled, counters, total, listed = counters_and_runs(env, aid)
+    assert enrolled == total == 1 and counters == listed == {"running": 0, "completed": 1, "failed": 0, "removed": 0}
+
+
+def test_runs_filter_by_contact(env):
+    aid = env.automation(steps=[send(1)])
+    ann, bob = env.contact("ann@x.io"), env.contact("bob@x.io")
+    env.trigger(aid, ann)
+    env.trigger(aid, bob)
+    clock.advance(timedelta(hours=25))
+    env.trigger(aid, ann)
+    env.finish(aid, 3)
+    by_id = env.api.get(f"/api/automations/{aid}/runs?contact_id={ann['id']}").json
+    assert by_id["total"] == 2 and {r["email"] for r in by_id["data"]} == {"ann@x.io"}
+    assert by_id["data"][0]["entered_at"] > by_id["data"][1]["entered_at"]  # newest first
+    by_email = env.api.get(f"/api/automations/{aid}/runs?email=BOB@x.io&status=completed").json
+    assert by_email["total"] == 1 and by_email["data"][0]["contact_id"] == bob["id"]
+    assert env.api.get(f"/api/automations/{aid}/runs?email=nobody@x.io").json["total"] == 0
+    assert env.api.get(f"/api/automations/{aid}/runs?contact_id={bob['id']}&limit=1&offset=1").json["data"] == []

@@ -77,3 +77,28 @@ def test_a_stale_lock_does_not_block_forever(api, account):
 def test_invalid_filters_are_422(api, filters):
     r = api.post("/api/contacts/exports", {"filters": filters})
     assert r.status == 422 and "filters" in r.json["errors"]
+
+
+def test_a_running_export_reports_processed_and_total(api, client, monkeypatch):
+    """GET of an export while it runs: contacts gone through out of the account's contacts."""
+    from chalicelib.contacts import exports
+
+    for i in range(5):
+        make_contact(api, f"e{i}@example.com")
+    seen = []
+    real = exports.record_progress
+
+    def watch(job, processed):
+        real(job, processed)
+        seen.append(api.get(f"/api/contacts/exports/{job.export_id}").json)
+
+    monkeypatch.setattr(exports, "PROGRESS_EVERY", 2)
+    monkeypatch.setattr(exports, "record_progress", watch)
+    r = api.post("/api/contacts/exports", {"filters": []})
+    assert r.json["progress"] == {"processed": 0, "total": 5}
+    run_workers(client)
+    assert [(s["status"], s["progress"]["processed"], s["progress"]["total"]) for s in seen] == [
+        ("started", 2, 5), ("started", 4, 5), ("started", 5, 5)]  # one write per page of two
+    done = api.get(f"/api/contacts/exports/{r.json['id']}").json
+    assert done["status"] == "finished" and done["progress"] == {"processed": 5, "total": 5}
+    assert done["contacts_count"] == 5

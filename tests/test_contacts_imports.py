@@ -232,3 +232,23 @@ def test_unfinished_jobs_are_requeued_after_a_local_restart(api, account, client
     run_workers(client)
     job = api.get(f"/api/contacts/imports/{r.json['id']}").json
     assert job["status"] == "finished" and job["created_contacts_count"] == 1
+
+
+def test_a_running_import_reports_processed_and_total(api, account, client, monkeypatch):
+    """GET of an import says how far it is while it runs: rows processed out of the rows sent."""
+    acct, _ = account
+    monkeypatch.setattr(imports, "CHUNK_SIZE", 2)
+    r = api.post("/api/contacts/imports", {"contacts": [
+        *({"email": f"p{i}@example.com"} for i in range(5)), {"email": "not-an-email"}, {"email": "p0@example.com"}]})
+    job_id = r.json["id"]
+    assert api.get(f"/api/contacts/imports/{job_id}").json["progress"] == {"processed": 0, "total": 7}
+    imports.handle({"kind": "split", "account_id": acct.account_id, "import_id": job_id})
+    job = api.get(f"/api/contacts/imports/{job_id}").json
+    assert job["status"] == "started" and job["progress"] == {"processed": 2, "total": 7}  # invalid + duplicate
+    imports.handle({"kind": "chunk", "account_id": acct.account_id, "import_id": job_id, "chunk": 0})
+    imports.handle({"kind": "chunk", "account_id": acct.account_id, "import_id": job_id, "chunk": 0})  # again
+    assert api.get(f"/api/contacts/imports/{job_id}").json["progress"] == {"processed": 4, "total": 7}
+    run_workers(client)
+    job = api.get(f"/api/contacts/imports/{job_id}").json
+    assert job["status"] == "finished" and job["progress"] == {"processed": 7, "total": 7}
+    assert job["created_contacts_count"] == 5

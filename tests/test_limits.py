@@ -71,6 +71,36 @@ def test_over_the_hourly_rate_mail_waits_for_the_next_hour_and_all_of_it_goes(ap
     assert all(delivered_to(e) == 1 for _, to in batches for e in to)  # each delivered once
 
 
+def test_mail_held_by_the_hourly_rate_says_why_and_until_when(api, client, account, domain):
+    """A held message is enqueued with a ``suspension`` event (Mailtrap's event for mail held
+    back) and a reason naming the limit and the hour it waits for, readable by the SDK."""
+    from mailtrap.models.email_logs import EmailLogMessage
+
+    limits.set_limits(account[0].account_id, plan="free", hourly=2, daily=-1)
+    start_of_next_hour()
+    send(api, domain, 2, tag="first-")
+    [held], _ = send(api, domain, 1, tag="held-")
+    pump(client)
+    until = (limits.clock.now() + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    reason = f"held by the hourly sending limit until {until:%H}:00 UTC"
+    log = api.get(f"/api/email_logs/{held}").json
+    assert log["status"] == "enqueued" and log["status_reason"] == reason
+    assert [e["event_type"] for e in log["events"]] == ["queued", "suspension"]
+    assert log["events"][-1]["details"] == {"reject_reason": reason, "held_until": limits.clock.iso(until),
+                                            "limit": "hourly"}
+    parsed = EmailLogMessage.from_api(log)  # the official SDK's model reads it
+    assert parsed.status == "enqueued" and parsed.events[-1].details.reject_reason == reason
+    advance(timedelta(minutes=20))  # back from SQS, still the same hour: held again, said once
+    pump(client)
+    log = api.get(f"/api/email_logs/{held}").json
+    assert [e["event_type"] for e in log["events"]] == ["queued", "suspension"] and log["status_reason"] == reason
+    advance(timedelta(minutes=45))
+    pump(client)
+    log = api.get(f"/api/email_logs/{held}").json
+    assert [e["event_type"] for e in log["events"]] == ["queued", "suspension", "sent"]
+    assert log["status_reason"] is None
+
+
 def test_daily_cap_rejects_with_the_seeds_message(api, client, account, domain):
     limits.set_limits(account[0].account_id, plan="free", hourly=-1, daily=3)
     start_of_next_hour()
@@ -232,3 +262,16 @@ def test_an_attempt_already_counted_against_the_hour_still_needs_room_in_the_min
     assert limits.sending_delay(acct, domain.domain_id, 1, hourly=False) == 0  # a retry: 3 of 3 this minute
     assert limits.sending_delay(acct, domain.domain_id, 1, hourly=False) > 0  # the minute is full
     assert limits.sending_delay(acct, domain.domain_id, 1) > 0  # and new mail waits for the hour
+
+
+def test_a_hold_names_the_rate_that_holds_and_the_minute_it_waits_for(account, domain, rates):
+    acct = account[0].account_id
+    limits.set_limits(acct, plan="free", hourly=-1)
+    rates(domain_rate="0.05", ses_rate="0")  # 3 per minute for the domain
+    advance(timedelta(seconds=60 - limits.clock.now().second + 1))  # the start of a minute
+    assert limits.sending_hold(acct, domain.domain_id, 3) is None
+    hold = limits.sending_hold(acct, domain.domain_id, 1)
+    next_minute = (limits.clock.now() + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    assert hold.limit == "domain_rate" and hold.until == next_minute
+    assert hold.reason == f"held by the sending domain's rate limit until {next_minute:%H:%M} UTC"
+    assert 1 <= hold.seconds <= 60 + limits.JITTER_SECONDS

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from chalicelib.core import clock
+from chalicelib.limits.service import Hold
 from chalicelib.sending import idempotency, ses, worker
 from chalicelib.sending.models import Message
 from tests.conftest import Api
@@ -371,17 +372,21 @@ def test_throttled_ses_is_retried_with_backoff_and_sent_once(api, client, domain
     assert [e["event_type"] for e in done.events] == ["queued", "retry", "sent"]
 
 
+def held(seconds: int) -> Hold:
+    return Hold("hourly", clock.now() + timedelta(seconds=seconds), seconds)
+
+
 def test_the_throttling_hook_defers_a_dispatch_without_sending(api, client, domain, monkeypatch):
     to = unique()
     [message_id] = send(api, domain, to)
     delays = []
     real_send = worker.queues.send
-    monkeypatch.setattr(worker.hooks, "sending_delay", lambda account, domain_id, count, hourly: 120)
+    monkeypatch.setattr(worker.hooks, "sending_hold", lambda account, domain_id, count, hourly: held(120))
     monkeypatch.setattr(worker.queues, "send", lambda q, b, d=0: delays.append(d) or real_send(q, b, 0))
     [dispatch] = take("transactional")
     deliver(client, "transactional", [dispatch])
     assert delays == [120] and sent_to(to) == [] and record(message_id).status == "queued"
-    monkeypatch.setattr(worker.hooks, "sending_delay", lambda *a: 0)
+    monkeypatch.setattr(worker.hooks, "sending_hold", lambda *a: None)
     pump(client)  # the deferred copy, once its time has come
     assert len(sent_to(to)) == 1 and record(message_id).status == "sent"
 
@@ -483,14 +488,14 @@ def test_a_deferred_record_is_written_before_the_dispatch_waits(api, account, cl
     assert api.get(f"/api/email_logs/{message_id}").status == 404  # not in the logs until a worker takes it
     [dispatch] = take("transactional")
     assert dispatch["deferred"] is True
-    monkeypatch.setattr(worker.hooks, "sending_delay", lambda *a: 120)  # over the hourly rate: it waits
+    monkeypatch.setattr(worker.hooks, "sending_hold", lambda *a: held(120))  # over the hourly rate: it waits
     real_send = worker.queues.send
     monkeypatch.setattr(worker.queues, "send", lambda q, b, d=0: real_send(q, b, 0))  # no waiting in the test
     deliver(client, "transactional", [dispatch])
     assert sent_to(to) == []
     log = api.get(f"/api/email_logs/{message_id}")
     assert log.status == 200 and log.json["status"] == "enqueued"  # visible while it waits
-    monkeypatch.setattr(worker.hooks, "sending_delay", lambda *a: 0)
+    monkeypatch.setattr(worker.hooks, "sending_hold", lambda *a: None)
     pump(client)
     assert len(sent_to(to)) == 1 and record(message_id).status == "sent"
 

@@ -57,7 +57,8 @@ def trigger_automation(automation_id, account_id=None):
 def list_runs(automation_id, account_id=None):
     who = principal(bp, account_id)
     return runs.list_runs(who, automation_id, query_param(bp, "status"), query_param(bp, "limit"),
-                          query_param(bp, "offset"), query_param(bp, "page"))
+                          query_param(bp, "offset"), query_param(bp, "page"),
+                          contact_id=query_param(bp, "contact_id"), email=query_param(bp, "email"))
 
 
 @api_route(bp, "/automations/{automation_id}/stats", ["GET"])

@@ -15,9 +15,10 @@ What a person sees in the Step Functions console, one state per step, named "<st
   followed by a Choice on its answer, ``yes`` or ``no``.
 
 Every Task catches ``Postline.Removed`` (the automation was disabled: Succeed state "Removed
-from automation") and anything else (the run is marked failed straight in DynamoDB, then the
-Fail state). The worker marks a run completed when it performs the last step of a path;
-a path that ends in a delay ends in a "Finish run" task instead.
+from automation") and anything else (the run is marked failed straight in DynamoDB and, if
+that write changed it, counted as failed in the automation's counters, then the Fail state).
+The worker marks a run completed when it performs the last step of a path; a path that
+ends in a delay ends in a "Finish run" task instead.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ TASK_TIMEOUT_SECONDS = 86400  # a worker outage longer than this fails the run
 COMPLETED = "Completed"
 REMOVED = "Removed from automation"
 RECORD_FAILURE = "Record failure"
+COUNT_FAILURE = "Count failure"
 FAILED = "Run failed"
 REMOVED_ERROR = "Postline.Removed"
 ACTION_FAILED_ERROR = "Postline.ActionFailed"
@@ -57,9 +59,10 @@ def delays(steps: list[dict[str, Any]], time_scale: float) -> dict[str, int]:
 
 
 class _Compiler:
-    def __init__(self, queue_url: str, runs_table: str) -> None:
+    def __init__(self, queue_url: str, runs_table: str, stats_table: str) -> None:
         self.queue_url = queue_url
         self.runs_table = runs_table
+        self.stats_table = stats_table
         self.states: dict[str, Any] = {}
 
     def compile_list(self, steps: list[dict[str, Any]], after_delays: list[int]) -> str:
@@ -159,6 +162,20 @@ class _Compiler:
                 },
             },
             "ResultPath": None,
+            "Next": COUNT_FAILURE,  # only when this write changed the run: a run is counted once
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": FAILED}],
+        }
+        self.states[COUNT_FAILURE] = {
+            "Type": "Task",
+            "Comment": "Count the failed run in the automation's counters (they agree with the runs)",
+            "Resource": UPDATE_ITEM_RESOURCE,
+            "Parameters": {
+                "TableName": self.stats_table,
+                "Key": {"automation_key": {"S.$": "$.run.automation_key"}, "step_id": {"N": "0"}},
+                "UpdateExpression": "ADD runs_failed :one",
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+            },
+            "ResultPath": None,
             "Next": FAILED,
             "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": FAILED}],
         }
@@ -167,11 +184,11 @@ class _Compiler:
 
 
 def compile_asl(steps: list[dict[str, Any]], *, name: str, version: int, queue_url: str,
-                runs_table: str) -> dict[str, Any]:
+                runs_table: str, stats_table: str) -> dict[str, Any]:
     """The ASL document of one version (a dict; json.dumps it for create_state_machine)."""
     if not steps:
         raise ValueError("an automation needs at least one step to compile")
-    compiler = _Compiler(queue_url, runs_table)
+    compiler = _Compiler(queue_url, runs_table, stats_table)
     start = compiler.compile_list(steps, [])
     compiler.terminal_states()
     return {
@@ -206,7 +223,8 @@ def _ordered(states: dict[str, Any], start: str) -> dict[str, Any]:
         nexts = [state.get("Next"), *(c["Next"] for c in state.get("Choices", [])), state.get("Default")]
         queue.extend(n for n in nexts if n)
     # then the endings: completed, removed, failure handling
-    order.extend(n for n in (COMPLETED, REMOVED, RECORD_FAILURE, FAILED) if n in states and n not in order)
+    order.extend(n for n in (COMPLETED, REMOVED, RECORD_FAILURE, COUNT_FAILURE, FAILED)
+                 if n in states and n not in order)
     order.extend(n for n in states if n not in order)
     return {n: states[n] for n in order}
 

@@ -70,8 +70,9 @@ def execution_name(automation_id: int, version: int, contact_id: str, day: int) 
 
 def enroll(automation: Automation, contact: ContactView, *, trigger_type: str,
            trigger_data: dict[str, Any] | None = None, trigger_key: str | None = None,
-           stats: StatsBuffer | None = None) -> Enrollment:
-    """Start one run of ``automation`` for ``contact`` unless the rules say no.
+           stats: StatsBuffer | None = None, version: int | None = None) -> Enrollment:
+    """Start one run of ``automation`` for ``contact`` unless the rules say no; ``version``:
+    the one active when the trigger happened (periods.py), the active one by default.
 
     Raises QuotaExceeded (403) when the account's monthly runs are used up.
     """
@@ -80,7 +81,7 @@ def enroll(automation: Automation, contact: ContactView, *, trigger_type: str,
     now = clock.now()
     trigger_key = trigger_key or ids.new_uuid()
     entry_key = f"{automation.key}#{contact.id}"
-    version_no = int(automation.active_version)
+    version_no = int(version or automation.active_version)
     entered = now
     run_key = f"{int(entered.timestamp() * 1000):013d}#{contact.id}"
     guard = Entry(entry_key, last_entered_at=entered, trigger_key=trigger_key, run_key=run_key,
@@ -103,17 +104,17 @@ def enroll(automation: Automation, contact: ContactView, *, trigger_type: str,
             _release(guard)
             raise
 
-    record = _version(automation, version_no)
+    record = version_record(automation, version_no)
     run = _create_run(automation, record, contact, run_key, entered, trigger_type, trigger_data or {})
     created = run is not None
-    if run is None:  # a resumed trigger whose run record already exists
-        run = _run(automation.key, run_key)
-    _start(automation, record, run)
-    if created:
+    if created:  # counted with the record, so a start that fails and is retried counts once
         if stats is not None:
             stats.add(automation.key, 0, "enrolled")
         else:
             StepStat(automation.key, 0).update(actions=[StepStat.enrolled.add(1)])
+    else:  # a resumed trigger whose run record already exists
+        run = _run(automation.key, run_key)
+    _start(automation, record, run)
     return Enrollment(run, created)
 
 
@@ -122,7 +123,7 @@ _plans: dict[int, tuple[float, str]] = {}
 PLAN_SECONDS = 60.0
 
 
-def _version(automation: Automation, number: int) -> AutomationVersion:
+def version_record(automation: Automation, number: int) -> AutomationVersion:
     """A version's record; immutable once its state machine exists, so kept in memory then."""
     key = automation.key
     cached = _versions.get((key, number))
@@ -254,7 +255,7 @@ def resume_running_runs() -> int:
     for run in Run.scan(Run.status == RUNNING):
         try:
             automation = Automation.get(run.account_id, run.automation_id)
-            record = _version(automation, int(run.version))
+            record = version_record(automation, int(run.version))
         except DoesNotExist:
             continue
         _start(automation, record, run)

@@ -43,7 +43,8 @@ def role_arn() -> str:
 
 def definition_for(name: str, version: int, steps: list[dict[str, Any]]) -> dict[str, Any]:
     return compiler.compile_asl(steps, name=name, version=version, queue_url=aws.queue_url(ACTIONS_QUEUE),
-                                runs_table=settings().table_name("automation_runs"))
+                                runs_table=settings().table_name("automation_runs"),
+                                stats_table=settings().table_name("automation_stats"))
 
 
 def ensure_machine(account_id: int, automation_id: int, version: int, definition: dict[str, Any]) -> str:

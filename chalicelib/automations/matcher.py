@@ -3,9 +3,13 @@
 Contacts publish every change to the ``contact-events`` queue (docs/contact-events.md): a
 message is ``{"events": [...]}``, each event ``{"id", "type": "contact.<kind>",
 "account_id", "contact_id", "email", "occurred_at", "source", "data"}``. For each event
-the matcher finds the account's active automations whose trigger it satisfies and enrolls
-the contact, with the event's id as the trigger key (a redelivered event resumes, never
-doubles, see enrollment.py). The 24-hour rule and the run quota apply as for any entry.
+the matcher finds the account's active automations that were taking contacts when the
+event occurred (periods.py: the queue may hold a backlog older than an activation, or from
+before a pause) and whose trigger, as that version defines it, the event satisfies, and
+enrolls the contact in that version, with the event's id as the trigger key (a redelivered
+event resumes, never doubles, see enrollment.py). The 24-hour rule and the run quota apply
+as for any entry. An account's automations are read again at least every second, so a
+pause stops the enrollments still to be made within a second.
 
 Re-engagement ("contact inactive for N days", Misar) has no event: an hourly schedule finds
 contacts whose last activity (creation or a custom event, recorded here from the same
@@ -15,14 +19,15 @@ stream) is older than N days and enrolls each once per inactive spell.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib.automations import definition as d
-from chalicelib.automations import enrollment
+from chalicelib.automations import enrollment, periods
 from chalicelib.automations.adapters import ContactView
 from chalicelib.automations.counters import StatsBuffer
 from chalicelib.automations.models import ACTIVE, Automation, ContactActivity, Entry
@@ -34,12 +39,23 @@ CUSTOM_EVENT_KINDS = ("custom_event", "event", "event_received")
 ACTIVITY_KINDS = ("created", *CUSTOM_EVENT_KINDS)
 
 
+AUTOMATIONS_SECONDS = 1.0  # how long a batch trusts the account's automations it read
+
+
 class Batch:
-    """The records of one invocation: each account's automations read once, counters written once."""
+    """The records of one invocation: each account's automations read at most once a
+    second (a pause must stop what is still to be matched), counters written once."""
 
     def __init__(self) -> None:
-        self.active: dict[int, list[Automation]] = {}
+        self._active: dict[int, tuple[float, list[Automation]]] = {}
         self.stats = StatsBuffer()
+
+    def active(self, account_id: int) -> list[Automation]:
+        now = time.monotonic()
+        cached = self._active.get(account_id)
+        if cached is None or now - cached[0] > AUTOMATIONS_SECONDS:
+            cached = self._active[account_id] = (now, active_automations(account_id))
+        return cached[1]
 
     def handle(self, body: dict[str, Any]) -> None:
         handle(body, self)
@@ -71,38 +87,52 @@ def on_event(event: dict[str, Any], batch: Batch | None = None) -> int:
         log.warning("ignoring a contact event without account or contact: %s", str(event)[:200])
         return 0
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    occurred = _occurred(event)
+    if occurred is None:
+        log.warning("ignoring a contact event without a readable occurred_at: %s", str(event.get("id"))[:100])
     if kind in ACTIVITY_KINDS:
-        record_activity(account_id, contact, _occurred(event))
+        record_activity(account_id, contact, occurred)
     own = batch is None
     batch = batch or Batch()
-    if account_id not in batch.active:
-        batch.active[account_id] = active_automations(account_id)
     started = 0
-    for automation in batch.active[account_id]:
-        trigger_data = matches(automation, kind, data)
-        if trigger_data is None:
-            continue
-        try:
-            result = enrollment.enroll(automation, contact, trigger_type=automation.trigger_type,
-                                       trigger_data=trigger_data, trigger_key=str(event.get("id") or ""),
-                                       stats=batch.stats)
-        except enrollment.QuotaExceeded as exc:
-            log.warning("account %s: %s; contact %s not enrolled in automation %s", account_id, exc.message,
-                        contact.id, automation.automation_id)
-            continue
-        started += int(result.created)
-    if own:
-        batch.flush()
+    try:
+        for automation in batch.active(account_id):
+            version = periods.version_at(automation, occurred)
+            if version is None:
+                continue  # not taking contacts when this happened (or paused since)
+            trigger_type, config = _trigger(automation, version)
+            trigger_data = matches(trigger_type, config, kind, data)
+            if trigger_data is None:
+                continue
+            try:
+                result = enrollment.enroll(automation, contact, trigger_type=trigger_type, trigger_data=trigger_data,
+                                           trigger_key=str(event.get("id") or ""), stats=batch.stats,
+                                           version=version)
+            except enrollment.QuotaExceeded as exc:
+                log.warning("account %s: %s; contact %s not enrolled in automation %s", account_id, exc.message,
+                            contact.id, automation.automation_id)
+                continue
+            started += int(result.created)
+    finally:
+        if own:
+            batch.flush()
     return started
 
 
 def active_automations(account_id: int) -> list[Automation]:
-    return [a for a in Automation.query(account_id, filter_condition=Automation.status == ACTIVE)]
+    return list(Automation.query(account_id, filter_condition=Automation.status == ACTIVE, consistent_read=True))
 
 
-def matches(automation: Automation, kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
-    """The run's trigger_data if this event starts ``automation``, else None."""
-    trigger, config = automation.trigger_type, automation.trigger_config or {}
+def _trigger(automation: Automation, version: int) -> tuple[str, dict[str, Any]]:
+    """The trigger of ``version`` (an edit may have changed it since the event occurred)."""
+    if version == automation.active_version:
+        return automation.trigger_type, automation.trigger_config or {}
+    record = enrollment.version_record(automation, version)
+    return record.trigger_type, record.trigger_config or {}
+
+
+def matches(trigger: str, config: dict[str, Any], kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's trigger_data if this event starts an automation with this trigger, else None."""
     if trigger == d.CONTACT_CREATED and kind == "created":
         return {}
     if trigger == d.FIELD_UPDATED and kind == "field_updated":
@@ -134,11 +164,11 @@ def matches(automation: Automation, kind: str, data: dict[str, Any]) -> dict[str
     return None
 
 
-def _occurred(event: dict[str, Any]):
+def _occurred(event: dict[str, Any]) -> datetime | None:
     try:
         return clock.parse_iso(str(event["occurred_at"]))
     except (KeyError, ValueError):
-        return clock.now()
+        return None
 
 
 def record_activity(account_id: int, contact: ContactView, at=None) -> None:

@@ -3,7 +3,8 @@
 - ``automations``: one item per definition, listed per account (query on the hash key).
 - ``automation_versions``: the immutable tree each version was activated with; runs pin one.
 - ``automation_runs``: one item per enrollment (= one Step Functions execution), listed per
-  automation in entry order, or per status through ``by_status``; the action worker keeps
+  automation in entry order, per status through ``by_status``, per contact through
+  ``by_contact``; the action worker keeps
   it current, so the runs API never scans Step Functions.
 - ``automation_entries``: the 24-hour re-entry guard, one item per (automation, contact).
 - ``automation_stats``: per-step counters (step 0 holds run-level counters).
@@ -55,6 +56,7 @@ class Automation(TimestampedModel):
     active_version = NumberAttribute(null=True)  # the version new entries get (compiled)
     next_step_id = NumberAttribute(default=1)
     activated_at = UTCDateTimeAttribute(null=True)
+    active_periods = JSONAttribute(null=True)  # which version took contacts when (periods.py)
     paused_at = UTCDateTimeAttribute(null=True)
     disabled_at = UTCDateTimeAttribute(null=True)  # runs that entered before it are removed
     archived_at = UTCDateTimeAttribute(null=True)
@@ -89,6 +91,15 @@ class RunsByStatus(GlobalSecondaryIndex):
     run_key = UnicodeAttribute(range_key=True)
 
 
+class RunsByContact(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_contact"
+        projection = AllProjection()
+
+    contact_id = UnicodeAttribute(hash_key=True)
+    automation_key = UnicodeAttribute(range_key=True)  # a contact's runs of one automation
+
+
 class Run(BaseModel):
     class Meta:
         table_name = table_name("automation_runs")
@@ -117,6 +128,7 @@ class Run(BaseModel):
     execution_arn = UnicodeAttribute(null=True)
 
     by_status = RunsByStatus()
+    by_contact = RunsByContact()
 
 
 def status_key(account_id: int, automation_id: int, status: str) -> str:

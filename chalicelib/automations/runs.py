@@ -54,13 +54,16 @@ def trigger(principal: Principal, automation_id: Any, body: dict[str, Any]) -> t
 
 
 def list_runs(principal: Principal, automation_id: Any, status: str | None = None, limit: Any = None,
-              offset: Any = None, page: Any = None) -> dict[str, Any]:
+              offset: Any = None, page: Any = None, contact_id: Any = None, email: Any = None) -> dict[str, Any]:
+    """Newest first; by status and/or one contact (``contact_id``, or ``email`` naming a contact)."""
     accounts.require(principal, VIEWER)
     automation = automations.load(principal.account_id, automation_id)
     limit_n, offset_n = automations.paging(limit, offset, page)
     if status not in (None, "") and status not in RUN_STATUSES:
         raise Unprocessable.field("status", f"must be one of: {', '.join(RUN_STATUSES)}")
-    if status:
+    if contact_id not in (None, "") or email not in (None, ""):
+        query = _contact_runs(automation.account_id, automation.key, contact_id, email, status)
+    elif status:
         query = Run.by_status.query(status_key(automation.account_id, automation.automation_id, status),
                                     scan_index_forward=False)
     else:
@@ -80,6 +83,19 @@ def list_runs(principal: Principal, automation_id: Any, status: str | None = Non
                 automation.account_id, automation.automation_id, version).steps or []
         data.append(run_to_wire(run, steps_by_version[version]))
     return {"data": data, "total": total, "limit": limit_n, "offset": offset_n}
+
+
+def _contact_runs(account_id: int, key: str, contact_id: Any, email: Any, status: str | None) -> list[Run]:
+    """One contact's runs of one automation (a few: one a day at most), newest first. An email
+    names the contact who has it now; an unknown one has no runs."""
+    if contact_id in (None, ""):
+        contact = enrollment.resolve_contact(account_id, email=str(email))
+        if contact is None:
+            return []
+        contact_id = contact.id
+    runs = [r for r in Run.by_contact.query(str(contact_id), Run.automation_key == key)
+            if not status or r.status == status]
+    return sorted(runs, key=lambda r: r.run_key, reverse=True)
 
 
 def run_to_wire(run: Run, steps: list[dict[str, Any]]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, Upda
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.accounts import service as accounts
-from chalicelib.automations import adapters, conditions, definition, machines
+from chalicelib.automations import adapters, conditions, definition, machines, periods
 from chalicelib.automations.counters import run_counts
 from chalicelib.automations.models import (
     ACTIVE,
@@ -134,6 +134,7 @@ def to_wire(a: Automation, counters: dict[str, Any], detail: bool = False) -> di
     }
     if detail:
         body["steps"] = a.steps or []
+        body["active_periods"] = periods.to_wire(a)
     return body
 
 
@@ -192,6 +193,8 @@ def update(principal: Principal, automation_id: Any, body: dict[str, Any]) -> di
         if automation.status in (ACTIVE, PAUSED):
             if not (transition and target == ACTIVE):  # the transition checks it
                 _require_runnable(automation)
+            if automation.status == ACTIVE:  # from now on: events before the edit keep the old one
+                periods.open_period(automation, automation.version, clock.now(), continues=True)
             automation.active_version = automation.version  # new entries get the new version
     if transition:
         _transition(automation, target)
@@ -228,6 +231,7 @@ def archive(principal: Principal, automation_id: Any) -> None:
     now = clock.now()
     if automation.status in (ACTIVE, PAUSED):
         automation.disabled_at = now
+        periods.close_period(automation, now)
     automation.status = ARCHIVED
     automation.archived_at = now
     _save(automation)
@@ -357,10 +361,13 @@ def _transition(automation: Automation, target: str) -> None:
         automation.active_version = automation.version  # compiled once saved (_compile_active)
         automation.activated_at = now
         automation.paused_at = None
+        periods.open_period(automation, automation.active_version, now)
     elif target == PAUSED:
         automation.paused_at = now
     elif target == DISABLED:
         automation.disabled_at = now
+    if target != ACTIVE:
+        periods.close_period(automation, now)
     automation.status = target
 
 

@@ -7,7 +7,8 @@ never abort the import), merges duplicate emails and writes chunk files; one "ch
 per chunk then creates or updates its contacts. A redelivered message redoes nothing twice:
 each contact written carries the chunk that wrote it (``last_import``), quota reservations
 and counts are recorded per chunk on the job with conditional writes, and events are
-re-published with the same deduplication ids.
+re-published with the same deduplication ids. The job's ``processed`` rows (out of ``rows``)
+move with those writes, so GET shows the import's progress while it runs.
 """
 
 from __future__ import annotations
@@ -212,6 +213,10 @@ def to_wire(job: ImportJob, with_report: bool = True) -> dict[str, Any]:
         body["error"] = job.failure or "the import could not be processed"
     if job.columns:
         body["columns"] = {k: (v or None) for k, v in meta.plain(job.columns).items()}
+    if with_report:  # (the POST answers the seed's exact {"id", "status"})
+        total = int(job.rows or 0)
+        body["progress"] = {"processed": total if job.status == "finished" else int(job.processed or 0),
+                            "total": total}
     return body
 
 
@@ -287,6 +292,7 @@ def split(account_id: int, import_id: int) -> None:
             _put_json(_key(account_id, import_id, "skipped.json"), skipped)
         try:
             job.update(actions=[ImportJob.chunks_total.set(len(chunks)), ImportJob.skipped_count.set(len(skipped)),
+                                ImportJob.processed.set(int(job.rows or 0) - len(valid)),  # skipped, merged
                                 ImportJob.updated_at.set(now_ms())],
                        condition=ImportJob.chunks_total.does_not_exist())
         except Exception as exc:
@@ -372,7 +378,7 @@ def process_chunk(account_id: int, import_id: int, chunk: int) -> None:
     try:
         job.update(actions=[ImportJob.created_count.add(counts["created"]),
                             ImportJob.updated_count.add(counts["updated"]),
-                            ImportJob.over_limit_count.add(over_limit),
+                            ImportJob.over_limit_count.add(over_limit), ImportJob.processed.add(len(rows)),
                             ImportJob.chunks_done.add({chunk}), ImportJob.updated_at.set(now_ms())],
                    condition=~ImportJob.chunks_done.contains(chunk))
     except Exception as exc:

@@ -121,6 +121,7 @@ class ImportJob(BaseModel):
     updated_count = NumberAttribute(default=0)
     skipped_count = NumberAttribute(default=0)
     over_limit_count = NumberAttribute(default=0)
+    processed = NumberAttribute(null=True)  # rows done: skipped and merged at the split, then each chunk's
     failure = UnicodeAttribute(null=True)
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
@@ -137,6 +138,8 @@ class ExportJob(BaseModel):
     object_key = UnicodeAttribute(null=True)
     contacts = NumberAttribute(null=True)
     failure = UnicodeAttribute(null=True)  # why it failed
+    processed = NumberAttribute(null=True)  # contacts gone through so far
+    total = NumberAttribute(null=True)  # the account's contacts when it started (all, once finished)
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
 

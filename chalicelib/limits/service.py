@@ -1,11 +1,11 @@
 """Sending limits and throttling, enforced where mail leaves: the delivery worker's hooks.
 
 Two kinds of limit (seed: Sending Limits):
-- **Rates** (``sending_delay``): the account's hourly rate, each domain's per-minute share of
+- **Rates** (``sending_hold``): the account's hourly rate, each domain's per-minute share of
   the SES rate, and the deployment's SES rate. A dispatch that does not fit waits on its SQS
-  queue (the worker re-enqueues it with the delay returned here) and is sent later; it is
-  never dropped. Capacity is reserved with one conditional ADD per window, so concurrent
-  workers can't overshoot.
+  queue (the worker re-enqueues it with the delay returned here, and shows the email log
+  why and until when) and is sent later; it is never dropped. Capacity is reserved with
+  one conditional ADD per window, so concurrent workers can't overshoot.
 - **Caps** (``admit``): the daily cap (free plan) and the monthly quota. Usage is counted per
   recipient message (to, cc, bcc and auto-BCC copies each count, as billing does) when the
   worker clears them to go; recipients over a cap are rejected with the seeds' message. The
@@ -194,31 +194,58 @@ def _wait(until: datetime, now: datetime) -> int:
 # ---------------------------------------------------------------- the worker's questions
 
 
-def sending_delay(account_id: int, domain_id: int, count: int, hourly: bool = True) -> int:
-    """Seconds the next ``count`` messages of this account and domain must wait (0: reserved,
-    send now). The account's hourly rate first, then the domain's and SES's per-minute rates;
-    a refusal gives back what was reserved before it. ``hourly=False``: the messages took
-    their share of the hour already (a retry after SES throttling, a continuation), but each
-    attempt still needs room in the current minute."""
+@dataclass(frozen=True)
+class Hold:
+    """Why mail waits: which rate (``hourly``, ``domain_rate``, ``ses_rate``), until when, and
+    how many seconds to put it back on its queue for (the window's end plus jitter)."""
+
+    limit: str
+    until: datetime
+    seconds: int
+
+    @property
+    def reason(self) -> str:
+        """What the email log says, e.g. "held by the hourly sending limit until 21:00 UTC"."""
+        return f"held by {HOLD_NAMES[self.limit]} until {self.until.astimezone(UTC):%H:%M} UTC"
+
+
+HOLD_NAMES = {"hourly": "the hourly sending limit", "domain_rate": "the sending domain's rate limit",
+              "ses_rate": "the SES sending rate"}
+
+
+def sending_hold(account_id: int, domain_id: int, count: int, hourly: bool = True) -> Hold | None:
+    """None when the next ``count`` messages of this account and domain may go now (their
+    room is reserved), else why and how long they must wait. The account's hourly rate
+    first, then the domain's and SES's per-minute rates; a refusal gives back what was
+    reserved before it. ``hourly=False``: the messages took their share of the hour already
+    (a retry after SES throttling, a continuation), but each attempt still needs room in the
+    current minute."""
     if count <= 0:
-        return 0
+        return None
     now = clock.now()
     reserved: list[tuple[str, str, datetime]] = []
-    checks: list[tuple[str, tuple[str, datetime], int | None]] = [
-        (f"domain#{int(account_id)}#{int(domain_id)}", _minute(now), _per_minute(settings().domain_send_rate)),
-        ("ses", _minute(now), _per_minute(settings().ses_max_send_rate)),
+    checks: list[tuple[str, str, tuple[str, datetime], int | None]] = [
+        ("domain_rate", f"domain#{int(account_id)}#{int(domain_id)}", _minute(now),
+         _per_minute(settings().domain_send_rate)),
+        ("ses_rate", "ses", _minute(now), _per_minute(settings().ses_max_send_rate)),
     ]
     if hourly:
-        checks.insert(0, (_account_scope(account_id), _hour(now), limits_for(account_id).hourly))
-    for scope, (window, ends), limit in checks:
+        checks.insert(0, ("hourly", _account_scope(account_id), _hour(now), limits_for(account_id).hourly))
+    for name, scope, (window, ends), limit in checks:
         if limit is None:
             continue
         if not _reserve(scope, window, ends, count, limit):
             for r_scope, r_window, r_ends in reserved:
                 _add(r_scope, r_window, r_ends, -count, timedelta(hours=2))
-            return _wait(ends, now)
+            return Hold(name, ends, _wait(ends, now))
         reserved.append((scope, window, ends))
-    return 0
+    return None
+
+
+def sending_delay(account_id: int, domain_id: int, count: int, hourly: bool = True) -> int:
+    """Seconds the next ``count`` messages must wait (0: reserved, send now); see sending_hold."""
+    hold = sending_hold(account_id, domain_id, count, hourly)
+    return hold.seconds if hold else 0
 
 
 def _per_minute(rate_per_second: float) -> int | None:

@@ -5,9 +5,9 @@
   entries; per domain and stream, ``any`` covering both). Recipients it clears are then
   counted against the account's daily cap and monthly quota (chalicelib/limits): usage is
   per recipient, and mail over a cap is rejected with the seeds' message, not sent.
-- ``sending_delay``: how long a dispatch must wait for the account's hourly rate and the
-  domain's and SES's sending rates (seed: Sending Limits; over the hourly rate mail is
-  queued, never dropped).
+- ``sending_hold``: whether a dispatch must wait for the account's hourly rate or the
+  domain's and SES's sending rates, which one and until when (seed: Sending Limits; over
+  the hourly rate mail is queued, never dropped).
 - ``quota_refusal``: why the account may not hand in more mail at all (its monthly quota
   is used up), asked when a send or batch call arrives, as the SMTP ingress asks at AUTH.
 - ``record_unsubscribe``: an unsubscribe link was used; the suppressions capability keeps
@@ -50,12 +50,13 @@ def suppressions_check(account_id: int, domain_id: int, stream: str, emails: lis
     return verdicts
 
 
-def sending_delay(account_id: int, domain_id: int, count: int, hourly: bool = True) -> int:
-    """Seconds to wait before ``count`` more messages may go out (0: now; capacity reserved).
+def sending_hold(account_id: int, domain_id: int, count: int, hourly: bool = True) -> Any:
+    """None when ``count`` more messages may go out now (capacity reserved), else a
+    ``limits.Hold``: ``seconds`` to wait, ``reason`` for the email log, ``until``, ``limit``.
     ``hourly=False``: already counted against the account's hour; the per-minute rates still apply."""
     from chalicelib.limits import service as limits
 
-    return limits.sending_delay(account_id, domain_id, count, hourly)
+    return limits.sending_hold(account_id, domain_id, count, hourly)
 
 
 def quota_refusal(account_id: int) -> str | None:

@@ -3,7 +3,8 @@
 For each dispatch: claim its ledger (idempotency.py), take its message records (the
 snapshots the dispatch carries when the ledger vouches for them, else a strongly consistent
 read, settling any message a dead worker left in flight), ask the throttling and
-suppression hooks, then per chunk of messages: render, build MIME, store the raw copies in
+suppression hooks (a dispatch over a sending rate goes back on its queue, its messages'
+logs saying why and until when), then per chunk of messages: render, build MIME, store the raw copies in
 S3, mark the chunk in flight, submit each to SES, and record what SES said. SES throttling
 and 5xx put the rest back on the queue with an exponential delay (same dispatch id);
 refusals end ``rejected``/``failed`` with the reason.
@@ -102,9 +103,10 @@ class Delivery:
         counted = lease.counted  # a retry, a continuation or a crashed holder's copy: counted already
         if todo:
             hourly = not counted  # the hour once; the per-minute rates on every attempt
-            delay = hooks.sending_delay(self.account_id, todo[0].domain_id, len(todo), hourly)
-            if delay > 0:
-                return self._requeue(lease, todo, delay, self.attempt)
+            hold = hooks.sending_hold(self.account_id, todo[0].domain_id, len(todo), hourly)
+            if hold is not None:
+                self._hold(todo, hold)
+                return self._requeue(lease, todo, hold.seconds, self.attempt)
             todo = self._suppress(todo, count_usage=not counted)
             if not counted:
                 lease.mark_counted()  # a copy delivered after a crash from here on doesn't count again
@@ -182,6 +184,19 @@ class Delivery:
                     _fail(message, REJECTED, verdict.reason or "Recipient is suppressed")
                     self.records.stage(message)
         return allowed
+
+    def _hold(self, todo: list[Message], hold: Any) -> None:
+        """Say in each message's log why it waits and until when: a ``suspension`` event
+        (Mailtrap's event for mail held back; its ``reject_reason`` is what the SDK reads)
+        and the status reason. Held again for the same reason, it is not said twice."""
+        for message in todo:
+            last = (message.events or [{}])[-1]
+            if message.status_reason == hold.reason and last.get("event_type") == "suspension":
+                continue
+            message.status_reason = hold.reason
+            events.add(message, "suspension", {"reject_reason": hold.reason, "held_until": clock.iso(hold.until),
+                                               "limit": hold.limit})
+            self.records.stage(message)
 
     def _next_pack(self, todo: list[Message]) -> tuple[list[Message], list[Message]]:
         size = 0
