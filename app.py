@@ -17,7 +17,7 @@ from chalicelib.core import api as core_api
 from chalicelib.core import queues
 from chalicelib.core.config import settings
 from chalicelib.core.http import host_guard
-from chalicelib.core.logs import configure_logging
+from chalicelib.core.logs import configure_logging, log_invocation
 from chalicelib.domains import api as domains_api
 from chalicelib.domains import instructions as domains_instructions
 from chalicelib.domains import verification as domains_verification
@@ -30,7 +30,10 @@ from chalicelib.suppressions import api as suppressions_api
 from chalicelib.templates import api as templates_api
 
 configure_logging()
-app = Chalice(app_name="postline")
+# configure_logs=False: Chalice would give the "postline" logger (every postline.* logger's parent)
+# its own handler at ERROR, bypassing the format, the redaction and every INFO/WARNING line.
+app = Chalice(app_name="postline", configure_logs=False)
+app.register_middleware(log_invocation, "all")
 app.register_middleware(host_guard, "http")
 app.register_blueprint(core_api.bp)
 app.register_blueprint(accounts_api.bp)

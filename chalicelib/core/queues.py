@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalicelib import aws
+from chalicelib.core import logs
 
 log = logging.getLogger("postline.queues")
 
@@ -68,7 +69,9 @@ def process_batch(event: Any, handle: Callable[[dict[str, Any]], None]) -> dict[
     for record in event:
         raw = record.to_dict()
         try:
-            handle(json.loads(record.body))
+            body = json.loads(record.body)
+            logs.bind(account_id=body.get("account_id") if isinstance(body, dict) else None)
+            handle(body)
         except Exception:
             log.exception("record %s failed; it returns to the queue", raw.get("messageId"))
             failures.append({"itemIdentifier": raw["messageId"]})

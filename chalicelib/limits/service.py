@@ -204,18 +204,22 @@ def sending_delay(account_id: int, domain_id: int, count: int, hourly: bool = Tr
         return 0
     now = clock.now()
     reserved: list[tuple[str, str, datetime]] = []
-    checks: list[tuple[str, tuple[str, datetime], int | None]] = [
-        (f"domain#{int(account_id)}#{int(domain_id)}", _minute(now), _per_minute(settings().domain_send_rate)),
-        ("ses", _minute(now), _per_minute(settings().ses_max_send_rate)),
+    checks: list[tuple[str, tuple[str, datetime], int | None, str]] = [
+        (f"domain#{int(account_id)}#{int(domain_id)}", _minute(now), _per_minute(settings().domain_send_rate),
+         f"domain {domain_id}'s per-minute rate"),
+        ("ses", _minute(now), _per_minute(settings().ses_max_send_rate), "the SES per-minute rate"),
     ]
     if hourly:
-        checks.insert(0, (_account_scope(account_id), _hour(now), limits_for(account_id).hourly))
-    for scope, (window, ends), limit in checks:
+        checks.insert(0, (_account_scope(account_id), _hour(now), limits_for(account_id).hourly,
+                          "the hourly sending limit"))
+    for scope, (window, ends), limit, name in checks:
         if limit is None:
             continue
         if not _reserve(scope, window, ends, count, limit):
             for r_scope, r_window, r_ends in reserved:
                 _add(r_scope, r_window, r_ends, -count, timedelta(hours=2))
+            log.warning("account %s: %d messages held by %s (%d) until %s UTC", account_id, count, name, limit,
+                        ends.strftime("%H:%M:%S"))
             return _wait(ends, now)
         reserved.append((scope, window, ends))
     return 0
@@ -254,7 +258,9 @@ def admit(account_id: int, count: int) -> tuple[int, str | None]:
             log.exception("usage notice for account %s not sent; the next counted message tries again", account_id)
     if not over:
         return count, None
-    return count - over, MONTHLY_LIMIT_REASON if over_month >= over_day and over_month else DAILY_LIMIT_REASON
+    reason = MONTHLY_LIMIT_REASON if over_month >= over_day and over_month else DAILY_LIMIT_REASON
+    log.warning("account %s: %d of %d messages refused: %s", account_id, over, count, reason)
+    return count - over, reason
 
 
 def monthly_used(account_id: int, now: datetime | None = None) -> int:
@@ -286,6 +292,7 @@ def monthly_limit_reached(account_id: int, max_age: float = 0.0) -> bool:
     with _cache_lock:
         if reached:
             _not_reached.pop(account_id, None)
+            log.warning("account %s: monthly quota of %d used up; new mail is refused", account_id, monthly)
         else:
             _not_reached[account_id] = now
     return reached

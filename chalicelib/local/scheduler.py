@@ -206,6 +206,6 @@ class Scheduler:
         context = LambdaContext(f"{self.function_prefix}{job.name}", memory_size=128, max_runtime_ms=900_000)
         try:
             result = self.app.handler_map[job.name](scheduled_event(job, when), context)
-            log.info("schedule %s ran: %s", job.name, result)
+            log.debug("schedule %s ran: %s", job.name, result)  # the app logs each run (core.logs)
         except Exception:
             log.exception("schedule %s failed", job.name)
