@@ -124,6 +124,9 @@ class QueuePoller:
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
 
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -197,9 +200,13 @@ class EventPump:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop polling; a batch being handled finishes first."""
+        """Stop polling; a batch being handled may finish within ``timeout`` (see running())."""
         for poller in self.pollers:
             poller.stop()
         deadline = time.monotonic() + timeout
         for poller in self.pollers:
             poller.join(max(0.0, deadline - time.monotonic()))
+
+    def running(self) -> list[str]:
+        """Consumers still inside a batch (after stop)."""
+        return [p.consumer.handler for p in self.pollers if p.alive()]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -172,10 +173,15 @@ class Scheduler:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
+        deadline = time.monotonic() + timeout
         self._thread.join(timeout)
         for job in self.jobs:
             if job.running is not None:
-                job.running.join(timeout)
+                job.running.join(max(0.0, deadline - time.monotonic()))
+
+    def running(self) -> list[str]:
+        """Schedules whose run has not finished."""
+        return [job.name for job in self.jobs if job.running is not None and job.running.is_alive()]
 
     def _run(self) -> None:
         # Wake at least every max_sleep so a clock moved by a test (or a suspended laptop) is seen.
