@@ -3,6 +3,7 @@
 from chalice import Chalice, Rate
 
 from chalicelib.accounts import api as accounts_api
+from chalicelib.accounts import bootstrap as accounts_bootstrap
 from chalicelib.accounts import service as accounts_service
 from chalicelib.automations import api as automations_api
 from chalicelib.automations import machines as automation_machines
@@ -44,6 +45,12 @@ app.register_blueprint(templates_api.bp)
 app.register_blueprint(suppressions_api.bp)
 app.register_blueprint(limits_api.bp)
 app.register_blueprint(contacts_api.bp)
+
+
+# `make bootstrap`: the deployment's first owner account; its token is returned once, never logged.
+@app.lambda_function(name="bootstrap")
+def bootstrap(event, context):
+    return accounts_bootstrap.handle(event)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))

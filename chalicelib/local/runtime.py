@@ -86,6 +86,10 @@ def lambda_timeouts(app: Chalice, config: Config) -> dict[str, int]:
     return {name: config.scope(config.chalice_stage, name).lambda_timeout or 60 for name in app.handler_map}
 
 
+def lambda_memory(app: Chalice, config: Config) -> dict[str, int]:
+    return {name: config.scope(config.chalice_stage, name).lambda_memory_size or 128 for name in app.handler_map}
+
+
 class LocalStack:
     def __init__(self, ls: LocalSettings) -> None:
         self.ls = ls
@@ -134,7 +138,8 @@ class LocalStack:
         from chalicelib.local.server import ApiServer
 
         # Finds every consumer's queue first: a missing one fails before anything serves.
-        pump = EventPump(app, function_prefix=function_prefix(config), timeouts=lambda_timeouts(app, config))
+        pump = EventPump(app, function_prefix=function_prefix(config), timeouts=lambda_timeouts(app, config),
+                         memory=lambda_memory(app, config))
         # Workers before intake, so stop() (the reverse) closes the intake first.
         self.components.append(pump.start())
         self.components.append(scheduler.start())
