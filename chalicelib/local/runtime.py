@@ -181,6 +181,7 @@ class LocalStack:
             logging.disable(logging.ERROR)
         self.components.clear()
         self.emulator.stop()
+        self.abandoned = busy
 
     def banner(self) -> str:
         ls, info = self.ls, self.info
@@ -247,4 +248,10 @@ def run(ls: LocalSettings) -> int:
         print("Stopping the local stack (Ctrl-C again to force)...", flush=True)
         state.remove(ls)
         local.stop()
+        if getattr(local, "abandoned", None):
+            # Abandoned work (and the thread pools it started) would hold the interpreter's exit
+            # while it fails against the stopped emulator: end the process now.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
     return code
