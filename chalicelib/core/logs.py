@@ -131,6 +131,7 @@ def log_invocation(event: Any, get_response: Callable[[Any], Any]) -> Any:
             log.error("queue %s: %d records, raised (all return to the queue), %d ms", name, records, _ms(started),
                       extra={"event": {"kind": "queue", "records": records, "outcome": "raised"}})
             raise
+        bind(account_id=None)  # the batch line is about every record, not the last one's account
         failed = len((result or {}).get("batchItemFailures") or []) if isinstance(result, dict) else 0
         outcome = f"{failed} failed" if failed else "ok"
         (log.warning if failed else log.info)(

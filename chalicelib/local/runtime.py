@@ -95,6 +95,7 @@ class LocalStack:
         self.ls = ls
         self.emulator = Emulator(HOST, ls.aws_port, ls.recording_path, log_path=ls.state_dir / "aws.log")
         self.components: list[Any] = []  # started, in start order
+        self.abandoned: list[str] = []  # what stop() left running
         self.info: dict[str, Any] = {}
 
     def start(self) -> None:
@@ -248,7 +249,7 @@ def run(ls: LocalSettings) -> int:
         print("Stopping the local stack (Ctrl-C again to force)...", flush=True)
         state.remove(ls)
         local.stop()
-        if getattr(local, "abandoned", None):
+        if local.abandoned:
             # Abandoned work (and the thread pools it started) would hold the interpreter's exit
             # while it fails against the stopped emulator: end the process now.
             sys.stdout.flush()
