@@ -3,6 +3,7 @@
 from chalice import Chalice, Rate
 
 from chalicelib.accounts import api as accounts_api
+from chalicelib.accounts import bootstrap as accounts_bootstrap
 from chalicelib.accounts import service as accounts_service
 from chalicelib.automations import api as automations_api
 from chalicelib.automations import machines as automation_machines
@@ -17,7 +18,7 @@ from chalicelib.core import api as core_api
 from chalicelib.core import deadletters, queues
 from chalicelib.core.config import settings
 from chalicelib.core.http import host_guard
-from chalicelib.core.logs import configure_logging
+from chalicelib.core.logs import configure_logging, log_invocation
 from chalicelib.domains import api as domains_api
 from chalicelib.domains import instructions as domains_instructions
 from chalicelib.domains import verification as domains_verification
@@ -30,7 +31,10 @@ from chalicelib.suppressions import api as suppressions_api
 from chalicelib.templates import api as templates_api
 
 configure_logging()
-app = Chalice(app_name="postline")
+# configure_logs=False: Chalice would give the "postline" logger (every postline.* logger's parent)
+# its own handler at ERROR, bypassing the format, the redaction and every INFO/WARNING line.
+app = Chalice(app_name="postline", configure_logs=False)
+app.register_middleware(log_invocation, "all")
 app.register_middleware(host_guard, "http")
 app.register_blueprint(core_api.bp)
 app.register_blueprint(accounts_api.bp)
@@ -41,6 +45,12 @@ app.register_blueprint(templates_api.bp)
 app.register_blueprint(suppressions_api.bp)
 app.register_blueprint(limits_api.bp)
 app.register_blueprint(contacts_api.bp)
+
+
+# `make bootstrap`: the deployment's first owner account; its token is returned once, never logged.
+@app.lambda_function(name="bootstrap")
+def bootstrap(event, context):
+    return accounts_bootstrap.handle(event)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))

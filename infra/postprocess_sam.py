@@ -8,6 +8,8 @@ Usage: python infra/postprocess_sam.py build/package/sam.yaml [--translated OUT.
   without this setting Lambda ignores the list and a batch with one bad record is retried
   whole, and a record that succeeded is redone. Chalice names these events
   "<Function>SqsEventSource", Type: SQS; this matches on the type, not the name.
+- Every custom domain of infra/template.yaml is mapped to the REST API (map_custom_domains), and
+  the bootstrap function is named in the outputs (bootstrap_output) for `make bootstrap`.
 - Every AWS::Serverless::Api answers an unknown route with 404 {"error": "Not Found"}, as
   the app does for unknown resources, instead of API Gateway's 403 "Missing Authentication
   Token". It is set as the Api's GatewayResponses (which SAM writes into the API
@@ -107,6 +109,36 @@ def not_found_for_unknown_routes(template: dict[str, Any]) -> list[str]:
     return changed
 
 
+def map_custom_domains(template: dict[str, Any]) -> list[str]:
+    """Map each custom domain of infra/template.yaml (AWS::ApiGateway::DomainName) to Chalice's
+    REST API at the root of its stage, under the domain's own condition. Done here because
+    the API (RestAPI) exists only in Chalice's half of the template. Returns the domains mapped."""
+    apis = _resources(template, "AWS::Serverless::Api")
+    if not apis:
+        return []
+    api = apis[0][0]
+    mapped = []
+    for name, domain in _resources(template, "AWS::ApiGateway::DomainName"):
+        mapping: dict[str, Any] = {"Type": "AWS::ApiGateway::BasePathMapping", "Properties": {
+            "DomainName": {"Ref": name}, "RestApiId": {"Ref": api}, "Stage": {"Ref": f"{api}.Stage"}}}
+        if "Condition" in domain:
+            mapping["Condition"] = domain["Condition"]
+        template["Resources"][f"{name}Mapping"] = mapping
+        mapped.append(name)
+    return mapped
+
+
+def bootstrap_output(template: dict[str, Any]) -> str | None:
+    """Name the bootstrap function (app.py's ``bootstrap``) in the stack's outputs, for `make bootstrap`."""
+    for name, function in _resources(template, "AWS::Serverless::Function"):
+        if function.get("Properties", {}).get("Handler") == "app.bootstrap":
+            template.setdefault("Outputs", {})["BootstrapFunctionName"] = {
+                "Description": "invoked once by `make bootstrap` to create the first owner account",
+                "Value": {"Ref": name}}
+            return name
+    return None
+
+
 class _Dumper(yaml.SafeDumper):
     def ignore_aliases(self, data: Any) -> bool:
         return True  # plain YAML: no &id001 anchors for shared dicts
@@ -139,9 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     events = report_batch_item_failures(template)
     apis = not_found_for_unknown_routes(template)
     signing_secret_parameter(template)
+    domains = map_custom_domains(template)
+    bootstrap = bootstrap_output(template)
     args.sam.write_text(dump(template))
     print(f"{args.sam}: ReportBatchItemFailures on {len(events)} SQS event(s){': ' if events else ''}"
-          f"{', '.join(events)}; 404 for unknown routes on {', '.join(apis) or 'no API'}")
+          f"{', '.join(events)}; 404 for unknown routes on {', '.join(apis) or 'no API'}; "
+          f"custom domains mapped: {', '.join(domains) or 'none'}; bootstrap function: {bootstrap or 'none'}")
     if args.translated:
         args.translated.write_text(dump(translate(template)))
         print(f"{args.translated}: the SAM transform accepted it")

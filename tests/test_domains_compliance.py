@@ -38,10 +38,10 @@ def test_manual_review_waits_for_company_info_then_the_operator(api, account, zo
 
     api.post(f"/api/domains/{domain['id']}/company_info", {"company_info": COMPANY})
     assert api.get(f"/api/domains/{domain['id']}").json["compliance_status"] == "under_review"
-    assert cli.main(["pending"]) == 0
+    assert cli.main(["--aws", "pending"]) == 0
     assert domain["domain_name"] in capsys.readouterr().out
 
-    assert cli.main(["approve", "--domain-id", str(domain["id"])]) == 0
+    assert cli.main(["--aws", "approve", "--domain-id", str(domain["id"])]) == 0
     approved = api.get(f"/api/domains/{domain['id']}").json
     assert approved["compliance_status"] == "compliant" and approved["sending_allowed"] is True
     assert service.sender_check(acct.account_id, f"a@{domain['domain_name']}", ["x@example.org"]).domain_id == \
@@ -56,14 +56,14 @@ def test_manual_review_with_company_info_goes_straight_to_review_and_can_be_reje
     domain = verified_domain(api, zone)
     assert domain["compliance_status"] == "under_review"
 
-    assert cli.main(["reject", "--domain-id", str(domain["id"]), "--reason", "Bought mailing lists"]) == 0
+    assert cli.main(["--aws", "reject", "--domain-id", str(domain["id"]), "--reason", "Bought mailing lists"]) == 0
     rejected = api.get(f"/api/domains/{domain['id']}").json
     assert rejected["compliance_status"] == "non_compliant"
     assert rejected["compliance_note"] == "Bought mailing lists" and rejected["sending_allowed"] is False
     with pytest.raises(Forbidden, match="non_compliant"):
         service.sender_check(acct.account_id, f"a@{domain['domain_name']}", ["x@example.org"])
-    assert cli.main(["reject", "--domain-id", str(domain["id"]), "--reason", " "]) == 1
-    assert cli.main(["approve", "--domain-id", "999999999"]) == 1
+    assert cli.main(["--aws", "reject", "--domain-id", str(domain["id"]), "--reason", " "]) == 1
+    assert cli.main(["--aws", "approve", "--domain-id", "999999999"]) == 1
     assert "No live domain" in capsys.readouterr().err
 
 
@@ -74,11 +74,22 @@ def test_unverified_dns_keeps_the_domain_initial_in_both_modes(api, zone, manual
 
 def test_cli_zone_prints_the_records_for_a_stub_dns(api, zone, capsys):  # noqa: F811
     domain = api.post("/api/domains", {"domain": {"domain_name": unique_domain()}}).json
-    assert cli.main(["zone", "--domain-id", str(domain["id"])]) == 0
+    assert cli.main(["--aws", "zone", "--domain-id", str(domain["id"])]) == 0
     text = capsys.readouterr().out
     zone.load(text)  # the printed zone file is what the stub serves
-    assert cli.main(["check", "--domain-id", str(domain["id"])]) == 0
+    assert cli.main(["--aws", "check", "--domain-id", str(domain["id"])]) == 0
     assert "dns_verified=True" in capsys.readouterr().out
+
+
+def test_cli_zone_output_replaces_the_file_only_on_success(api, zone, tmp_path, capsys):  # noqa: F811
+    domain = api.post("/api/domains", {"domain": {"domain_name": unique_domain()}}).json
+    target = tmp_path / "my.zone"
+    target.write_text("; what the stub serves now\n")
+    assert cli.main(["--aws", "zone", "--domain-id", "999999999", "--output", str(target)]) == 1
+    out = capsys.readouterr()
+    assert target.read_text() == "; what the stub serves now\n" and out.out == "" and "No live domain" in out.err
+    assert cli.main(["--aws", "zone", "--domain-id", str(domain["id"]), "--output", str(target)]) == 0
+    assert domain["domain_name"] in target.read_text() and capsys.readouterr().out == ""
 
 
 def test_sender_check_rules(api, account, zone):  # noqa: F811

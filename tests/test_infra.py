@@ -122,13 +122,12 @@ def test_every_dead_letter_queue_has_a_consumer_and_its_queue_a_handler(template
 
 
 def _lambda_timeouts(handler: str) -> list[int]:
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    timeouts = []
-    for stage in config.get("stages", {}).values():
-        function = (stage.get("lambda_functions") or {}).get(handler, {})
-        timeouts.append(function.get("lambda_timeout") or stage.get("lambda_timeout")
-                        or config.get("lambda_timeout") or 60)
-    return timeouts
+    """The function's timeout in every stage, looked up as chalice does (stage, per function, top level)."""
+    from chalice.config import Config
+
+    on_disk = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return [Config(chalice_stage=stage, config_from_disk=on_disk).scope(stage, handler).lambda_timeout or 60
+            for stage in on_disk.get("stages", {})]
 
 
 def _dead_letter_queues(template: dict[str, Any]) -> set[str]:
@@ -223,3 +222,71 @@ def test_package_postprocess_gives_every_function_the_signing_secret_from_a_noec
     for name in ("Deliver", "Purge"):
         env = template["Resources"][name]["Properties"]["Environment"]["Variables"]
         assert env["POSTLINE_SIGNING_SECRET"] == {"Ref": "SigningSecret"}
+
+
+def test_the_four_hosts_are_custom_domains_from_stack_parameters_with_their_dns_records(template):
+    from chalicelib.core import hosts
+
+    params = template["Parameters"]
+    assert params["DomainName"]["Default"] == "" and params["CertificateArn"]["Default"] == ""  # optional
+    def host(name: dict[str, str]) -> str:  # {"Ref": "DomainName"} or {"Fn::Sub": "send.${DomainName}"}
+        return name.get("Fn::Sub") or "${" + name["Ref"] + "}"
+
+    domains = {host(res["Properties"]["DomainName"]): res
+               for res in _of_type(template, "AWS::ApiGateway::DomainName").values()}
+    assert set(domains) == {"${DomainName}", "send.${DomainName}", "bulk.${DomainName}", "sandbox.${DomainName}"}
+    for res in domains.values():
+        assert res["Condition"] == "HasCustomDomains"
+        assert res["Properties"]["RegionalCertificateArn"] == {"Ref": "CertificateArn"}
+        assert res["Properties"]["EndpointConfiguration"]["Types"] == ["REGIONAL"]
+    # the sending hosts' first labels are the ones host routing knows
+    for name in ("send", "bulk", "sandbox"):
+        assert hosts.host_kind({"host": f"{name}.postline.example.com"}) != hosts.GENERAL
+    records = template["Outputs"]["DnsRecords"]["Value"]["Fn::If"]
+    assert records[0] == "HasCustomDomains"
+    lines = records[1]["Fn::Sub"].strip().splitlines()
+    assert [line.split()[0] for line in lines] == ["${DomainName}.", "send.${DomainName}.", "bulk.${DomainName}.",
+                                                   "sandbox.${DomainName}."]
+    assert all(" IN CNAME ${" in line and ".RegionalDomainName}." in line for line in lines)
+
+
+def test_package_postprocess_maps_each_custom_domain_to_the_api_and_names_the_bootstrap_function():
+    spec = importlib.util.spec_from_file_location("postprocess_sam", ROOT / "infra" / "postprocess_sam.py")
+    postprocess_sam = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(postprocess_sam)
+    template = _chalice_like_sam()
+    template["Parameters"].update({"DomainName": {"Type": "String", "Default": ""},
+                                   "CertificateArn": {"Type": "String", "Default": ""}})
+    template["Conditions"] = {"HasCustomDomains": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainName"}, ""]}]}}
+    template["Resources"]["SendDomain"] = {"Type": "AWS::ApiGateway::DomainName", "Condition": "HasCustomDomains",
+                                           "Properties": {"DomainName": {"Fn::Sub": "send.${DomainName}"},
+                                                          "RegionalCertificateArn": {"Ref": "CertificateArn"},
+                                                          "EndpointConfiguration": {"Types": ["REGIONAL"]}}}
+    template["Resources"]["Bootstrap"] = {"Type": "AWS::Serverless::Function", "Properties": {
+        "Runtime": "python3.11", "Handler": "app.bootstrap", "CodeUri": "./deployment.zip"}}
+    assert postprocess_sam.map_custom_domains(template) == ["SendDomain"]
+    assert postprocess_sam.bootstrap_output(template) == "Bootstrap"
+    assert template["Outputs"]["BootstrapFunctionName"]["Value"] == {"Ref": "Bootstrap"}
+
+    cfn = postprocess_sam.translate(template)
+    mapping = cfn["Resources"]["SendDomainMapping"]
+    assert mapping["Type"] == "AWS::ApiGateway::BasePathMapping" and mapping["Condition"] == "HasCustomDomains"
+    stage = mapping["Properties"]["Stage"]["Ref"]
+    assert cfn["Resources"][stage]["Type"] == "AWS::ApiGateway::Stage"  # the API's deployed stage, made first
+    assert mapping["Properties"]["RestApiId"] == {"Ref": "RestAPI"} and "BasePath" not in mapping["Properties"]
+
+
+def test_function_settings_name_real_functions_and_the_api_fits_api_gateway(app):
+    from chalice.config import Config
+
+    on_disk = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    functions = set(app.handler_map) | {"api_handler"}
+    sections = [on_disk] + list(on_disk["stages"].values())
+    for section in sections:  # chalice ignores settings of a function that does not exist
+        assert set(section.get("lambda_functions") or {}) <= functions
+    for stage in on_disk["stages"]:
+        config = Config(chalice_stage=stage, config_from_disk=on_disk)
+        assert config.scope(stage, "api_handler").lambda_timeout <= 29  # API Gateway answers 504 after 29 s
+        for name in functions:
+            scoped = config.scope(stage, name)
+            assert scoped.lambda_memory_size >= 256 and scoped.lambda_timeout, name

@@ -145,3 +145,26 @@ def test_a_consumer_of_an_undeclared_queue_stops_the_start(sqs):
     app.on_sqs_message(queue="no-such-queue")(lambda event: None)
     with pytest.raises(RuntimeError, match="infra/template.yaml"):
         EventPump(app, sqs=sqs)
+
+
+def test_a_batch_longer_than_its_function_timeout_fails_as_in_lambda_and_memory_is_the_configured_one(sqs):
+    name, url, dlq = make_queue(sqs, max_receives=3)
+    sqs.send_message(QueueUrl=url, MessageBody="slow once")
+    app = Chalice("pump-test")
+    calls: list[tuple[str, int]] = []
+
+    @app.on_sqs_message(queue=name, batch_size=10)
+    def consume(event):
+        calls.append((event.to_dict()["Records"][0]["attributes"]["ApproximateReceiveCount"],
+                      event.context.memory_limit_in_mb))
+        if len(calls) == 1:
+            time.sleep(1.3)  # over the 1 s timeout below
+
+    pump = EventPump(app, wait_seconds=1, sqs=sqs, timeouts={"consume": 1}, memory={"consume": 1024}).start()
+    try:
+        wait_for(lambda: len(calls) == 2 and counts(sqs, url) == (0, 0))
+    finally:
+        pump.stop()
+    # the timed-out batch was not deleted: it came back, and the second, quick, run settled it
+    assert calls == [("1", 1024), ("2", 1024)]
+    assert counts(sqs, dlq) == (0, 0)

@@ -16,7 +16,7 @@ from typing import Any
 from chalice import Blueprint, ChaliceViewError, Response
 
 from chalicelib.accounts import service as accounts
-from chalicelib.core import hosts, ratelimit
+from chalicelib.core import hosts, logs, ratelimit
 from chalicelib.core.config import settings
 from chalicelib.core.errors import (
     BadRequest,
@@ -109,6 +109,7 @@ def principal(bp: Blueprint, account_id: str | int | None = None) -> Principal:
     """Authenticate the caller, hold it to the account in the path, count it against its limit."""
     request = bp.current_request
     who = accounts.authenticate(token_from_headers(request.headers))
+    logs.bind(account_id=who.account_id)
     if account_id is not None:
         try:
             same = int(account_id) == who.account_id

@@ -21,7 +21,7 @@ from typing import Any
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute
 
 from chalicelib import aws
-from chalicelib.core import clock
+from chalicelib.core import clock, logs
 from chalicelib.core.db import BaseModel, table_name
 
 log = logging.getLogger("postline.queues")
@@ -100,7 +100,13 @@ def source_queue(record: dict[str, Any]) -> str:
 def process_batch(event: Any, handle: Callable[[dict[str, Any]], None],
                   fifo: bool | None = None) -> dict[str, list[dict[str, str]]]:
     """Run ``handle(body)`` per record; report the ones that raised so only they are retried."""
-    return process_records(event, lambda record: handle(json.loads(record["body"])), fifo)
+    return process_records(event, lambda record: _handle_body(handle, record), fifo)
+
+
+def _handle_body(handle: Callable[[dict[str, Any]], None], record: dict[str, Any]) -> None:
+    body = json.loads(record["body"])
+    logs.bind(account_id=body.get("account_id") if isinstance(body, dict) else None)
+    handle(body)
 
 
 def process_records(event: Any, handle: Callable[[dict[str, Any]], None],

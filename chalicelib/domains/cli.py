@@ -4,21 +4,27 @@
     python -m chalicelib.domains.cli approve --domain-id 12 [--note "..."]
     python -m chalicelib.domains.cli reject  --domain-id 12 --reason "..."
     python -m chalicelib.domains.cli check   --domain-id 12        # re-check DNS now
-    python -m chalicelib.domains.cli zone    --domain-id 12        # its records as a zone file
+    python -m chalicelib.domains.cli zone    --domain-id 12 --output my.zone   # its records as a zone file
 
-It talks to the same AWS as the API: set AWS_ENDPOINT_URL (the local stack's emulator) and
-POSTLINE_RESOURCE_PREFIX as the API has them. ``zone`` prints the records in zone-file form,
-ready for a stub DNS server (see the README).
+It works on the local stack running from the state directory (POSTLINE_STATE_DIR, default
+.postline; no credentials needed), or with ``--aws`` on the deployment your AWS credentials
+reach (POSTLINE_RESOURCE_PREFIX as the deployment has it). ``zone`` writes the records in
+zone-file form, ready for a stub DNS server (see the README): with ``--output`` the file is
+replaced only once everything is known, so a failed command never empties it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from chalicelib.core.errors import PostlineError
-from chalicelib.domains import compliance, verification
-from chalicelib.domains.models import Domain
+from chalicelib.local.operator import run_tool
+
+if TYPE_CHECKING:
+    from chalicelib.domains.models import Domain
 
 
 def _line(domain: Domain) -> str:
@@ -40,8 +46,16 @@ def zone_file(domain: Domain, ttl: int = 300) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.domains.cli", description=__doc__.split("\n")[0])
+    parser.add_argument("--aws", action="store_true",
+                        help="use the deployment your AWS credentials reach instead of the local stack")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("pending", help="list domains waiting for a compliance review")
     approve = commands.add_parser("approve", help="mark a domain compliant")
@@ -54,7 +68,16 @@ def main(argv: list[str] | None = None) -> int:
         about = "re-check DNS now" if name == "check" else "print the records as a zone file"
         sub = commands.add_parser(name, help=about)
         sub.add_argument("--domain-id", type=int, required=True)
+    commands.choices["zone"].add_argument(
+        "--output", type=Path, help="write the zone file here (replaced only on success) instead of stdout")
     args = parser.parse_args(argv)
+    return run_tool(args.aws, lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from chalicelib.core.errors import PostlineError
+    from chalicelib.domains import compliance, verification
+
     try:
         if args.command == "pending":
             for domain in compliance.pending():
@@ -69,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
             for r in domain.records:
                 print(f"  {r.status:<13} {r.type:<5} {r.domain}: {r.explanation}")
         else:
-            sys.stdout.write(zone_file(compliance.find(args.domain_id)))
+            zone = zone_file(compliance.find(args.domain_id))  # whole before anything is written
+            if args.output:
+                _write_atomically(args.output, zone)
+            else:
+                sys.stdout.write(zone)
     except PostlineError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1

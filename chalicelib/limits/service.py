@@ -237,7 +237,9 @@ def sending_hold(account_id: int, domain_id: int, count: int, hourly: bool = Tru
         if not _reserve(scope, window, ends, count, limit):
             for r_scope, r_window, r_ends in reserved:
                 _add(r_scope, r_window, r_ends, -count, timedelta(hours=2))
-            return Hold(name, ends, _wait(ends, now))
+            hold = Hold(name, ends, _wait(ends, now))
+            log.warning("account %s: %d messages %s (%d)", account_id, count, hold.reason, limit)
+            return hold
         reserved.append((scope, window, ends))
     return None
 
@@ -281,7 +283,9 @@ def admit(account_id: int, count: int) -> tuple[int, str | None]:
             log.exception("usage notice for account %s not sent; the next counted message tries again", account_id)
     if not over:
         return count, None
-    return count - over, MONTHLY_LIMIT_REASON if over_month >= over_day and over_month else DAILY_LIMIT_REASON
+    reason = MONTHLY_LIMIT_REASON if over_month >= over_day and over_month else DAILY_LIMIT_REASON
+    log.warning("account %s: %d of %d messages refused: %s", account_id, over, count, reason)
+    return count - over, reason
 
 
 def monthly_used(account_id: int, now: datetime | None = None) -> int:
@@ -313,6 +317,7 @@ def monthly_limit_reached(account_id: int, max_age: float = 0.0) -> bool:
     with _cache_lock:
         if reached:
             _not_reached.pop(account_id, None)
+            log.warning("account %s: monthly quota of %d used up; new mail is refused", account_id, monthly)
         else:
             _not_reached[account_id] = now
     return reached

@@ -1,7 +1,7 @@
 """The owner account of a local stack: made on first start, kept in credentials.json.
 
 The token is shown once (like every Postline token) and stored only in the state
-directory, which git ignores.
+directory, which git ignores. The account itself is made as in AWS (chalicelib.accounts.bootstrap).
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.accounts import service as accounts
+from chalicelib.accounts.bootstrap import create_owner
 from chalicelib.core.errors import NotFound, Unauthorized
 
 log = logging.getLogger("postline.local.bootstrap")
-
-ACCOUNT_NAME = "Postline"
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ def ensure_owner(path: Path, owner_email: str, api_url: str) -> Credentials:
                 _write(path, {**saved, "api_url": api_url})
             return Credentials(int(saved["account_id"]), saved["api_token"], api_url, created=False)
         log.warning("%s names an account this stack does not have (state reset?); making a new one", path.name)
-    account, token = accounts.create_account(ACCOUNT_NAME, owner_email)
+    account, token = create_owner(owner_email)
     creds = Credentials(account.account_id, token, api_url, created=True)
     _write(path, creds.to_json())
     return creds

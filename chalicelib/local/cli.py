@@ -1,7 +1,8 @@
 """``python -m chalicelib.local <command>``: run the local stack, or operate on a running one.
 
-Commands other than ``run`` talk to the stack that ``make run`` started (its emulator on
-POSTLINE_AWS_PORT), through the same service functions the API uses. To add one, write a
+Commands other than ``run`` talk to the stack that ``make run`` started from the state
+directory (POSTLINE_STATE_DIR, default .postline: see chalicelib/local/state.py), through the
+same service functions the API uses; with no such stack running they refuse. To add one, write a
 function taking the parsed arguments and decorate it with ``@command``:
 
     @command("approve-domain", "mark a sending domain verified", [
@@ -50,20 +51,14 @@ class CommandError(RuntimeError):
 
 
 def connect() -> LocalSettings:
-    """Load the app against the running local stack's emulator, or explain how to start it."""
-    from chalicelib.local.emulator import Emulator
-    from chalicelib.local.runtime import load_app, prepare_environment
-    from chalicelib.local.settings import HOST
+    """Load the app against the stack running from the state directory, or explain why not."""
+    from chalicelib.local.operator import connect as connect_operator
+    from chalicelib.local.state import StackNotFound
 
-    ls = local_settings()
-    prepare_environment(ls)
     try:
-        Emulator(HOST, ls.aws_port).wait_ready(timeout=2)
-    except RuntimeError:
-        raise CommandError(f"no local stack answers on {ls.aws_endpoint}: start it with `make run` "
-                           "(or set POSTLINE_AWS_PORT to the port it uses)") from None
-    load_app(ls.stage)
-    return ls
+        return connect_operator()
+    except StackNotFound as exc:
+        raise CommandError(str(exc)) from None
 
 
 @command("run", "start the local stack in the foreground (Ctrl-C stops it)")

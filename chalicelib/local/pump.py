@@ -37,7 +37,8 @@ class Consumer:
     queue: str  # the SQS queue name
     batch_size: int
     batching_window: int  # seconds Lambda may wait to fill a batch
-    timeout_seconds: int = 60  # the function's Lambda timeout (for context.get_remaining_time)
+    timeout_seconds: int = 60  # the function's Lambda timeout: context.get_remaining_time, and a longer batch fails
+    memory_mb: int = 128  # the function's Lambda memory (context.memory_limit_in_mb)
 
 
 def queue_name(config: SQSEventConfig) -> str:
@@ -124,6 +125,9 @@ class QueuePoller:
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
 
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -157,14 +161,23 @@ class QueuePoller:
             return 0
         region = settings().region
         event = {"Records": [lambda_record(m, self.queue_arn, region) for m in messages]}
-        context = LambdaContext(self.function_name, memory_size=128,
+        context = LambdaContext(self.function_name, memory_size=self.consumer.memory_mb,
                                 max_runtime_ms=self.consumer.timeout_seconds * 1000)
         batch_ids = {m["MessageId"] for m in messages}
+        started = time.monotonic()
         try:
             result = self.app.handler_map[self.consumer.handler](event, context)
         except Exception:
             log.exception("%s raised: the whole batch of %d returns to %s", self.consumer.handler,
                           len(messages), self.consumer.queue)
+            return len(messages)
+        took = time.monotonic() - started
+        if took > self.consumer.timeout_seconds:
+            # Lambda would have stopped it at its timeout and failed the whole batch: so does the pump
+            # (the work is not cut off here, but nothing is deleted: every record comes back).
+            log.error("%s timed out: the batch of %d took %.1f s, over its %d s Lambda timeout "
+                      "(.chalice/config.json); it returns to %s", self.consumer.handler, len(messages), took,
+                      self.consumer.timeout_seconds, self.consumer.queue)
             return len(messages)
         keep = failed_ids(result, batch_ids)
         self._delete([m for m in messages if m["MessageId"] not in keep])
@@ -183,11 +196,12 @@ class EventPump:
     """Every SQS consumer of the app, each on its own thread."""
 
     def __init__(self, app: Chalice, wait_seconds: int = 2, function_prefix: str = "",
-                 timeouts: dict[str, int] | None = None, sqs: Any = None) -> None:
-        timeouts = timeouts or {}
+                 timeouts: dict[str, int] | None = None, sqs: Any = None,
+                 memory: dict[str, int] | None = None) -> None:
+        timeouts, memory = timeouts or {}, memory or {}
         self.pollers = [
             QueuePoller(app, Consumer(c.handler, c.queue, c.batch_size, c.batching_window,
-                                      timeouts.get(c.handler, c.timeout_seconds)),
+                                      timeouts.get(c.handler, c.timeout_seconds), memory.get(c.handler, c.memory_mb)),
                         wait_seconds=wait_seconds, function_prefix=function_prefix, sqs=sqs)
             for c in consumers(app)]
 
@@ -197,9 +211,13 @@ class EventPump:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop polling; a batch being handled finishes first."""
+        """Stop polling; a batch being handled may finish within ``timeout`` (see running())."""
         for poller in self.pollers:
             poller.stop()
         deadline = time.monotonic() + timeout
         for poller in self.pollers:
             poller.join(max(0.0, deadline - time.monotonic()))
+
+    def running(self) -> list[str]:
+        """Consumers still inside a batch (after stop)."""
+        return [p.consumer.handler for p in self.pollers if p.alive()]

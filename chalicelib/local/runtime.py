@@ -27,7 +27,8 @@ from typing import Any
 from chalice.app import Chalice
 from chalice.config import Config
 
-from chalicelib.local.emulator import Emulator, EmulatorError, port_is_free
+from chalicelib.local import ports, state
+from chalicelib.local.emulator import Emulator, EmulatorError
 from chalicelib.local.scheduler import Scheduler
 from chalicelib.local.settings import HOST, PROJECT_DIR, LocalSettings
 
@@ -85,20 +86,23 @@ def lambda_timeouts(app: Chalice, config: Config) -> dict[str, int]:
     return {name: config.scope(config.chalice_stage, name).lambda_timeout or 60 for name in app.handler_map}
 
 
+def lambda_memory(app: Chalice, config: Config) -> dict[str, int]:
+    return {name: config.scope(config.chalice_stage, name).lambda_memory_size or 128 for name in app.handler_map}
+
+
 class LocalStack:
     def __init__(self, ls: LocalSettings) -> None:
         self.ls = ls
         self.emulator = Emulator(HOST, ls.aws_port, ls.recording_path, log_path=ls.state_dir / "aws.log")
         self.components: list[Any] = []  # started, in start order
+        self.abandoned: list[str] = []  # what stop() left running
         self.info: dict[str, Any] = {}
 
     def start(self) -> None:
         from chalicelib.local import recording
 
         started = time.monotonic()
-        if not port_is_free(HOST, self.ls.api_port):
-            raise EmulatorError(f"port {self.ls.api_port} on {HOST} is in use: is another local stack running? "
-                                "Stop it, or choose another port with POSTLINE_API_PORT.")
+        ports.check_free(self.ls)  # every listener's port, before anything starts
         self.ls.state_dir.mkdir(parents=True, exist_ok=True)
         prepare_environment(self.ls)
         kept = recording.compact(self.ls.recording_path)
@@ -135,10 +139,12 @@ class LocalStack:
         from chalicelib.local.server import ApiServer
 
         # Finds every consumer's queue first: a missing one fails before anything serves.
-        pump = EventPump(app, function_prefix=function_prefix(config), timeouts=lambda_timeouts(app, config))
-        self.components.append(ApiServer(app, config, HOST, self.ls.api_port).start())
+        pump = EventPump(app, function_prefix=function_prefix(config), timeouts=lambda_timeouts(app, config),
+                         memory=lambda_memory(app, config))
+        # Workers before intake, so stop() (the reverse) closes the intake first.
         self.components.append(pump.start())
         self.components.append(scheduler.start())
+        self.components.append(ApiServer(app, config, HOST, self.ls.api_port).start())
         self.components.append(self._start_smtp())
         self.info["consumers"] = [(p.consumer.handler, p.consumer.queue) for p in pump.pollers]
         self.info["schedules"] = [(j.name, j.expression) for j in scheduler.jobs]
@@ -154,14 +160,29 @@ class LocalStack:
         self.info["smtp"] = handle.ports
         return handle
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 5.0) -> None:
+        """SMTP and the API stop taking work, then the scheduler and the pump; the emulator last.
+
+        What is still running after ``grace`` seconds (a long import batch) is abandoned, as
+        Lambda would cut it off: its queue message goes with the emulator's queues and re-drive
+        resumes imports, exports and runs at the next start. Its errors once AWS is gone are not
+        printed (one line names it instead)."""
+        deadline = time.monotonic() + grace
         for component in reversed(self.components):
             try:
-                component.stop()
+                if hasattr(component, "running"):  # the API, the scheduler, the pump: bounded waits
+                    component.stop(timeout=max(0.5, deadline - time.monotonic()))
+                else:
+                    component.stop()
             except Exception:
                 log.exception("stopping %s failed", type(component).__name__)
+        busy = [name for c in self.components if hasattr(c, "running") for name in c.running()]
+        if busy:
+            log.warning("still running after %.0f s, abandoned: %s", grace, ", ".join(busy))
+            logging.disable(logging.ERROR)
         self.components.clear()
         self.emulator.stop()
+        self.abandoned = busy
 
     def banner(self) -> str:
         ls, info = self.ls, self.info
@@ -211,6 +232,7 @@ def run(ls: LocalSettings) -> int:
     code = 0
     try:
         local.start()
+        state.record(ls, local.info["smtp"])  # operator tools find this stack by it
         print(local.banner(), flush=True)
         while local.emulator.alive():
             time.sleep(0.5)
@@ -225,5 +247,12 @@ def run(ls: LocalSettings) -> int:
         signal.signal(signal.SIGINT, force)
         signal.signal(signal.SIGTERM, force)
         print("Stopping the local stack (Ctrl-C again to force)...", flush=True)
+        state.remove(ls)
         local.stop()
+        if local.abandoned:
+            # Abandoned work (and the thread pools it started) would hold the interpreter's exit
+            # while it fails against the stopped emulator: end the process now.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
     return code

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -172,10 +173,15 @@ class Scheduler:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
+        deadline = time.monotonic() + timeout
         self._thread.join(timeout)
         for job in self.jobs:
             if job.running is not None:
-                job.running.join(timeout)
+                job.running.join(max(0.0, deadline - time.monotonic()))
+
+    def running(self) -> list[str]:
+        """Schedules whose run has not finished."""
+        return [job.name for job in self.jobs if job.running is not None and job.running.is_alive()]
 
     def _run(self) -> None:
         # Wake at least every max_sleep so a clock moved by a test (or a suspended laptop) is seen.
@@ -206,6 +212,6 @@ class Scheduler:
         context = LambdaContext(f"{self.function_prefix}{job.name}", memory_size=128, max_runtime_ms=900_000)
         try:
             result = self.app.handler_map[job.name](scheduled_event(job, when), context)
-            log.info("schedule %s ran: %s", job.name, result)
+            log.debug("schedule %s ran: %s", job.name, result)  # the app logs each run (core.logs)
         except Exception:
             log.exception("schedule %s failed", job.name)

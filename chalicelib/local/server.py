@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -46,6 +47,18 @@ class RequestHandler(chalice_local.ChaliceRequestHandler):
         self.local_gateway = PostlineGateway(app_object, config)
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)
 
+    def _counted_handle(self) -> None:
+        """One request, counted while it is answered (an idle keep-alive connection is not)."""
+        with self.server.requests_lock:
+            self.server.in_flight += 1
+        try:
+            self._generic_handle()
+        finally:
+            with self.server.requests_lock:
+                self.server.in_flight -= 1
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _counted_handle
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
         pass  # one line per request on stderr drowns the banner; the app logs what matters
 
@@ -54,6 +67,8 @@ class ThreadedServer(ThreadingMixIn, HTTPServer):
     daemon_threads = True
     request_queue_size = 128
     allow_reuse_address = True
+    in_flight = 0  # requests being answered (stop waits for them)
+    requests_lock = threading.Lock()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hung up before its response is not the server's error.
@@ -80,7 +95,15 @@ class ApiServer:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting; requests being answered get up to ``timeout`` seconds to finish."""
+        deadline = time.monotonic() + timeout
         self._server.shutdown()
         self._server.server.server_close()
-        self._thread.join(5)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def running(self) -> list[str]:
+        n = self._server.server.in_flight
+        return [f"{n} API request(s)"] if n else []
