@@ -237,9 +237,9 @@ def sending_hold(account_id: int, domain_id: int, count: int, hourly: bool = Tru
         if not _reserve(scope, window, ends, count, limit):
             for r_scope, r_window, r_ends in reserved:
                 _add(r_scope, r_window, r_ends, -count, timedelta(hours=2))
-            hold = Hold(name, ends, _wait(ends, now))
-            log.warning("account %s: %d messages %s (%d)", account_id, count, hold.reason, limit)
-            return hold
+            log.warning("account %s: %d messages held by %s (%d) until %s UTC", account_id, count,
+                        HOLD_NAMES[name], limit, ends.astimezone(UTC).strftime("%H:%M"))
+            return Hold(name, ends, _wait(ends, now))
         reserved.append((scope, window, ends))
     return None
 
