@@ -90,11 +90,14 @@ def test_nesting_of_64_levels_and_surrogate_pairs_are_fine():
     assert jsonbody.parse(json.dumps({"emoji": "\U0001F600", "k\U0001F600": 1})) == {
         "emoji": "\U0001F600", "k\U0001F600": 1}
     assert jsonbody.parse('"\\ud83d\\ude00"') == "\U0001F600"  # an escaped pair is one character
+    assert jsonbody.parse(r'"\\ud800"') == "\\ud800"  # an escaped backslash and text, not a surrogate
 
 
 @pytest.mark.parametrize("raw,status,field", [
     ('{"\\udfff": 1}', 422, "\\udfff"),  # in a key: shown escaped
     ('"\\uD800"', 422, "base"),
+    (r'{"a": ["ok", "\\ud800\udc00"]}', 422, "a[1]"),  # text "\ud800", then a real lone low surrogate
+    (r'{"a": "\ud83d\ude00\ude00"}', 422, "a"),  # a pair, then a lone low one
     (b'{"a": "\xed\xa0\x80"}', 400, None),  # a surrogate encoded as UTF-8 is not UTF-8
     ('{"a": NaN}', 400, None),
     ('{"a": Infinity}', 400, None),

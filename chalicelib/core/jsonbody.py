@@ -11,14 +11,18 @@ before any route sees the value:
   a character, so no encoder (UTF-8 for DynamoDB and S3, RFC 2047 for headers) can write it;
   accepted, it failed later, far from the request.
 
-The checks cost nothing for ordinary bodies: the walk over the parsed value runs only when
-the text holds a surrogate escape or more than ``MAX_DEPTH`` brackets.
+The checks cost little and run only when they can find something: the depth is measured
+level by level over the containers of the parsed value (leaves are skipped in C, so a large
+attachment costs nothing); lone surrogates are looked for on the text, where
+only an escape can make one (``\\ud83d\\ude00`` is how ASCII-only encoders write an emoji, a
+pair; the text is valid UTF-8), and the value is walked for the path only when one is there.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from itertools import compress
 from typing import Any
 
 from chalicelib.core.errors import BadRequest, Unprocessable
@@ -28,7 +32,11 @@ MALFORMED = "Malformed JSON in request body"
 TOO_DEEP = f"JSON in request body is nested more than {MAX_DEPTH} levels deep"
 SURROGATE = "must not contain a lone UTF-16 surrogate ({})"
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # \ud800-\udfff, paired or not
+_CONTAINERS = frozenset({dict, list})
+# With every escaped backslash taken out, each backslash left starts an escape: a lone one is
+# a high surrogate not followed by a low one, or a low one not right after a high one.
+_LONE_ESCAPE = re.compile(r"\\u[dD](?:[89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+                          r"|[c-fC-F][0-9a-fA-F]{2}(?<!\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}))")
 _SURROGATE = re.compile("[\ud800-\udfff]")  # left after decoding: a pair decodes to one character
 
 
@@ -45,34 +53,42 @@ def parse(raw: bytes | str) -> Any:
             raise BadRequest(MALFORMED) from None
     try:
         value = json.loads(raw, parse_constant=_no_constant)
-    except RecursionError:
+    except RecursionError:  # ~1,000 levels: the parser's own limit
         raise BadRequest(TOO_DEEP) from None
     except ValueError:
         raise BadRequest(MALFORMED) from None
-    surrogates = _SURROGATE_ESCAPE.search(raw) is not None
-    if surrogates or raw.count("[") + raw.count("{") > MAX_DEPTH:
-        _check(value, surrogates)
+    if not within_depth(value):
+        raise BadRequest(TOO_DEEP)
+    if "\\u" in raw and _LONE_ESCAPE.search(raw.replace("\\\\", "__")):
+        _find_surrogate(value, ())
     return value
 
 
-def _check(value: Any, surrogates: bool) -> None:
-    """Depth, and (when the text had a surrogate escape) lone surrogates, by walking the value."""
-    if not isinstance(value, dict | list):
-        if surrogates and isinstance(value, str):
-            _check_text((), value)
-        return
-    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
-    while stack:
-        node, path = stack.pop()
-        if len(path) >= MAX_DEPTH:
-            raise BadRequest(TOO_DEEP)
-        for key, item in node.items() if isinstance(node, dict) else enumerate(node):
-            if surrogates and isinstance(key, str):
-                _check_text(path + (key,), key)
-            if isinstance(item, dict | list):
-                stack.append((item, path + (key,)))
-            elif surrogates and isinstance(item, str):
-                _check_text(path + (key,), item)
+def within_depth(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether arrays and objects nest at most ``limit`` deep, one level at a time."""
+    level = [value] if type(value) in _CONTAINERS else []
+    for _ in range(limit):
+        children: list[Any] = []
+        for node in level:
+            items = node.values() if type(node) is dict else node
+            children.extend(compress(items, map(_CONTAINERS.__contains__, map(type, items))))
+        if not children:
+            return True
+        level = children
+    return False
+
+
+def _find_surrogate(value: Any, path: tuple[Any, ...]) -> None:
+    """Unprocessable naming the first key or string holding a lone surrogate (depth <= 64 here)."""
+    if isinstance(value, str):
+        _check_text(path, value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(path + (key,), key)
+            _find_surrogate(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _find_surrogate(item, path + (index,))
 
 
 def _check_text(path: tuple[Any, ...], text: str) -> None:
