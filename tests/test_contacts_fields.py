@@ -129,3 +129,52 @@ def test_a_field_used_by_a_segment_cannot_be_deleted(api):
     r = api.delete(f"/api/contacts/fields/{field}")
     assert r.status == 422
     assert r.json == {"errors": {"usage": ["This field is used in the conditions of segment(s): VIPs."]}}
+
+
+# ---------------------------------------------------------------- numbers DynamoDB can't hold (issue 13)
+
+OUT_OF_RANGE = "is out of range (at most 38 digits, magnitude from 1e-130 to below 1e126)"
+
+
+@pytest.mark.parametrize("data_type,given", [
+    ("float", 1e200), ("float", -1e200), ("float", 1e-200), ("float", "1e126"), ("float", "-9e-131"),
+    ("integer", 10**38), ("integer", -(10**38)), ("integer", 1e200), ("integer", "1" + "0" * 40),
+])
+def test_numbers_out_of_dynamodbs_range_are_refused(data_type, given):
+    with pytest.raises(ValueError) as refused:
+        fields.convert(data_type, given)
+    assert str(refused.value) == OUT_OF_RANGE
+
+
+@pytest.mark.parametrize("data_type,given", [
+    ("float", 0.0), ("float", 9.99e125), ("float", 1e-130), ("float", -1e-130), ("integer", 10**38 - 1),
+])
+def test_numbers_at_the_edges_of_the_range_are_stored(api, data_type, given):
+    make_field(api, "Value", data_type, "value")
+    r = api.post("/api/contacts", {"contact": {"email": "edge@x.test", "fields": {"value": given}}})
+    assert r.status == 201 and r.json["data"]["fields"]["value"] == given
+
+
+@pytest.mark.parametrize("raw", ["1e200", "1e-200", "-1e200"])
+def test_an_out_of_range_float_is_422_naming_the_field(api, raw):
+    make_field(api, "Score", "float", "score")
+    body = '{"contact": {"email": "big@x.test", "fields": {"score": NUMBER}}}'
+    r = api.post("/api/contacts", raw=body.replace("NUMBER", raw))
+    assert r.status == 422 and r.json == {"errors": {"score": [OUT_OF_RANGE]}}
+    make_contact(api, "big@x.test")
+    r = api.patch("/api/contacts/big@x.test", raw='{"contact": {"fields": {"score": NUMBER}}}'.replace("NUMBER", raw))
+    assert r.status == 422 and r.json == {"errors": {"score": [OUT_OF_RANGE]}}
+
+
+def test_an_import_skips_an_out_of_range_number_and_finishes(api, client):
+    make_field(api, "Score", "float", "score")
+    r = api.post("/api/contacts/imports", raw='{"contacts": [{"email": "ok@x.test", "fields": {"score": 1.5}},'
+                                              '{"email": "big@x.test", "fields": {"score": 1e200}}]}')
+    csv = api.post("/api/contacts/imports?consent=true", raw=b"email,score\ncsv@x.test,1e-200\n",
+                   headers={"Content-Type": "text/csv"})
+    run_workers(client)
+    job = api.get(f"/api/contacts/imports/{r.json['id']}").json
+    assert job["status"] == "finished" and job["created_contacts_count"] == 1
+    assert job["skipped_contacts"] == [{"row": 2, "email": "big@x.test", "errors": {"score": [OUT_OF_RANGE]}}]
+    job = api.get(f"/api/contacts/imports/{csv.json['id']}").json
+    assert job["status"] == "finished" and job["skipped_contacts"][0]["errors"] == {"score": [OUT_OF_RANGE]}

@@ -114,6 +114,15 @@ def test_make_run_serves_the_api_and_keeps_its_data_across_a_restart(tmp_path, m
         _smtp_mail_reaches_the_logs(first, creds, auth)
         unknown = requests.get(f"{first.api}/api/no-such-thing", timeout=5)
         assert (unknown.status_code, unknown.json()) == (404, {"error": "Not Found"})
+        # hostile JSON over real HTTP: the local gateway hands the body to the app's own parser
+        # (chalicelib/core/jsonbody.py), as API Gateway does
+        as_json = {**auth, "Content-Type": "application/json"}
+        deep = requests.post(f"{first.api}/api/api_tokens", data="[" * 1000 + "]" * 1000, headers=as_json, timeout=10)
+        assert (deep.status_code, deep.json()) == (
+            400, {"errors": "JSON in request body is nested more than 64 levels deep"})
+        lone = requests.post(f"{first.api}/api/api_tokens", data='{"name": "\\ud800"}', headers=as_json, timeout=10)
+        assert (lone.status_code, lone.json()) == (
+            422, {"errors": {"name": ["must not contain a lone UTF-16 surrogate (U+D800)"]}})
     finally:
         output = first.stop()
     assert first.process.returncode == 0, output

@@ -588,3 +588,79 @@ def test_a_batch_across_domains_is_one_dispatch_per_domain(api, account, client,
     assert sorted(len(d["message_ids"]) for d in dispatches) == [1, 2]  # a and c travel together
     deliver(client, "transactional", dispatches)
     assert [len(sent_to(x)) for x in (a, b, c)] == [1, 1, 1]
+
+
+# ---------------------------------------------------------------- header injection (issue 13)
+
+INJECTED = "x\r\nReply-To: attacker@evil.test"
+
+
+def test_template_variables_cannot_inject_a_header_at_send_time(api, client, domain):
+    template = create_template(api, subject="Hi {{name}}")
+    to = unique()
+    for subject_variable in (INJECTED, "nul\0byte", "vertical\x0btab"):
+        r = api.post("/api/send", {"from": {"email": f"app@{domain.domain_name}"}, "to": [{"email": to}],
+                                   "template_uuid": template["uuid"], "template_variables": {"name": subject_variable}},
+                     host=SEND)
+        assert r.status == 422 and r.json["success"] is False, r
+        assert r.json["errors"][0].startswith("'subject' rendered from the template must not contain control")
+    r = api.post("/api/batch", {"base": {"from": {"email": f"app@{domain.domain_name}"},
+                                         "template_uuid": template["uuid"]},
+                                "requests": [{"to": [{"email": to}], "template_variables": {"name": INJECTED}},
+                                             {"to": [{"email": to}], "template_variables": {"name": "Ann"}}]},
+                 host=SEND)
+    assert r.status == 200 and [item["success"] for item in r.json["responses"]] == [False, True]
+    pump(client)
+    [msg] = sent_to(to)  # only the clean one
+    assert msg["Subject"] == "Hi Ann" and msg["Reply-To"] is None
+
+
+def test_a_template_that_renders_a_header_break_in_the_worker_ends_rejected_with_the_reason(api, client, domain):
+    template = create_template(api, subject="Hello")
+    to = unique()
+    r = api.post("/api/send", {"from": {"email": f"app@{domain.domain_name}"}, "to": [{"email": to}],
+                               "template_uuid": template["uuid"], "template_variables": {"name": INJECTED}},
+                 host=SEND)
+    assert r.status == 200  # the subject does not use the variable yet
+    [message_id] = r.json["message_ids"]
+    assert api.patch(f"/api/email_templates/{template['id']}",
+                     {"email_template": {"subject": "Hi {{name}}"}}).status == 200
+    pump(client)
+    rejected = record(message_id)
+    assert rejected.status == "rejected" and sent_to(to) == []
+    assert "subject must not contain control characters or line breaks (found U+000D CR)" in rejected.status_reason
+    detail = api.get(f"/api/email_logs/{message_id}").json
+    assert detail["status"] == "not_delivered"  # Mailtrap's email log status for a rejected message
+    assert any("U+000D" in (e.get("details") or {}).get("reject_reason", "") for e in detail["events"])
+
+
+def test_a_template_whose_own_subject_or_category_has_a_line_break_is_refused(api):
+    r = api.post("/api/email_templates", {"email_template": {
+        "name": "Bad", "subject": "Hi\r\nBcc: v@x.test", "category": "c\0", "body_text": "x"}})
+    assert r.status == 422
+    assert r.json["errors"]["subject"] == ["must not contain control characters or line breaks (found U+000D CR)"]
+    assert r.json["errors"]["category"] == ["must not contain control characters or line breaks (found U+0000 NUL)"]
+
+
+def test_a_category_line_break_is_422_and_nothing_is_stored(api, account, client, domain):
+    to = unique()
+    r = api.post("/api/send", body(domain, to, category="welcome\r\nBcc: victim@x.test"), host=SEND)
+    assert r.status == 422 and r.json == {"success": False, "errors": [
+        "'category' must not contain control characters or line breaks (found U+000D CR)"]}
+    r = api.post("/api/send", body(domain, to, subject="nul\0", **{"from": {"email": f"app@{domain.domain_name}",
+                                                                             "name": "App\x0c"}}), host=SEND)
+    assert r.status == 422 and len(r.json["errors"]) == 2
+    assert [b for b in take("transactional") if b["account_id"] == account[0].account_id] == []
+    assert list(Message.by_account.query(account[0].account_id)) == []
+
+
+def test_duplicate_recipients_are_sent_and_listed_once(api, client, domain):
+    to, other = unique(), unique()
+    sent = body(domain, to, cc=[{"email": to.upper()}] * 999 + [{"email": other}])
+    sent["to"] = [{"email": to}] * 1000
+    r = api.post("/api/send", sent, host=SEND)
+    assert r.status == 200 and len(r.json["message_ids"]) == 2
+    pump(client)
+    [msg] = sent_to(to)
+    assert msg["To"] == to and msg["Cc"] == other
+    assert len(sent_to(other)) == 1

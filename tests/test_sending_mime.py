@@ -7,6 +7,8 @@ import email
 import email.policy
 from datetime import UTC, datetime
 
+import pytest
+
 from chalicelib.sending import mime
 from chalicelib.sending.validation import Address, Attachment
 
@@ -115,3 +117,39 @@ def test_parts_are_encoded_once_per_dispatch():
     assert len(cache.attachments) == 1 and len(cache.texts) == 2
     assert parse(first).get_body(("plain",)).get_content() == parse(second).get_body(("plain",)).get_content()
     assert parse(second)["Message-ID"] == "<other@example.com>"
+
+
+# ---------------------------------------------------------------- header safety (issue 13)
+
+INJECTION = "x\r\nReply-To: attacker@evil.test"
+
+
+@pytest.mark.parametrize("changes,field", [
+    ({"subject": INJECTION}, "the subject"),
+    ({"subject": "tab\tis fine but NUL\0is not"}, "the subject"),
+    ({"subject": "vertical\x0btab"}, "the subject"),
+    ({"subject": "form\x0cfeed"}, "the subject"),
+    ({"sender": Address("app@example.com", INJECTION)}, "the From display name"),
+    ({"to": [Address("a@x.test", "Ann\nBcc: b@evil.test")]}, "a To display name"),
+    ({"reply_to": Address("help@example.com", "Help\r")}, "the Reply-To display name"),
+    ({"headers": {"X-App": INJECTION}}, "the X-App header"),
+    ({"category": "welcome\r\nBcc: victim@x.test"}, "the category"),
+    ({"attachments": [attachment(b"x", "a.txt\r\nBcc: v@x.test", "text/plain")]}, "the attachment file name"),
+    ({"subject": "lone \ud800 surrogate"}, "the subject"),
+])
+def test_no_header_value_can_make_a_header_of_its_own(changes, field):
+    with pytest.raises(mime.UnsafeHeader) as refused:
+        build(content(**changes))
+    assert str(refused.value).startswith(field + " must not contain")
+
+
+def test_extra_headers_are_checked_by_name_and_value():
+    with pytest.raises(mime.UnsafeHeader, match="List-Unsubscribe header"):
+        build(content(), extra_headers=[("List-Unsubscribe", "<https://x.test/u>\r\nBcc: v@x.test")])
+    with pytest.raises(mime.UnsafeHeader, match="not a valid header name"):
+        build(content(), extra_headers=[("X-Bad\r\nBcc", "v@x.test")])
+
+
+def test_a_tab_is_allowed_and_the_subject_stays_one_header():
+    msg = parse(build(content(subject="Order\t42")))
+    assert msg["Subject"] == "Order\t42" and msg["Reply-To"] == "help@example.com"

@@ -21,10 +21,10 @@ FROM = {"email": "app@example.com", "name": "App"}
 OK = {"from": FROM, "to": [{"email": "a@x.test"}], "subject": "Hi", "text": "Hello"}
 
 
-def errors_of(body) -> list[str]:
+def errors_of(body, status: int = 400) -> list[str]:
     with pytest.raises(SendError) as caught:
         parse_send(body)
-    assert caught.value.status == 400
+    assert caught.value.status == status
     return caught.value.errors
 
 
@@ -71,8 +71,7 @@ def test_cc_or_bcc_alone_is_enough():
     assert parse_send(with_(to=None, bcc=[{"email": "b@x.test"}])).bcc[0].email == "b@x.test"
 
 
-@pytest.mark.parametrize("sender", ["not-an-address", {"email": "a@b"}, {"email": "a b@x.com"}, {"name": "x"},
-                                    {"email": "x@example.com", "name": "Evil\r\nBcc: y@z.test"}, 42])
+@pytest.mark.parametrize("sender", ["not-an-address", {"email": "a@b"}, {"email": "a b@x.com"}, {"name": "x"}, 42])
 def test_invalid_from(sender):
     assert errors_of(with_(**{"from": sender})) == ["'from' address is invalid"]
 
@@ -120,8 +119,8 @@ def test_custom_variables_rules():
 def test_headers_are_kept_but_cannot_inject_or_override():
     request = parse_send(with_(headers={"X-Message-Source": "api.example.com"}))
     assert request.headers == {"X-Message-Source": "api.example.com"}
-    assert errors_of(with_(headers={"X-A": "v\r\nBcc: evil@x.test"})) == [
-        "'headers' value of X-A must not contain line breaks"]
+    assert errors_of(with_(headers={"X-A": "v\r\nBcc: evil@x.test"}), 422) == [
+        "'headers' value of X-A must not contain control characters or line breaks (found U+000D CR)"]
     assert errors_of(with_(headers={"Bad Name": "v"})) == ["'headers' has an invalid header name: 'Bad Name'"]
     assert errors_of(with_(headers={"Subject": "other"})) == ["'headers' must not set Subject; use the 'subject' field"]
     assert errors_of(with_(headers={"X-A": 1})) == ["'headers' must be an object of string values"]
@@ -200,3 +199,40 @@ def test_batch_requests_inherit_and_override_the_base():
     templated = parse_send(merge_batch_item(base, {"to": ["a@x.test"],
                                                    "template_uuid": "b81aabcd-1a1e-41cf-91b6-eca0254b3d96"}))
     assert templated.subject is None and templated.template_uuid
+
+
+# ---------------------------------------------------------------- header safety and duplicates (issue 13)
+
+CONTROL = "must not contain control characters or line breaks"
+
+
+@pytest.mark.parametrize("changes,error", [
+    ({"subject": "Hi\0there"}, f"'subject' {CONTROL} (found U+0000 NUL)"),
+    ({"subject": "Hi\x0bthere"}, f"'subject' {CONTROL} (found U+000B VT)"),
+    ({"subject": "Hi\x0cthere"}, f"'subject' {CONTROL} (found U+000C FF)"),
+    ({"subject": "Hi\r\nBcc: victim@x.test"}, f"'subject' {CONTROL} (found U+000D CR)"),
+    ({"from": {"email": "app@example.com", "name": "App\0"}}, f"'from' name {CONTROL} (found U+0000 NUL)"),
+    ({"from": {"email": "app@example.com", "name": "Evil\r\nBcc: y@z.test"}},
+     f"'from' name {CONTROL} (found U+000D CR)"),
+    ({"from": {"email": "app@example.com", "name": "App\x0c"}}, f"'from' name {CONTROL} (found U+000C FF)"),
+    ({"to": [{"email": "a@x.test", "name": "Ann\nBcc: b@evil.test"}]}, f"'to' name {CONTROL} (found U+000A LF)"),
+    ({"reply_to": {"email": "r@x.test", "name": "R\x1b"}}, f"'reply_to' name {CONTROL} (found U+001B ESC)"),
+    ({"category": "welcome\r\nBcc: victim@x.test"}, f"'category' {CONTROL} (found U+000D CR)"),
+    ({"attachments": [{"filename": "a\0.txt", "content": "eA=="}]},
+     f"'attachments' filename {CONTROL} (found U+0000 NUL)"),
+])
+def test_text_that_would_break_a_header_is_422(changes, error):
+    assert errors_of(with_(**changes), 422) == [error]
+
+
+def test_a_tab_in_a_header_text_is_allowed():
+    assert parse_send(with_(subject="Order\t42", category="a\tb")).subject == "Order\t42"
+
+
+def test_duplicate_recipients_are_kept_once_per_message_case_insensitively():
+    same = [{"email": "dup@x.test"}] * 1000
+    request = parse_send(with_(to=same, cc=same[:998] + [{"email": "DUP@X.TEST"}, {"email": "c@x.test"}],
+                               bcc=[{"email": "Dup@x.test"}, {"email": "c@x.test"}]))
+    assert [a.email for a in request.to] == ["dup@x.test"]
+    assert [a.email for a in request.cc] == ["c@x.test"] and request.bcc == []
+    assert [(k, a.email) for k, a in request.recipients()] == [("to", "dup@x.test"), ("cc", "c@x.test")]

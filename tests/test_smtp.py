@@ -237,6 +237,17 @@ def test_a_token_of_another_domain_is_refused(smtp, api, account, domain):
     ("From: {s}\r\nTo: x@rcpt.test\r\n\r\nno subject\r\n", 550, b"5.6.0 'subject' is required"),
     ("From: a@one.test, b@two.test\r\nTo: x@rcpt.test\r\nSubject: s\r\n\r\nb\r\n", 550,
      b"5.6.0 The From header must hold exactly one address"),
+    # control characters that would reach a header, the same rule as the HTTP API (issue 13)
+    ("From: {s}\r\nTo: x@rcpt.test\r\nSubject: nul\0byte\r\n\r\nb\r\n", 550,
+     b"5.6.0 'subject' must not contain control characters or line breaks (found U+0000 NUL)"),
+    ("From: {s}\r\nTo: x@rcpt.test\r\nSubject: =?utf-8?q?hi=0D=0ABcc:_v@x.test?=\r\n\r\nb\r\n", 550,
+     b"5.6.0 'subject' must not contain control characters or line breaks (found U+000D CR)"),
+    ("From: {s}\r\nTo: x@rcpt.test\r\nSubject: s\r\nX-MT-Category: =?utf-8?q?c=0D=0ABcc:_v@x.test?=\r\n\r\nb\r\n",
+     550, b"5.6.0 'category' must not contain control characters or line breaks (found U+000D CR)"),
+    ("From: =?utf-8?q?App=0D=0A250_2.0.0_Ok?= <{s}>\r\nTo: x@rcpt.test\r\nSubject: s\r\n\r\nb\r\n", 550,
+     b"5.6.0 An address header's display name must not contain control characters or line breaks"),
+    ("From: =?utf-8?q?App=0C?= <{s}>\r\nTo: x@rcpt.test\r\nSubject: s\r\n\r\nb\r\n", 550,
+     b"5.6.0 'from' name must not contain control characters or line breaks (found U+000C FF)"),
 ])
 def test_bad_messages_get_5xx_and_nothing_is_stored(smtp, account, token, domain, raw, code, start):
     sender = f"app@{domain.domain_name}"

@@ -26,6 +26,10 @@ RESERVED_MERGE_TAGS = {"email", "status", "list", "lists", "created_at", "update
 _MERGE_TAG = re.compile(r"^[a-z][a-z0-9_]*$")
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
+# What a DynamoDB number can hold: 38 significant digits, magnitude 1E-130 to under 1E+126.
+MAX_INTEGER = 10**38 - 1
+FLOAT_RANGE = (1e-130, 1e126)
+OUT_OF_RANGE = "is out of range (at most 38 digits, magnitude from 1e-130 to below 1e126)"
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
@@ -110,13 +114,15 @@ def convert(data_type: str, value: Any) -> Any:
     if data_type == "integer":
         if isinstance(value, bool):
             raise ValueError("must be an integer")
-        if isinstance(value, int):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and _INTEGER.match(value):
-            return int(value)
-        raise ValueError("must be an integer")
+            value = int(value)
+        elif isinstance(value, str) and _INTEGER.match(value):
+            value = int(value)
+        if not isinstance(value, int):
+            raise ValueError("must be an integer")
+        if abs(value) > MAX_INTEGER:
+            raise ValueError(OUT_OF_RANGE)
+        return value
     if data_type == "float":
         if isinstance(value, bool):
             raise ValueError("must be a number")
@@ -129,6 +135,8 @@ def convert(data_type: str, value: Any) -> Any:
                 raise ValueError("must be a number") from None
         if number != number or number in (float("inf"), float("-inf")):
             raise ValueError("must be a number")
+        if number and not FLOAT_RANGE[0] <= abs(number) < FLOAT_RANGE[1]:
+            raise ValueError(OUT_OF_RANGE)
         return number
     if data_type == "boolean":
         if isinstance(value, bool):

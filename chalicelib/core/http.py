@@ -8,7 +8,6 @@ it) and maps every PostlineError to its Mailtrap-shaped response in one place.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from chalice import Blueprint, ChaliceViewError, Response
 
 from chalicelib.accounts import service as accounts
-from chalicelib.core import hosts, logs, ratelimit
+from chalicelib.core import hosts, jsonbody, logs, ratelimit
 from chalicelib.core.config import settings
 from chalicelib.core.errors import (
     BadRequest,
@@ -74,7 +73,8 @@ def api_route(bp: Blueprint, path: str, methods: Iterable[str], *, unprefixed: s
 
 
 def json_body(bp: Blueprint, *, allow_empty: bool = False, limit: int | None = None) -> Any:
-    """The request's JSON body. Malformed JSON is a 400, oversize a 413, never a 500.
+    """The request's JSON body. Malformed JSON is a 400, oversize a 413, never a 500
+    (``core.jsonbody``: nesting over 64 levels is a 400, a lone surrogate a 422 naming its field).
 
     ``limit``: the most bytes the body may have (default: the configured ``max_body_bytes``)."""
     raw = bp.current_request.raw_body or b""
@@ -84,10 +84,7 @@ def json_body(bp: Blueprint, *, allow_empty: bool = False, limit: int | None = N
         if allow_empty:
             return {}
         raise BadRequest("Request body is empty; a JSON object is expected")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("Malformed JSON in request body") from None
+    return jsonbody.parse(raw)  # also refuses deep nesting (400) and lone surrogates (422)
 
 
 def json_object(bp: Blueprint, *, allow_empty: bool = False) -> dict[str, Any]:

@@ -51,7 +51,12 @@ BASE: dict[str, Any] = {
             "NOT_FOUND": {"description": "No such resource in this account", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"error": {"type": "string"}}},
                 "example": {"error": "Not Found"}}}},
-            "UNPROCESSABLE_ENTITY": {"description": "Validation failed", "content": {"application/json": {
+            "BAD_REQUEST": {"description": "The body is not JSON (malformed, not UTF-8, NaN) or is nested more "
+                            "than 64 levels deep", "content": {"application/json": {
+                "schema": {"type": "object", "properties": {"errors": {"type": "string"}}},
+                "example": {"errors": "Malformed JSON in request body"}}}},
+            "UNPROCESSABLE_ENTITY": {"description": "Validation failed (also: a lone UTF-16 surrogate anywhere in "
+                                                    "the body, named by its path)", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"errors": {"type": "object", "additionalProperties": {
                     "type": "array", "items": {"type": "string"}}}}},
                 "example": {"errors": {"name": ["can't be blank"]}}}}},
@@ -91,7 +96,20 @@ def document() -> dict[str, Any]:
         for section, entries in (fragment.get("components") or {}).items():
             doc["components"].setdefault(section, {}).update(entries)
         doc.setdefault("tags", []).extend(fragment.get("tags") or [])
+    _edge_responses(doc)
     return doc
+
+
+def _edge_responses(doc: dict[str, Any]) -> None:
+    """What the edge answers for any JSON body (core.jsonbody), on every operation that takes
+    one, unless its fragment says otherwise (the sending API has its own error shape)."""
+    for item in doc["paths"].values():
+        for method in METHODS:
+            op = item.get(method)
+            if op and "application/json" in ((op.get("requestBody") or {}).get("content") or {}):
+                responses = op.setdefault("responses", {})
+                responses.setdefault("400", {"$ref": "#/components/responses/BAD_REQUEST"})
+                responses.setdefault("422", {"$ref": "#/components/responses/UNPROCESSABLE_ENTITY"})
 
 
 METHODS = ("get", "post", "put", "patch", "delete")

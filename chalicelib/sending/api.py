@@ -22,6 +22,7 @@ from chalicelib.core.errors import (
     PostlineError,
     RateLimited,
     Unauthorized,
+    Unprocessable,
 )
 from chalicelib.core.http import api_route, error_response, json_body, principal, query_param
 from chalicelib.sending import email_logs, service, unsubscribe
@@ -57,6 +58,9 @@ def sending_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any
                 return _reply(403, ["Forbidden"])
             except RateLimited as exc:
                 return _reply(429, [exc.message], exc.headers())
+            except Unprocessable as exc:  # e.g. the body's lone surrogate: "'from.name' must not ..."
+                return _reply(422, [message if field == "base" else f"'{field}' {message}"
+                                    for field, messages in exc.errors.items() for message in messages])
             except PostlineError as exc:
                 return _reply(exc.status, [exc.message])
             except Exception:

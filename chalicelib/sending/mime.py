@@ -6,6 +6,10 @@ dispatch: an attachment is base64-encoded once, not once per recipient. Headers 
 encoded with ``email.header``/``email.utils`` (RFC 2047 for non-ASCII, folded lines), bodies
 as quoted-printable UTF-8, attachments as base64 with RFC 2231 file names. Every line ends
 in CRLF and no line exceeds 998 octets, as SES requires.
+
+Every header value (names, subject, category, file names, ...) passes ``header_safety.check``
+before it is written, whatever checked it before: a value that would make a header of its
+own raises ``UnsafeHeader`` and the message is not built.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from email.header import Header
 from email.utils import encode_rfc2231, format_datetime, formataddr
 from typing import Any
 
+from chalicelib.sending.header_safety import UnsafeHeader, check, valid_name
 from chalicelib.sending.validation import Address, Attachment
 
 CRLF = b"\r\n"
@@ -65,20 +70,25 @@ class PartCache:
 # ---------------------------------------------------------------- headers
 
 
-def header_value(value: str) -> str:
-    """A header value as ASCII: RFC 2047-encoded when needed, folded when long."""
+def header_value(value: str, field: str = "a header value") -> str:
+    """A header value as ASCII: RFC 2047-encoded when needed, folded when long.
+    ``field`` names it in the UnsafeHeader raised for a value no header may hold."""
+    check(field, value)
     if value.isascii() and len(value) < 900:
         return value
     # encoded words fold anywhere, even inside a long unbroken run of characters
     return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
 
 
-def address(addr: Address) -> str:
+def address(addr: Address, field: str = "an address") -> str:
+    check(f"{field} address", addr.email)
+    if addr.name:
+        check(f"{field} display name", addr.name)
     return formataddr((addr.name, addr.email), charset="utf-8") if addr.name else addr.email
 
 
-def address_list(addrs: list[Address]) -> str:
-    return ",\r\n ".join(address(a) for a in addrs)  # folded: a long To list stays under 998 octets
+def address_list(addrs: list[Address], field: str = "an address") -> str:
+    return ",\r\n ".join(address(a, field) for a in addrs)  # folded: a long To list stays under 998 octets
 
 
 def _line(name: str, value: str) -> bytes:
@@ -112,6 +122,7 @@ def _param(name: str, value: str) -> str:
 def _attachment_leaf(cache: PartCache, item: Attachment) -> bytes:
     leaf = cache.attachments.get(item)
     if leaf is None:
+        check("the attachment file name", item.filename)
         data = base64.b64decode("".join(item.content.split()))
         head = [f"Content-Type: {item.type}; {_param('name', item.filename)}",
                 f"Content-Disposition: {item.disposition}; {_param('filename', item.filename)}",
@@ -155,26 +166,29 @@ def body(content: Content, cache: PartCache) -> bytes:
 
 def build(content: Content, *, message_id: str, domain: str, date: datetime, cache: PartCache,
           extra_headers: list[tuple[str, str]] = ()) -> Built:
-    """The full message for one recipient."""
-    head = [_line("From", address(content.sender))]
+    """The full message for one recipient; UnsafeHeader if a header value can't be written."""
+    head = [_line("From", address(content.sender, "the From"))]
     if content.to:
-        head.append(_line("To", address_list(content.to)))
+        head.append(_line("To", address_list(content.to, "a To")))
     if content.cc:
-        head.append(_line("Cc", address_list(content.cc)))
+        head.append(_line("Cc", address_list(content.cc, "a Cc")))
     if content.reply_to is not None:
-        head.append(_line("Reply-To", address(content.reply_to)))
+        head.append(_line("Reply-To", address(content.reply_to, "the Reply-To")))
     head += [
-        _line("Subject", header_value(content.subject or "")),
+        _line("Subject", header_value(content.subject or "", "the subject")),
         _line("Date", format_datetime(date)),
         _line("Message-ID", f"<{message_id}@{domain}>"),
         _line("MIME-Version", "1.0"),
     ]
     for name, value in [*content.headers.items(), *extra_headers]:
-        head.append(_line(name, header_value(value)))
+        if not valid_name(name):
+            raise UnsafeHeader(f"the header name {name!r} is not a valid header name")
+        head.append(_line(name, header_value(value, f"the {name} header")))
     metadata = []
     if content.category:
-        metadata.append(_line("X-MT-Category", header_value(content.category)))
+        metadata.append(_line("X-MT-Category", header_value(content.category, "the category")))
     if content.custom_variables:
         metadata.append(_line("X-MT-Custom-Variables", header_value(
-            json.dumps(content.custom_variables, ensure_ascii=False, separators=(", ", ": ")))))
+            json.dumps(content.custom_variables, ensure_ascii=False, separators=(", ", ": ")),
+            "the custom variables")))
     return Built(b"".join(head) + body(content, cache), b"".join(metadata))

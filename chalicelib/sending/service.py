@@ -12,7 +12,7 @@ from typing import Any
 
 from chalicelib.core import clock, ids, queues
 from chalicelib.core.permissions import Principal
-from chalicelib.sending import content, events, hooks, streams, templating, worker
+from chalicelib.sending import content, events, header_safety, hooks, streams, templating, worker
 from chalicelib.sending.models import QUEUED, Message
 from chalicelib.sending.senders import SenderDomain, SenderResolver
 from chalicelib.sending.validation import (
@@ -50,6 +50,11 @@ class Submission:
                 rendered = self.templates.headline(request.template_uuid, request.template_variables)
             except templating.TemplateUnavailable as exc:
                 raise SendError(400, [f"'template_uuid' is invalid: {exc}"]) from None
+            unsafe = [f"'{name}' rendered from the template {reason}"
+                      for name, value in (("subject", rendered.subject), ("category", rendered.category))
+                      if value and (reason := header_safety.problem(value))]
+            if unsafe:  # template_variables that would inject a header (the MIME builder refuses them too)
+                raise SendError(422, unsafe)
         entry = len(self.entries)
         self.entries.append(request)
         variables = None

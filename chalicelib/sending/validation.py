@@ -18,6 +18,7 @@ from typing import Any
 
 from chalicelib.core import ids
 from chalicelib.core.config import settings
+from chalicelib.sending import header_safety
 
 MAX_RECIPIENTS_PER_FIELD = 1000
 MAX_BATCH_REQUESTS = 500
@@ -29,7 +30,6 @@ FROM_MISMATCH = "From: Header does not match the sender's domain"
 
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-_HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII without ':' (RFC 5322 ftext)
 _MIME_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
 _CONTENT_ID = re.compile(r"^[!-;=?-~]+$")  # printable, no '<', '>' or spaces
 
@@ -114,16 +114,10 @@ class SendRequest:
     template_variables: dict[str, Any] = field(default_factory=dict)
 
     def recipients(self) -> list[tuple[str, Address]]:
-        """(kind, address) per distinct recipient; one message record is made for each."""
-        seen: set[str] = set()
-        out = []
-        for kind, group in (("to", self.to), ("cc", self.cc), ("bcc", self.bcc)):
-            for address in group:
-                key = address.email.lower()
-                if key not in seen:
-                    seen.add(key)
-                    out.append((kind, address))
-        return out
+        """(kind, address) per recipient; one message record is made for each. ``parse_send``
+        made the three lists distinct, so each address is here once."""
+        return [(kind, address) for kind, group in (("to", self.to), ("cc", self.cc), ("bcc", self.bcc))
+                for address in group]
 
     def size(self) -> int:
         """Bytes of content the message carries: texts, headers and decoded attachments."""
@@ -159,7 +153,7 @@ def _address(value: Any) -> Address | None:
         email, name = valid_email(value), None
     elif isinstance(value, dict):
         email, name = valid_email(value.get("email")), value.get("name")
-        if name is not None and (not isinstance(name, str) or "\r" in name or "\n" in name):
+        if name is not None and not isinstance(name, str):
             return None
     else:
         return None
@@ -187,6 +181,22 @@ def _address_list(name: str, value: Any, errors: list[str]) -> list[Address]:
     return out
 
 
+def _distinct(*groups: list[Address]) -> list[list[Address]]:
+    """Each address once per message (case-insensitively), where it first appears: a message
+    goes to a recipient once and is billed once, and its To/Cc headers list them once."""
+    seen: set[str] = set()
+    out = []
+    for group in groups:
+        kept = []
+        for address in group:
+            key = address.email.lower()
+            if key not in seen:
+                seen.add(key)
+                kept.append(address)
+        out.append(kept)
+    return out
+
+
 # ---------------------------------------------------------------- other fields
 
 
@@ -209,7 +219,7 @@ def _attachments(value: Any, errors: list[str]) -> list[Attachment]:
     out = []
     for item in value:
         content, filename = item.get("content"), item.get("filename")
-        if not isinstance(filename, str) or not filename.strip() or any(c in filename for c in "\r\n\0"):
+        if not isinstance(filename, str) or not filename.strip():
             errors.append("'attachments' filename is required")
             continue
         if not isinstance(content, str) or not content:
@@ -247,10 +257,8 @@ def _headers(value: Any, sender: Address | None, errors: list[str]) -> dict[str,
     out: dict[str, str] = {}
     for name, header_value in value.items():
         lower = name.lower()
-        if not _HEADER_NAME.match(name):
+        if not header_safety.valid_name(name):
             errors.append(f"'headers' has an invalid header name: {name!r}")
-        elif "\r" in header_value or "\n" in header_value:
-            errors.append(f"'headers' value of {name} must not contain line breaks")
         elif lower in _SENDER_HEADERS:
             # From Header Mismatch: header From/Sender and the envelope sender share one domain.
             header_address = _header_address(header_value)
@@ -293,13 +301,48 @@ def _custom_variables(value: Any, errors: list[str]) -> dict[str, Any]:
     return out
 
 
+# ---------------------------------------------------------------- header safety
+
+
+def _header_texts(body: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(how the error names it, value) of every text of the body that goes into a header."""
+    out: list[tuple[str, Any]] = [("'subject'", body.get("subject")), ("'category'", body.get("category"))]
+    for name in ("from", "reply_to", "to", "cc", "bcc"):
+        value = body.get(name)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                out += [(f"'{name}' name", item.get("name")), (f"'{name}' address", item.get("email"))]
+    headers = body.get("headers")
+    if isinstance(headers, dict):
+        out += [(f"'headers' value of {name}", value) for name, value in headers.items()]
+    attachments = body.get("attachments")
+    for item in attachments if isinstance(attachments, list) else []:
+        if isinstance(item, dict):
+            out.append(("'attachments' filename", item.get("filename")))
+    return out
+
+
+def unsafe_header_texts(body: dict[str, Any]) -> list[str]:
+    """An error for each text that would break the header it goes into (header_safety)."""
+    errors = []
+    for field_name, value in _header_texts(body):
+        reason = header_safety.problem(value) if isinstance(value, str) else None
+        if reason and f"{field_name} {reason}" not in errors:
+            errors.append(f"{field_name} {reason}")
+    return errors
+
+
 # ---------------------------------------------------------------- the request
 
 
 def parse_send(body: Any) -> SendRequest:
-    """Validate one send body; raise SendError(400) listing every problem."""
+    """Validate one send body; raise SendError listing every problem: 422 for text that can't
+    go into a header (checked first), else 400 for every other rule."""
     if not isinstance(body, dict):
         raise SendError(400, ["Request body must be a JSON object"])
+    unsafe = unsafe_header_texts(body)
+    if unsafe:
+        raise SendError(422, unsafe)
     errors: list[str] = []
 
     sender = None
@@ -310,9 +353,7 @@ def parse_send(body: Any) -> SendRequest:
         if sender is None:
             errors.append("'from' address is invalid")
 
-    to = _address_list("to", body.get("to"), errors)
-    cc = _address_list("cc", body.get("cc"), errors)
-    bcc = _address_list("bcc", body.get("bcc"), errors)
+    to, cc, bcc = _distinct(*(_address_list(name, body.get(name), errors) for name in ("to", "cc", "bcc")))
     if not (to or cc or bcc) and not any(e.startswith(("'to'", "'cc'", "'bcc'")) for e in errors):
         errors.append("'to', 'cc' or 'bcc' address is required")
 
@@ -345,8 +386,8 @@ def parse_send(body: Any) -> SendRequest:
             errors.append("'subject' is required")
         if text is None and html is None and not any(e.startswith(("'text'", "'html'")) for e in errors):
             errors.append("must specify either text or html body")
-    if subject is not None and (len(subject) > MAX_SUBJECT_LENGTH or "\r" in subject or "\n" in subject):
-        errors.append(f"'subject' must be a single line of at most {MAX_SUBJECT_LENGTH} characters")
+    if subject is not None and len(subject) > MAX_SUBJECT_LENGTH:
+        errors.append(f"'subject' must be at most {MAX_SUBJECT_LENGTH} characters")
     if category is not None and len(category) > MAX_CATEGORY_LENGTH:
         errors.append(f"'category' must be at most {MAX_CATEGORY_LENGTH} characters")
 

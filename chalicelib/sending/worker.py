@@ -237,9 +237,12 @@ class Delivery:
             result = self._build(message, now)
             if isinstance(result, mime.Built):
                 built.append((message, result))
+                continue
+            if isinstance(result, mime.UnsafeHeader):  # e.g. template variables that would inject a header
+                _fail(message, REJECTED, f"not sent: {result}")
             else:
                 _fail(message, FAILED, result)
-                self.records.stage(message)
+            self.records.stage(message)
         if built:
             self._store_raw(built)
         for start in range(0, len(built), CHUNK_SIZE):
@@ -300,8 +303,8 @@ class Delivery:
             self._contents[entry] = cached
         return cached
 
-    def _build(self, message: Message, now: Any) -> mime.Built | str:
-        """The MIME for one message, or why there is none."""
+    def _build(self, message: Message, now: Any) -> mime.Built | mime.UnsafeHeader | str:
+        """The MIME for one message, or why there is none (UnsafeHeader: refused, not failed)."""
         base = self._content(message)
         if isinstance(base, templating.TemplateUnavailable):
             return str(base)
@@ -318,8 +321,11 @@ class Delivery:
             extra.append(("Precedence", "bulk"))
         if message.kind == "auto_bcc" and message.bcc_headers:
             extra += list(message.bcc_headers.items())
-        return mime.build(base, message_id=message.message_id, domain=message.domain_name, date=now,
-                          cache=self.parts, extra_headers=extra)
+        try:
+            return mime.build(base, message_id=message.message_id, domain=message.domain_name, date=now,
+                              cache=self.parts, extra_headers=extra)
+        except mime.UnsafeHeader as exc:
+            return exc
 
     def _store_raw(self, built: list[tuple[Message, mime.Built]]) -> None:
         """One S3 object per pack holding each message's stored copy at its own offset."""

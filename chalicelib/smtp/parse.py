@@ -49,6 +49,7 @@ _STRUCTURED = {"date", "resent-date", "orig-date", "sender", "resent-sender", "r
 _PLAIN_ADDRESSES = re.compile(r"[^\"()\\:;\[\]\r\n]*")  # no quoted strings, comments, groups, literals, folding
 _PLAIN_MAILBOX = re.compile(
     r"[ \t]*(?:([A-Za-z0-9!#$%&'*+/^_`{|}~ \t-]*?)[ \t]*<([^\s<>@,]+@[^\s<>@,]+)>|([^\s<>@,]+@[^\s<>@,]+))[ \t]*")
+_NOT_REPLY_TEXT = re.compile(r"[^\x20-\x7e]")
 _STRUCTURE_DEFECTS = (
     mime_errors.NoBoundaryInMultipartDefect, mime_errors.StartBoundaryNotFoundDefect,
     mime_errors.CloseBoundaryNotFoundDefect, mime_errors.MultipartInvariantViolationDefect,
@@ -59,9 +60,12 @@ _STRUCTURE_DEFECTS = (
 
 
 class Refused(Exception):
-    """The message is refused with this SMTP reply (nothing of it is stored)."""
+    """The message is refused with this SMTP reply (nothing of it is stored). A reason may
+    quote the message (a decoded From value): the reply is kept one line of printable
+    ASCII, so no decoded CR LF can end it and start a reply of the sender's choosing."""
 
     def __init__(self, reply: str) -> None:
+        reply = _NOT_REPLY_TEXT.sub("?", reply)
         super().__init__(reply)
         self.reply = reply
 
@@ -117,7 +121,11 @@ def _mailboxes(value: str) -> list[tuple[str, str]]:
             out.append((angled or bare, " ".join((name or "").split())))
         else:
             return out
-    header = _HEADERS.header_fetch_parse("To", value)
+    try:
+        header = _HEADERS.header_fetch_parse("To", value)
+    except ValueError:  # the parser refuses an encoded CR or LF in a display name (header_safety's rule)
+        raise Refused(replies.CONTENT_REFUSED.format(
+            reason="An address header's display name must not contain control characters or line breaks")) from None
     return [(a.addr_spec, a.display_name or "") for a in getattr(header, "addresses", ())]
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import Any
 from pynamodb.exceptions import PutError
 
 from chalicelib.accounts import service as accounts
-from chalicelib.core import clock, db
+from chalicelib.core import clock, db, jsonbody
 from chalicelib.core.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.suppressions.models import (
@@ -394,10 +393,7 @@ def import_request(principal: Principal, raw: bytes, content_type: str | None,
         except UnicodeDecodeError:
             raise BadRequest("The CSV file must be UTF-8") from None
     else:
-        try:
-            body = json.loads(raw) if raw.strip() else None
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("Malformed JSON in request body") from None
+        body = jsonbody.parse(raw) if raw.strip() else None
         if isinstance(body, dict):  # {"domain_id", "sending_stream", "type", "emails" | "suppressions"}
             defaults.update({k: body[k] for k in IMPORT_DEFAULTS if body.get(k) is not None})
             body = body.get("suppressions", body.get("emails"))

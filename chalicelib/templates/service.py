@@ -19,6 +19,7 @@ from chalicelib import aws
 from chalicelib.core import cache, clock, db, ids
 from chalicelib.core.errors import Forbidden, NotFound, PostlineError, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
+from chalicelib.sending import header_safety
 from chalicelib.templates import engine, syntax
 from chalicelib.templates.engine import TemplateError
 from chalicelib.templates.models import INLINE_BODY_BYTES, EmailTemplate
@@ -217,6 +218,10 @@ def _validated(params: Any, *, partial: bool) -> dict[str, Any]:
             errors[name] = [f"is too long (maximum is {limit} characters)"]
         else:
             values[name] = value
+    for name in ("subject", "category"):  # they become headers of every message sent with it
+        reason = header_safety.problem(values[name]) if values.get(name) else None
+        if reason:
+            errors[name] = [reason]
     for name in TEMPLATE_FIELDS:
         if values.get(name) and name not in errors:
             try:
