@@ -55,7 +55,12 @@ BASE: dict[str, Any] = {
                 "schema": {"type": "object", "properties": {"errors": {"type": "object", "additionalProperties": {
                     "type": "array", "items": {"type": "string"}}}}},
                 "example": {"errors": {"name": ["can't be blank"]}}}}},
-            "RATE_LIMITED": {"description": "Too many requests; see Retry-After", "content": {"application/json": {
+            "RATE_LIMITED": {"description": (
+                "Too many requests (a sliding-window rate limit), or too many failed authentications "
+                "from this IP address or with this token's prefix (`Too many failed authentication "
+                "attempts, try again later`); Retry-After says when to try again"),
+                "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+                "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"errors": {"type": "string"}}},
                 "example": {"errors": "Rate limit exceeded"}}}},
         },
@@ -91,6 +96,11 @@ def document() -> dict[str, Any]:
         for section, entries in (fragment.get("components") or {}).items():
             doc["components"].setdefault(section, {}).update(entries)
         doc.setdefault("tags", []).extend(fragment.get("tags") or [])
+    for item in doc["paths"].values():  # any authenticated call may meet the failed-auth throttle
+        for method in METHODS:
+            operation = item.get(method)
+            if operation is not None and operation.get("security") != []:
+                operation.setdefault("responses", {}).setdefault("429", {"$ref": "#/components/responses/RATE_LIMITED"})
     return doc
 
 

@@ -23,7 +23,7 @@ from chalicelib.core.errors import (
     RateLimited,
     Unauthorized,
 )
-from chalicelib.core.http import api_route, error_response, json_body, principal, query_param
+from chalicelib.core.http import api_route, client_ip, error_response, json_body, principal, query_param
 from chalicelib.sending import email_logs, service, unsubscribe
 from chalicelib.sending.validation import SendError
 
@@ -70,8 +70,7 @@ def sending_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any
 
 
 def _client_ip() -> str | None:
-    identity = (bp.current_request.context or {}).get("identity") or {}
-    return identity.get("sourceIp")
+    return client_ip(bp)
 
 
 def _stream() -> str:

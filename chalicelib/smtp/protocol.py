@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Session
 
-from chalicelib.core.errors import Unauthorized
+from chalicelib.core.errors import TooManyFailures, Unauthorized
 from chalicelib.core.permissions import Principal
 from chalicelib.sending.validation import SendError, valid_email
 from chalicelib.smtp import ingest, parse, replies
@@ -221,10 +221,13 @@ class Connection(SMTP):
         from chalicelib.accounts import service as accounts
 
         refused = AuthResult(success=False, handled=False, message=replies.AUTH_INVALID)
-        if login.strip().lower() != b"api":
-            return refused
+        token = password.decode("utf-8", "replace").strip()
         try:
-            principal = await self.runtime.call(accounts.authenticate, password.decode("utf-8", "replace").strip())
+            if login.strip().lower() != b"api":
+                await self.runtime.call(accounts.authenticate, None, self.ip)  # counted as a failure
+            principal = await self.runtime.call(accounts.authenticate, token, self.ip)
+        except TooManyFailures as exc:
+            return AuthResult(success=False, handled=False, message=replies.AUTH_THROTTLED.format(seconds=exc.retry_after))
         except Unauthorized:
             return refused
         if await self.runtime.monthly_limit_reached(principal.account_id):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
+AUTH_THROTTLED = "454 4.7.0 Too many failed authentication attempts, try again in {seconds} seconds"
 TOO_MANY_ACCOUNT_CONNECTIONS = "535 5.7.8 Too many connections per account"  # seed-B §6
 MONTHLY_LIMIT = "535 5.7.0 Monthly messages limit reached"  # seed-C glossary
 TOO_MANY_IP_CONNECTIONS = "421 4.7.0 Too many connections from your IP address, try again later"
