@@ -21,8 +21,8 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.core.db import TimestampedModel, table_name
-from chalicelib.core.ratelimit import RateWindow
 from chalicelib.core.permissions import Grant
+from chalicelib.core.ratelimit import RateWindow
 
 
 class Account(TimestampedModel):

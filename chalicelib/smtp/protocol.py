@@ -227,7 +227,8 @@ class Connection(SMTP):
                 await self.runtime.call(accounts.authenticate, None, self.ip)  # counted as a failure
             principal = await self.runtime.call(accounts.authenticate, token, self.ip)
         except TooManyFailures as exc:
-            return AuthResult(success=False, handled=False, message=replies.AUTH_THROTTLED.format(seconds=exc.retry_after))
+            throttled = replies.AUTH_THROTTLED.format(seconds=exc.retry_after)
+            return AuthResult(success=False, handled=False, message=throttled)
         except Unauthorized:
             return refused
         if await self.runtime.monthly_limit_reached(principal.account_id):
