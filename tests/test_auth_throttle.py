@@ -14,7 +14,9 @@ import pytest
 from chalice.local import LambdaEventConverter
 
 from chalicelib.core import clock
-from tests import smtp_support
+from tests import smtp_support, test_smtp
+
+smtp = test_smtp.smtp  # fixture: the listeners, shared with the SMTP tests
 
 LIMIT, WINDOW = 5, 60
 THROTTLED = {"errors": "Too many failed authentication attempts, try again later"}
@@ -72,13 +74,6 @@ def test_successes_are_not_counted(api, from_ip):
     for _ in range(LIMIT * 3):
         assert api.get("/api/accounts").status == 200
     assert api.get("/api/accounts", token=wrong()).status == 401
-
-
-@pytest.fixture(scope="module")
-def smtp(tmp_path_factory):
-    handle = smtp_support.start(tmp_path_factory.mktemp("smtp-cert"))
-    yield handle
-    handle.stop()
 
 
 def _auth(client: smtplib.SMTP, token: str, user: str = "api") -> tuple[int, bytes]:

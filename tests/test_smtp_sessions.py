@@ -11,13 +11,13 @@ import socket
 import time
 from datetime import timedelta
 
-import pytest
-
 from chalicelib.core import clock
 from chalicelib.sending.models import Message
-from tests import smtp_support
-from tests.sending_support import take, verified_domain
+from tests import smtp_support, test_smtp
+from tests.sending_support import take
 from tests.smtp_support import mime
+
+domain, _leave_the_queues_empty = test_smtp.domain, test_smtp._leave_the_queues_empty  # shared fixtures
 
 TIMED_OUT = b"421 4.4.2 Timeout waiting for the client, closing connection\r\n"
 NOT_LIVE = (530, b"5.7.0 Authentication required: the API token was deleted or has expired, log in again")
@@ -30,18 +30,6 @@ def listeners(tmp_path, **changes):
         yield handle
     finally:
         handle.stop()
-
-
-@pytest.fixture(autouse=True)
-def _leave_the_queues_empty():
-    yield
-    take("transactional")
-    take("bulk")
-
-
-@pytest.fixture()
-def domain(account):
-    return verified_domain(account[0].account_id)
 
 
 def _domain_token(api, domain) -> dict:
@@ -102,6 +90,16 @@ def _command(sock, replies, line: str) -> bytes:
     return reply
 
 
+def _drip(sock, data: bytes, every: float) -> int:
+    """Send ``data`` a byte at a time, ``every`` seconds apart (each gap well within the idle
+    timeout) until the server says something; returns how many bytes went."""
+    for n in range(len(data)):
+        sock.sendall(data[n:n + 1])
+        if select.select([sock], [], [], every)[0]:
+            return n + 1
+    return len(data)
+
+
 def _closed_after(replies, expected: bytes) -> None:
     assert replies.readline() == expected
     assert replies.readline() == b""  # and the server closed the connection
@@ -122,11 +120,7 @@ def test_a_command_dripped_a_byte_at_a_time_is_cut_off(tmp_path):
     with listeners(tmp_path, idle_timeout_seconds=1, command_timeout_seconds=0.5) as smtp:
         sock, replies = _connect(smtp, "127.0.6.2")
         line = b"EHLO a-client-that-sends-one-byte-at-a-time.test\r\n"
-        for n in range(len(line)):  # a byte every 0.1 s: well inside the idle timeout
-            sock.sendall(line[n:n + 1])
-            if select.select([sock], [], [], 0.1)[0]:
-                break
-        assert n < len(line) - 1, "the whole line was accepted"
+        assert _drip(sock, line, every=0.1) < len(line), "the whole line was accepted"
         _closed_after(replies, TIMED_OUT)
         sock.close()
 
@@ -156,11 +150,7 @@ def test_data_content_must_arrive_within_its_deadline_and_nothing_is_kept(tmp_pa
         assert _command(sock, replies, "RCPT TO:<a@rcpt.test>").startswith(b"250 ")
         assert _command(sock, replies, "DATA").startswith(b"354 ")
         content = mime(sender, ["a@rcpt.test"]).encode()
-        for n in range(len(content)):  # a byte every 0.02 s: always within the idle timeout
-            sock.sendall(content[n:n + 1])
-            if select.select([sock], [], [], 0.02)[0]:
-                break
-        assert n < len(content) - 1, "the whole message was accepted"
+        assert _drip(sock, content, every=0.02) < len(content), "the whole message was accepted"
         _closed_after(replies, TIMED_OUT)
         sock.close()
     assert _stored(account[0].account_id) == 0 and take("transactional") == []
