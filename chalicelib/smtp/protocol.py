@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from chalicelib.smtp.server import Listener, Runtime
 
 log = logging.getLogger("postline.smtp")
+COMMAND_WORK_SECONDS = 300  # how long a command's own work (AWS calls, a commit) may take
 INLINE_PARSE_BYTES = 64 * 1024  # larger messages are parsed in the thread pool, off the event loop
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 # "<local@domain>" then ESMTP parameters, as nearly every client writes MAIL and RCPT.
@@ -63,9 +64,9 @@ class Connection(SMTP):
         config = runtime.config
         super().__init__(
             handler, data_size_limit=config.max_message_bytes, hostname=config.hostname, ident="Postline ESMTP",
-            # aiosmtpd's own timer, reset when a command starts, bounds that command's own work
-            # (AWS calls, a commit); waiting on the client is bounded by the timers below.
-            tls_context=None if listener.implicit_tls else runtime.tls_context, timeout=config.data_timeout_seconds,
+            # aiosmtpd's timer, reset when a command starts, bounds the command's own work; waiting
+            # on the client is bounded by the same timer set shorter (_await_client, data_received).
+            tls_context=None if listener.implicit_tls else runtime.tls_context, timeout=COMMAND_WORK_SECONDS,
             auth_required=True, auth_require_tls=True, loop=runtime.loop)
         if listener.implicit_tls or not config.auth_require_tls:
             self._auth_require_tls = False  # the socket is TLS already (aiosmtpd counts only STARTTLS)
@@ -119,6 +120,7 @@ class Connection(SMTP):
             raise
         finally:
             self._unit_timeout = self.runtime.config.command_timeout_seconds
+        self._reset_timeout()  # the content is in: what is left is the server's work
         if content is None:
             reply = "552 Error: Too much mail data"
         elif max(map(len, content.split(b"\r\n"))) + 2 > self.line_length_limit:
