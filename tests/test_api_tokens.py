@@ -216,3 +216,40 @@ def test_bulk_permissions_update_by_level_name_and_destroy(api, account):
     assert r.status == 422
     assert r.json == {"errors": {"base": ["No permissions selected. Please choose at least one."]}}
     assert api.get("/api/api_tokens", token=viewer["token"]).status == 200  # still admin
+
+
+def test_a_reset_token_sends_and_reads_in_its_grace_but_manages_nothing(api, account):
+    from chalicelib.accounts.service import RESET_TOKEN_CANT_MANAGE
+    from tests.sending_support import take, verified_domain
+
+    acct, _ = account
+    domain = verified_domain(acct.account_id)
+    res = [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]
+    old = api.post("/api/api_tokens", {"name": "leaked", "resources": res}).json
+    new = api.post(f"/api/api_tokens/{old['id']}/reset").json
+    new_access = ApiToken.get(hashlib.sha256(new["token"].encode()).hexdigest()).access_id
+    before = api.get("/api/api_tokens").json
+    stale = old["token"]
+
+    refused = {
+        "create a never-expiring admin token": api.post(
+            "/api/api_tokens", {"name": "backdoor", "resources": res, "expires_at": None}, token=stale),
+        "delete its replacement": api.delete(f"/api/api_tokens/{new['id']}", token=stale),
+        "reset its replacement": api.post(f"/api/api_tokens/{new['id']}/reset", token=stale),
+        "delete its replacement's access": api.delete(f"/api/account_accesses/{new_access}", token=stale),
+        "downgrade its replacement": api.put(f"/api/account_accesses/{new_access}/permissions/bulk", {"permissions": [
+            {"resource_type": "account", "resource_id": acct.account_id, "access_level": 10}]}, token=stale),
+        "create a domain (which makes a token)": api.post(
+            "/api/domains", {"domain": {"domain_name": "backdoor-example.com"}}, token=stale),
+    }
+    for what, r in refused.items():
+        assert (r.status, r.json) == (403, {"errors": RESET_TOKEN_CANT_MANAGE}), what
+    assert "was reset" in RESET_TOKEN_CANT_MANAGE
+    assert api.get("/api/api_tokens").json == before  # nothing was made, changed or deleted
+    # it still reads and sends until its grace ends; its replacement manages
+    assert api.get("/api/api_tokens", token=stale).status == 200
+    sent = api.post("/api/send", {"from": {"email": f"app@{domain.domain_name}"}, "to": [{"email": "a@rcpt.test"}],
+                                  "subject": "Hi", "text": "Hi"}, token=stale, host="send.postline.test")
+    assert sent.status == 200 and sent.json["success"] is True
+    take("transactional")
+    assert api.post("/api/api_tokens", {"name": "fine", "resources": res}, token=new["token"]).status == 200

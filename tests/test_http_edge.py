@@ -51,7 +51,7 @@ def test_rate_limit_per_token_with_retry_after(api, account, client, monkeypatch
     assert api.get("/api/accounts").status == 200
     r = api.get("/api/accounts")
     assert r.status == 429 and r.json == {"errors": "Rate limit exceeded"}
-    assert 1 <= int(r.headers["retry-after"]) <= 60
+    assert 1 <= int(r.headers["retry-after"]) <= 61  # a hit counts up to a slice (1/60) past the window
     # another token has its own budget
     assert api.get("/api/accounts", token=other).status == 200
     # the next window is open again

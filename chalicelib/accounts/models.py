@@ -5,6 +5,8 @@ Access patterns (docs/data-model.md):
 - token by its hash on every request (get, strongly consistent: a token works the moment
   it is created or reset); tokens of an account (GSI by_account, token_id order); one
   token of an account by id (GSI by_account, key condition on token_id).
+- failed authentications of a client IP or a token prefix: one item each, counted and read
+  by chalicelib.core.ratelimit (an UpdateItem per failure, a BatchGetItem per authentication).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.core.db import TimestampedModel, table_name
 from chalicelib.core.permissions import Grant
+from chalicelib.core.ratelimit import RateWindow
 
 
 class Account(TimestampedModel):
@@ -78,3 +81,11 @@ class ApiToken(TimestampedModel):
 
     def grants(self) -> tuple[Grant, ...]:
         return tuple(r.to_grant() for r in self.resources)
+
+
+class AuthFailures(RateWindow):
+    """Failed authentications, counted like a rate window (chalicelib/accounts/throttle.py).
+    Keys: ``ip:<client address>``, ``prefix:<hash of the presented token's first characters>``."""
+
+    class Meta:
+        table_name = table_name("auth_failures")

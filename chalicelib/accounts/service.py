@@ -14,6 +14,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
+from chalicelib.accounts import throttle
 from chalicelib.accounts.models import Account, ApiToken, GrantAttribute
 from chalicelib.core import clock, db, ids, resources
 from chalicelib.core.config import settings
@@ -32,6 +33,8 @@ UNSET: Any = object()  # "expires_at not given" is different from "expires_at: n
 MAX_TOKEN_LIFETIME = timedelta(days=5 * 365)
 _NAME_SUFFIX = re.compile(r"\s+token\s+\d+$")
 _ALREADY_RESET = "Token has already been reset"
+RESET_TOKEN_CANT_MANAGE = ("This API token was reset: until it expires it can send and read, but API tokens, "
+                           "accesses and permissions can only be managed with its replacement")
 _GRANTABLE_BY_NAME = {LEVEL_NAMES[level]: level for level in GRANTABLE_LEVELS}  # "admin", "viewer"
 
 
@@ -83,22 +86,44 @@ def list_accounts(principal: Principal) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- authentication
 
 
-def authenticate(token_value: str | None) -> Principal:
-    if not token_value:
-        raise Unauthorized()
+def authenticate(token_value: str | None, client_ip: str | None = None) -> Principal:
+    """The caller a token value stands for. Unauthorized when it stands for none, and
+    TooManyFailures (429 / SMTP 454) once its IP or its prefix has failed too often."""
+    throttle.check(client_ip, token_value)
     try:
-        token = ApiToken.get(hash_token(token_value), consistent_read=True)
+        if not token_value:
+            raise Unauthorized()
+        return principal_for(hash_token(token_value))
+    except Unauthorized:
+        throttle.failed(client_ip, token_value)
+        raise
+
+
+def principal_for(token_hash: str) -> Principal:
+    """The caller of a live token by its hash (Unauthorized once deleted or expired): what
+    a long SMTP session asks again to notice a token revoked after it logged in."""
+    try:
+        token = ApiToken.get(token_hash, consistent_read=True)
     except DoesNotExist:
         raise Unauthorized() from None
     if token.expires_at is not None and token.expires_at <= clock.now():
         raise Unauthorized()
-    return Principal(token.account_id, token.token_id, token.name, token.grants())
+    return Principal(token.account_id, token.token_id, token.name, token.grants(), reset=token.reset_at is not None)
 
 
 def require(principal: Principal, level: int, resource_type: str = "account",
             resource_id: int | None = None, parents: tuple[tuple[str, int], ...] = ()) -> None:
     if not principal.can(level, resource_type, resource_id, parents):
         raise Forbidden("Access forbidden")
+
+
+def require_manager(principal: Principal) -> None:
+    """Account admin, with a token that was not reset: during its grace a reset token still
+    sends and reads, but can't make tokens, accesses or permissions (which would let whoever
+    holds a leaked token outlive the reset, or delete its replacement)."""
+    require(principal, ADMIN)
+    if principal.reset:
+        raise Forbidden(RESET_TOKEN_CANT_MANAGE)
 
 
 # ---------------------------------------------------------------- tokens
@@ -133,7 +158,7 @@ def get_token(principal: Principal, token_id: int) -> ApiToken:
 
 def create_token(principal: Principal, name: Any, raw_resources: Any,
                  expires_at: Any = UNSET) -> tuple[ApiToken, str]:
-    require(principal, ADMIN)
+    require_manager(principal)
     if not isinstance(name, str) or not name.strip():
         raise Unprocessable.field("name", "can't be blank")
     if len(name) > 255:
@@ -158,6 +183,7 @@ def issue_domain_token(account_id: int, domain_id: int, domain_name: str,
 
 def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) -> tuple[ApiToken, str]:
     """Expire a token after the grace period and issue a new one with the same permissions."""
+    require_manager(principal)
     old = get_token(principal, token_id)
     now = clock.now()
     if old.expires_at is not None and old.expires_at <= now:
@@ -190,7 +216,7 @@ def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) ->
 
 
 def delete_token(principal: Principal, token_id: int) -> None:
-    require(principal, ADMIN)
+    require_manager(principal)
     token_id = ids.path_id(token_id)
     tokens = list(ApiToken.by_account.query(principal.account_id))  # one read: the token and its siblings
     token = next((t for t in tokens if t.token_id == token_id), None)
@@ -354,7 +380,7 @@ def _token_by_access_id(tokens: list[ApiToken], access_id: int) -> ApiToken:
 
 
 def delete_account_access(principal: Principal, access_id: int) -> None:
-    require(principal, ADMIN)
+    require_manager(principal)
     access_id = ids.path_id(access_id)
     account = get_account(principal.account_id)
     if access_id == account.owner_access_id:
@@ -367,7 +393,7 @@ def delete_account_access(principal: Principal, access_id: int) -> None:
 
 def bulk_update_permissions(principal: Principal, access_id: int, raw: Any) -> dict[str, str]:
     """Create, update (same type and id) or remove (``_destroy``) a token's permissions."""
-    require(principal, ADMIN)
+    require_manager(principal)
     access_id = ids.path_id(access_id)
     account = get_account(principal.account_id)
     if access_id == account.owner_access_id:

@@ -114,6 +114,8 @@ class Settings:
     max_body_bytes: int
     token_reset_grace_hours: int
     default_token_lifetime_days: int
+    auth_failure_limit: int  # failed authentications per client IP (and per token prefix) ... (0: no limit)
+    auth_failure_window_seconds: int  # ... in this many seconds, before further attempts get 429 / SMTP 454
     # Sending (chalicelib/sending).
     max_message_bytes: int  # one message's content incl. decoded attachments (seed: 10 MB)
     signing_secret: str = field(repr=False)  # HMAC key of unsubscribe and raw-message links; kept out of logs
@@ -170,6 +172,8 @@ def settings() -> Settings:
         max_body_bytes=env_int("POSTLINE_MAX_BODY_BYTES", 10 * 1024 * 1024),
         token_reset_grace_hours=env_int("POSTLINE_TOKEN_RESET_GRACE_HOURS", 12),
         default_token_lifetime_days=env_int("POSTLINE_TOKEN_LIFETIME_DAYS", 365),
+        auth_failure_limit=env_int("POSTLINE_AUTH_FAILURE_LIMIT", 30),
+        auth_failure_window_seconds=env_int("POSTLINE_AUTH_FAILURE_WINDOW_SECONDS", 60),
         max_message_bytes=env_int("POSTLINE_MAX_MESSAGE_BYTES", 10 * 1024 * 1024),
         signing_secret=_signing_secret(stage),
         dns_resolver=_host_port("POSTLINE_DNS_RESOLVER"),

@@ -109,3 +109,12 @@ class RateLimited(PostlineError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class TooManyFailures(RateLimited):
+    """Too many failed authentications from one client IP or with one token prefix."""
+
+    smtp_reply = "454 4.7.0 Too many failed authentication attempts, try again later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after, "Too many failed authentication attempts, try again later")

@@ -102,10 +102,16 @@ def token_from_headers(headers: Any) -> str | None:
     return (headers.get("api-token") or "").strip() or None
 
 
+def client_ip(bp: Blueprint) -> str | None:
+    """The caller's address as API Gateway saw it (never a header the caller could forge)."""
+    identity = (bp.current_request.context or {}).get("identity") or {}
+    return identity.get("sourceIp")
+
+
 def principal(bp: Blueprint, account_id: str | int | None = None) -> Principal:
     """Authenticate the caller, hold it to the account in the path, count it against its limit."""
     request = bp.current_request
-    who = accounts.authenticate(token_from_headers(request.headers))
+    who = accounts.authenticate(token_from_headers(request.headers), client_ip(bp))
     logs.bind(account_id=who.account_id)
     if account_id is not None:
         try:

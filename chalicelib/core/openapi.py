@@ -60,7 +60,12 @@ BASE: dict[str, Any] = {
                 "schema": {"type": "object", "properties": {"errors": {"type": "object", "additionalProperties": {
                     "type": "array", "items": {"type": "string"}}}}},
                 "example": {"errors": {"name": ["can't be blank"]}}}}},
-            "RATE_LIMITED": {"description": "Too many requests; see Retry-After", "content": {"application/json": {
+            "RATE_LIMITED": {"description": (
+                "Too many requests (a sliding-window rate limit), or too many failed authentications "
+                "from this IP address or with this token's prefix (`Too many failed authentication "
+                "attempts, try again later`); Retry-After says when to try again"),
+                "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+                "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"errors": {"type": "string"}}},
                 "example": {"errors": "Rate limit exceeded"}}}},
         },
@@ -102,7 +107,8 @@ def document() -> dict[str, Any]:
 
 def _edge_responses(doc: dict[str, Any]) -> None:
     """What the edge answers for any JSON body (core.jsonbody), on every operation that takes
-    one, unless its fragment says otherwise (the sending API has its own error shape)."""
+    one, and for the failed-auth throttle, on every authenticated one, unless its fragment
+    says otherwise (the sending API has its own error shape)."""
     for item in doc["paths"].values():
         for method in METHODS:
             op = item.get(method)
@@ -110,6 +116,8 @@ def _edge_responses(doc: dict[str, Any]) -> None:
                 responses = op.setdefault("responses", {})
                 responses.setdefault("400", {"$ref": "#/components/responses/BAD_REQUEST"})
                 responses.setdefault("422", {"$ref": "#/components/responses/UNPROCESSABLE_ENTITY"})
+            if op and op.get("security") != []:  # any authenticated call may meet the failed-auth throttle
+                op.setdefault("responses", {}).setdefault("429", {"$ref": "#/components/responses/RATE_LIMITED"})
 
 
 METHODS = ("get", "post", "put", "patch", "delete")

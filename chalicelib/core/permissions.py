@@ -41,6 +41,7 @@ class Principal:
     token_id: int
     token_name: str
     grants: tuple[Grant, ...] = field(default_factory=tuple)
+    reset: bool = False  # the token was reset: it works until its grace ends, but manages nothing
 
     def level_for(self, resource_type: str = "account", resource_id: int | None = None,
                   parents: tuple[tuple[str, int], ...] = ()) -> int:

@@ -24,7 +24,7 @@ from chalicelib.core.errors import (
     Unauthorized,
     Unprocessable,
 )
-from chalicelib.core.http import api_route, error_response, json_body, principal, query_param
+from chalicelib.core.http import api_route, client_ip, error_response, json_body, principal, query_param
 from chalicelib.sending import email_logs, service, unsubscribe
 from chalicelib.sending.validation import SendError
 
@@ -74,8 +74,7 @@ def sending_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any
 
 
 def _client_ip() -> str | None:
-    identity = (bp.current_request.context or {}).get("identity") or {}
-    return identity.get("sourceIp")
+    return client_ip(bp)
 
 
 def _stream() -> str:

@@ -6,11 +6,16 @@ Order of checks, each with the reply a client sees (chalicelib/smtp/replies.py):
    password an API token; the account under its monthly quota (``535 5.7.0 Monthly messages
    limit reached``) and under N concurrent connections (``535 5.7.8 Too many connections
    per account``);
-3. MAIL: authenticated (``530``), at most M messages per connection (``421``, closed), the
-   envelope sender on a verified sending domain the token administers (``550 5.7.1``);
+3. MAIL: authenticated (``530``), the token still live (looked up again once its last check
+   is a second old: a token deleted or expired since AUTH gets ``530`` and must log in
+   again), at most M messages per connection (``421``, closed), the envelope sender on a
+   verified sending domain the token administers (``550 5.7.1``);
 4. RCPT: valid addresses, at most R per message;
 5. DATA: at most SIZE bytes (advertised in EHLO), then parse + validate (``550 5.6.x``,
    ``552 5.3.4``), then the group commit; ``250`` only once stored and queued.
+Slow clients can't hold a slot (``421 4.4.2``, closed): the next command must start within
+the idle timeout, a command line must be complete shortly after its first byte, DATA
+content within its own deadline, and AUTH must succeed soon after connecting.
 Blocking AWS calls run in the server's thread pool, never on the event loop.
 """
 
@@ -19,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from base64 import b64decode
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Session
 
-from chalicelib.core.errors import Unauthorized
+from chalicelib.accounts import service as accounts
+from chalicelib.core.errors import TooManyFailures, Unauthorized
 from chalicelib.core.permissions import Principal
 from chalicelib.sending.validation import SendError, valid_email
 from chalicelib.smtp import ingest, parse, replies
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
     from chalicelib.smtp.server import Listener, Runtime
 
 log = logging.getLogger("postline.smtp")
+COMMAND_WORK_SECONDS = 300  # how long a command's own work (AWS calls, a commit) may take
 INLINE_PARSE_BYTES = 64 * 1024  # larger messages are parsed in the thread pool, off the event loop
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 # "<local@domain>" then ESMTP parameters, as nearly every client writes MAIL and RCPT.
@@ -56,7 +64,9 @@ class Connection(SMTP):
         config = runtime.config
         super().__init__(
             handler, data_size_limit=config.max_message_bytes, hostname=config.hostname, ident="Postline ESMTP",
-            tls_context=None if listener.implicit_tls else runtime.tls_context, timeout=config.timeout_seconds,
+            # aiosmtpd's timer, reset when a command starts, bounds the command's own work; waiting
+            # on the client is bounded by the same timer set shorter (_await_client, data_received).
+            tls_context=None if listener.implicit_tls else runtime.tls_context, timeout=COMMAND_WORK_SECONDS,
             auth_required=True, auth_require_tls=True, loop=runtime.loop)
         if listener.implicit_tls or not config.auth_require_tls:
             self._auth_require_tls = False  # the socket is TLS already (aiosmtpd counts only STARTTLS)
@@ -65,7 +75,12 @@ class Connection(SMTP):
         self.ip: str | None = None
         self.ip_slot = False
         self.principal: Principal | None = None
+        self.token_hash: str | None = None  # of the token that logged in, to look it up again
+        self._token_checked = 0.0  # time.monotonic() when it was last found live (0: not since AUTH)
         self.messages = 0
+        self._awaiting_client = False  # a reply went out; the client's next bytes start a unit
+        self._unit_timeout = config.command_timeout_seconds  # how long the unit may take once started
+        self._auth_deadline: asyncio.TimerHandle | None = None
         self.close_after_reply = False
         self._senders: dict[str, str | None] = {}  # sender domain -> why not allowed (None: allowed)
         self._released = False
@@ -95,6 +110,7 @@ class Connection(SMTP):
             return await self.push("503 Error: need RCPT command")
         if arg:
             return await self.push("501 Syntax: DATA")
+        self._unit_timeout = self.runtime.config.data_timeout_seconds
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         try:
             content = await self._read_content()
@@ -102,6 +118,9 @@ class Connection(SMTP):
             log.info("Connection lost during DATA")
             self._writer.close()
             raise
+        finally:
+            self._unit_timeout = self.runtime.config.command_timeout_seconds
+        self._reset_timeout()  # the content is in: what is left is the server's work
         if content is None:
             reply = "552 Error: Too much mail data"
         elif max(map(len, content.split(b"\r\n"))) + 2 > self.line_length_limit:
@@ -144,12 +163,39 @@ class Connection(SMTP):
     # ------------------------------------------------------------ connection life
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self.transport is None:  # not the STARTTLS upgrade of the same connection
+        first = self.transport is None  # not the STARTTLS upgrade of the same connection
+        if first:
             peer = transport.get_extra_info("peername") or ("unknown", 0)
             self.ip = str(peer[0])
             self.ip_slot = self.runtime.ips.acquire(self.ip)
             self.runtime.open.add(self)
         super().connection_made(transport)
+        if first:
+            self._auth_deadline = self.loop.call_later(self.runtime.config.auth_timeout_seconds, self._timed_out)
+        self._await_client()  # after a STARTTLS handshake too (aiosmtpd reset its timer to a command's)
+
+    # ------------------------------------------------------------ slow clients
+
+    def _await_client(self) -> None:
+        """The client owes the next command (or DATA content): it must start within the idle timeout."""
+        self._awaiting_client = True
+        self._reset_timeout(self.runtime.config.idle_timeout_seconds)
+
+    def data_received(self, data: bytes) -> None:
+        if self._awaiting_client:  # its first bytes: the rest must follow within the unit's deadline,
+            self._awaiting_client = False  # not a byte at a time forever
+            self._reset_timeout(self._unit_timeout)
+        super().data_received(data)
+
+    def _timeout_cb(self) -> None:  # aiosmtpd's timer, set by _await_client and data_received
+        self._timed_out()
+
+    def _timed_out(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        log.info("SMTP connection timed out")
+        self._writer.write(replies.TIMEOUT.encode() + b"\r\n")
+        self.transport.close()  # sends what is buffered, then closes
 
     async def _handle_client(self) -> None:
         if not self.ip_slot:
@@ -159,6 +205,8 @@ class Connection(SMTP):
         await super()._handle_client()
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self._auth_deadline is not None:
+            self._auth_deadline.cancel()
         self._release()
         super().connection_lost(error)
 
@@ -169,14 +217,23 @@ class Connection(SMTP):
         self.runtime.open.discard(self)
         if self.ip_slot and self.ip:
             self.runtime.ips.release(self.ip)
-        if self.principal is not None:
-            self.runtime.authenticated -= 1
-            try:
-                self.runtime.pool.submit(self.runtime.accounts.release, self.principal.account_id)
-            except RuntimeError:  # the server is stopping: this instance's counts lapse with its heartbeat
-                pass
+        self._drop_login()
+
+    def _drop_login(self) -> None:
+        """Give back the account's connection slot; the session is no longer authenticated."""
+        principal, self.principal, self.token_hash = self.principal, None, None
+        if principal is None:
+            return
+        self.session.authenticated = False
+        self._senders.clear()
+        self.runtime.authenticated -= 1
+        try:
+            self.runtime.pool.submit(self.runtime.accounts.release, principal.account_id)
+        except RuntimeError:  # the server is stopping: this instance's counts lapse with its heartbeat
+            pass
 
     async def push(self, status: Any) -> None:
+        self._await_client()  # before writing: the answer may arrive at once
         await super().push(status)
         if self.close_after_reply and self.transport is not None:
             self.transport.close()
@@ -218,22 +275,44 @@ class Connection(SMTP):
         return await self._login(login, password)
 
     async def _login(self, login: bytes, password: bytes) -> AuthResult:
-        from chalicelib.accounts import service as accounts
-
         refused = AuthResult(success=False, handled=False, message=replies.AUTH_INVALID)
-        if login.strip().lower() != b"api":
-            return refused
+        token = password.decode("utf-8", "replace").strip()
         try:
-            principal = await self.runtime.call(accounts.authenticate, password.decode("utf-8", "replace").strip())
+            if login.strip().lower() != b"api":
+                await self.runtime.call(accounts.authenticate, None, self.ip)  # counted as a failure
+            principal = await self.runtime.call(accounts.authenticate, token, self.ip)
+        except TooManyFailures as exc:
+            throttled = replies.AUTH_THROTTLED.format(seconds=exc.retry_after)
+            return AuthResult(success=False, handled=False, message=throttled)
         except Unauthorized:
             return refused
         if await self.runtime.monthly_limit_reached(principal.account_id):
             return AuthResult(success=False, handled=False, message=replies.MONTHLY_LIMIT)
         if not await self.runtime.call(self.runtime.accounts.acquire, principal.account_id):
             return AuthResult(success=False, handled=False, message=replies.TOO_MANY_ACCOUNT_CONNECTIONS)
-        self.principal = principal
+        self.principal, self.token_hash, self._token_checked = principal, accounts.hash_token(token), 0.0
         self.runtime.authenticated += 1
+        if self._auth_deadline is not None:
+            self._auth_deadline.cancel()
         return AuthResult(success=True, auth_data=principal.token_name)
+
+    async def token_still_live(self) -> bool:
+        """Look the token up again (at most once per ``token_recheck_seconds``): one deleted,
+        expired or past its reset grace since AUTH ends the login; the client may log in again
+        (within the AUTH deadline). Changed permissions apply from here on."""
+        if time.monotonic() - self._token_checked < self.runtime.config.token_recheck_seconds:
+            return True
+        try:
+            principal = await self.runtime.call(accounts.principal_for, self.token_hash)
+        except Unauthorized:
+            self._drop_login()
+            self._auth_deadline = self.loop.call_later(self.runtime.config.auth_timeout_seconds, self._timed_out)
+            return False
+        if principal != self.principal:
+            self.principal = principal
+            self._senders.clear()
+        self._token_checked = time.monotonic()
+        return True
 
     # ------------------------------------------------------------ MAIL FROM
 
@@ -253,6 +332,8 @@ class Handler:
     async def handle_MAIL(self, server: Connection, session: Session, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
         runtime = server.runtime
+        if not await server.token_still_live():
+            return replies.TOKEN_NOT_LIVE
         limit = runtime.config.max_messages_per_connection
         if server.messages >= limit:
             server.close_after_reply = True

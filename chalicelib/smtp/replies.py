@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
+TOKEN_NOT_LIVE = "530 5.7.0 Authentication required: the API token was deleted or has expired, log in again"
+TIMEOUT = "421 4.4.2 Timeout waiting for the client, closing connection"
+AUTH_THROTTLED = "454 4.7.0 Too many failed authentication attempts, try again in {seconds} seconds"
 TOO_MANY_ACCOUNT_CONNECTIONS = "535 5.7.8 Too many connections per account"  # seed-B §6
 MONTHLY_LIMIT = "535 5.7.0 Monthly messages limit reached"  # seed-C glossary
 TOO_MANY_IP_CONNECTIONS = "421 4.7.0 Too many connections from your IP address, try again later"

@@ -108,7 +108,8 @@ class SmtpServer:
             server = await self._loop.create_server(
                 functools.partial(protocol.Connection, handler, self.runtime, listener),
                 host=self.config.host, port=listener.port,
-                ssl=self.tls_context if listener.implicit_tls else None, backlog=256, reuse_address=True)
+                ssl=self.tls_context if listener.implicit_tls else None, backlog=256, reuse_address=True,
+                ssl_handshake_timeout=self.config.idle_timeout_seconds if listener.implicit_tls else None)
             self._servers.append(server)
             self.ports[(listener.stream, listener.implicit_tls)] = server.sockets[0].getsockname()[1]
         self._heartbeat = self._loop.create_task(self._beat())

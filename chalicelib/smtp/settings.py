@@ -33,7 +33,15 @@ class SmtpSettings:
     max_recipients: int
     max_message_bytes: int  # SIZE, advertised in EHLO
     max_header_bytes: int
-    timeout_seconds: int  # idle connection timeout
+    # Slow clients (421 4.4.2 and closed): nothing received for idle_timeout_seconds while a
+    # command or DATA is awaited; a command line not complete command_timeout_seconds after its
+    # first byte; DATA content not complete data_timeout_seconds after its first byte; no
+    # successful AUTH auth_timeout_seconds after connecting.
+    idle_timeout_seconds: float
+    command_timeout_seconds: float
+    data_timeout_seconds: float
+    auth_timeout_seconds: float
+    token_recheck_seconds: float  # a session's token is looked up again at MAIL once its last check is this old
 
 
 def settings() -> SmtpSettings:
@@ -55,5 +63,9 @@ def settings() -> SmtpSettings:
         max_recipients=env_int("POSTLINE_SMTP_MAX_RECIPIENTS", 1000),
         max_message_bytes=core.max_message_bytes,
         max_header_bytes=env_int("POSTLINE_SMTP_MAX_HEADER_BYTES", 64 * 1024),
-        timeout_seconds=env_int("POSTLINE_SMTP_TIMEOUT_SECONDS", 300),
+        idle_timeout_seconds=env_int("POSTLINE_SMTP_IDLE_TIMEOUT_SECONDS", 60),
+        command_timeout_seconds=env_int("POSTLINE_SMTP_COMMAND_TIMEOUT_SECONDS", 15),
+        data_timeout_seconds=env_int("POSTLINE_SMTP_DATA_TIMEOUT_SECONDS", 300),
+        auth_timeout_seconds=env_int("POSTLINE_SMTP_AUTH_TIMEOUT_SECONDS", 60),
+        token_recheck_seconds=env_int("POSTLINE_SMTP_TOKEN_RECHECK_SECONDS", 1),
     )
