@@ -5,11 +5,21 @@ the next request passes. Time is moved with chalicelib.core.clock, never slept."
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from chalicelib.core import clock, ratelimit
 
 LIMIT, WINDOW = 10, 10
+
+
+@pytest.fixture(autouse=True)
+def still_clock(monkeypatch):
+    """Time moves only when a test moves it: under load the requests themselves take seconds,
+    which would shift a burst across the edges these tests place it at."""
+    start = datetime.now(UTC)
+    monkeypatch.setattr(clock, "now", lambda: start + clock._offset)
 
 
 def _to_window_edge(window: int, before: float) -> None:
