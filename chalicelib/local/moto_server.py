@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -52,6 +51,25 @@ def _fast_sqs_clock() -> None:
         return time.time() * 1000.0 if dt is None else exact(dt)
 
     sqs_models.unix_time_millis = unix_time_millis
+
+
+def _item_size_checked_once() -> None:
+    """moto measures the whole item again at each attribute it stores (LimitedSizeDict), so
+    an item of n attributes costs n full measurements: most of a contact write's time, and
+    of a journal's replay. The same 400 KB limit, measured once per item."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models.utilities import bytesize
+
+    def init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key, self.range_key = hash_key, range_key
+        values = {name: dynamo_type.DynamoType(value) for name, value in attrs.items()}
+        if sum(bytesize(name) + value.size() for name, value in values.items()) > 405000:  # moto's limit
+            raise ItemSizeTooLarge
+        self.attrs = dynamo_type.LimitedSizeDict.__new__(dynamo_type.LimitedSizeDict)
+        dict.update(self.attrs, values)
+
+    dynamo_type.Item.__init__ = init  # type: ignore[method-assign]
 
 
 def _cached_service_list() -> None:
@@ -205,7 +223,7 @@ class Persistence:
                 for doc in snapshot.dump():
                     items += len(doc.get("items", ()))
                     objects += doc["snapshot"] == "s3-object"
-                    out.write(json.dumps(doc, separators=(",", ":")) + "\n")
+                    out.write(snapshot.encode(doc) + "\n")
                 out.write(json.dumps({"snapshot": "end", "items": items, "objects": objects}) + "\n")
                 out.flush()
                 os.fsync(out.fileno())
@@ -244,9 +262,12 @@ def main() -> None:
     parser.add_argument("--state", type=Path, help="the state file to restore from and journal to")
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))  # Step Functions integrations call back to it
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Every journal line is in the file once written (no buffers to flush), and freeing a large
+    # state object by object took longer than the runtime waits for a stop
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     _fast_sqs_clock()
+    _item_size_checked_once()
     _cached_service_list()
     serve(args.host, args.port, args.state)
 

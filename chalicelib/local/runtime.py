@@ -35,8 +35,9 @@ from chalicelib.local.scheduler import Scheduler
 from chalicelib.local.settings import HOST, PROJECT_DIR, LocalSettings
 
 log = logging.getLogger("postline.local")
-# A start after a kill replays at most about this much journal (in process, ~10 s per 64 MB)
-SNAPSHOT_EVERY_BYTES = 64 * 1024 * 1024
+# A start after a kill replays at most about this much journal: each journaled write costs
+# its original time again (~10 s per 10k contacts, 9 MB), a snapshot loads ~10 times faster
+SNAPSHOT_EVERY_BYTES = 16 * 1024 * 1024
 
 
 def prepare_environment(ls: LocalSettings) -> None:

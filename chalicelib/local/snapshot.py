@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,27 +19,31 @@ from typing import Any
 ITEMS_PER_LINE = 500
 
 
-def _wire(value: Any) -> dict[str, Any]:
-    """A moto DynamoType as DynamoDB's JSON (nested maps and lists included)."""
-    if value.is_list():
-        return {value.type: [_wire(v) for v in value.value]}
-    if value.is_map():
-        return {value.type: {k: _wire(v) for k, v in value.value.items()}}
-    raw = value.value
-    if isinstance(raw, bytes):  # binary written in process; over HTTP moto keeps the base64 text
-        raw = base64.b64encode(raw).decode("ascii")
-    return {value.type: raw}
+def _json_default(value: Any) -> Any:
+    """moto's DynamoType as DynamoDB's JSON; json's C encoder walks the maps and lists it holds."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if isinstance(value, DynamoType):
+        return {value.type: value.value}
+    if isinstance(value, bytes):  # binary written in process; over HTTP moto keeps the base64 text
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def encode(line: dict[str, Any]) -> str:
+    """A snapshot line from ``dump`` as JSON text."""
+    return json.dumps(line, separators=(",", ":"), default=_json_default)
 
 
 def dump() -> Iterator[dict[str, Any]]:
-    """Every DynamoDB item and S3 object, as snapshot lines (dicts to write as JSON)."""
+    """Every DynamoDB item and S3 object, as snapshot lines (dicts to write with ``encode``)."""
     from moto.dynamodb.models import dynamodb_backends
     from moto.s3.models import FakeKey, s3_backends
 
     for account, regions in list(dynamodb_backends.items()):
         for region, backend in list(regions.items()):
             for name, table in list(backend.tables.items()):
-                items = [{k: _wire(v) for k, v in item.attrs.items()} for item in table.all_items()]
+                items = [item.attrs for item in table.all_items()]
                 for start in range(0, len(items), ITEMS_PER_LINE):
                     yield {"snapshot": "dynamodb", "account": account, "region": region, "table": name,
                            "items": items[start:start + ITEMS_PER_LINE]}
@@ -90,7 +95,7 @@ def load(line: dict[str, Any], loaded: Loaded) -> None:
 
 def _load_items(line: dict[str, Any], loaded: Loaded) -> None:
     from moto.dynamodb.models import dynamodb_backends
-    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 
     table = dynamodb_backends[line["account"]][line["region"]].tables.get(line["table"])
     if table is None:  # gone from the template: nothing to put its items in
@@ -98,11 +103,16 @@ def _load_items(line: dict[str, Any], loaded: Loaded) -> None:
         return
     hash_attr, range_attr = table.hash_key_attr, table.range_key_attr
     for attrs in line["items"]:
-        item = Item(None, None, attrs)  # type: ignore[arg-type]
+        # Built as moto's Item.__deepcopy__ builds one: its constructor re-measures the whole
+        # item at each attribute (most of the load time), and these items passed when written.
+        item = Item.__new__(Item)
+        item.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+        dict.update(item.attrs, {name: DynamoType(value) for name, value in attrs.items()})
         item.hash_key = item.attrs[hash_attr]
         if range_attr:
             item.range_key = item.attrs[range_attr]
             table.items[item.hash_key][item.range_key] = item
         else:
+            item.range_key = None
             table.items[item.hash_key] = item
     loaded.items += len(line["items"])
