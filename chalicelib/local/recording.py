@@ -117,8 +117,8 @@ def check(path: Path) -> int:
                     f"{path}: line {torn[0]} is unreadable ({torn[1]}) and is not the last line, so the saved "
                     "AWS state can't be trusted. To recover, delete that line (the writes it held are lost), "
                     "or start from scratch by deleting the state directory.")
-            if raw.strip():
-                try:
+            if raw.strip() and not (raw.startswith(b'{"snapshot":') and raw.endswith(b"}\n")):
+                try:  # journal lines only: a snapshot is written whole, then renamed into place
                     json.loads(raw)
                 except ValueError as exc:
                     torn = (number, str(exc)[:80], offset)

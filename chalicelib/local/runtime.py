@@ -129,6 +129,9 @@ class LocalStack:
                   f"{p['requests']:,} journaled writes", flush=True)
 
         restored = self.emulator.restore(report)
+        if restored["failed"]:
+            log.warning("%d journaled writes failed when replayed; see %s", restored["failed"],
+                        _display_path(self.ls.state_dir / "aws.log"))
         for table, count in restored["missing_tables"].items():
             log.warning("%d saved items of table %s were not loaded: the template no longer has it", count, table)
         if restored["requests"]:  # nothing writes until journaling starts: the snapshot is the state exactly
