@@ -107,6 +107,7 @@ def main() -> None:
     state, journal_only, old_format = work / "aws-recording.jsonl", work / "journal.jsonl", work / "old.jsonl"
     try:
         seeding = Started(state)
+        seeding.emulator.restore()  # nothing saved yet; as every start does
         seeding.emulator.start_recording()
         t = time.monotonic()
         batches = [items[i:i + 25] for i in range(0, len(items), 25)]

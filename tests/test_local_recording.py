@@ -167,6 +167,19 @@ def test_dynamodb_items_s3_objects_and_ses_identities_survive_restarts_of_the_em
         check_state(emulator)
 
 
+def test_no_snapshot_before_the_saved_state_is_loaded(tmp_path: Path):
+    """A snapshot of an emulator that has not loaded the file would replace the file by nothing."""
+    from chalicelib.local.emulator import EmulatorError
+
+    path = tmp_path / "aws-recording.jsonl"
+    saved = json.dumps(entry("dynamodb", target="DynamoDB_20120810.PutItem")) + "\n"
+    path.write_text(saved)
+    with running_emulator(path) as emulator:
+        with pytest.raises(EmulatorError, match="409"):
+            emulator.snapshot()
+    assert path.read_text() == saved
+
+
 def test_concurrent_batch_writes_all_survive_a_restart(tmp_path: Path):
     """16 threads writing long BatchWriteItem lines at once: none may tear or interleave."""
     from concurrent.futures import ThreadPoolExecutor
@@ -202,6 +215,7 @@ def test_the_journal_is_snapshotted_once_it_grows_past_the_limit_and_writes_go_o
     path = tmp_path / "aws-recording.jsonl"
     with running_emulator(path) as emulator:
         ddb, _, _ = _boot(emulator.endpoint)
+        emulator.restore()
         emulator.start_recording()
         timer = SnapshotTimer(emulator, path, limit=4000, interval=0.05).start()
         try:

@@ -163,7 +163,8 @@ class Persistence:
 
     def _control(self, action: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         status, answer = "200 OK", dict(self.progress)
-        if action == "restore" and self.progress["state"] != "running" and not self.recording:
+        # restore once, before journaling: a second load would apply the journal twice
+        if action == "restore" and self.progress["state"] == "idle" and not self.recording:
             self.progress = answer = {"state": "running", "bytes": 0, "total": 0, "items": 0, "objects": 0,
                                       "requests": 0}
             threading.Thread(target=self._restore, name="restore", daemon=True).start()
@@ -171,7 +172,7 @@ class Persistence:
             pass
         elif action == "record":
             self.recording, answer = True, {"recording": True}
-        elif action == "snapshot":
+        elif action == "snapshot" and self.progress["state"] == "done":  # never a partly loaded state
             answer = self.snapshot()
         else:
             status, answer = "409 Conflict", {"error": f"cannot {action} now", **answer}
