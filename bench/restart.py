@@ -8,7 +8,8 @@ then a snapshot, as a shutdown writes. Three starts of a new emulator on that da
 - ours: the snapshot loaded in process (what every start after a Ctrl-C does);
 - ours after a kill: no snapshot, the journal of the same writes replayed in process;
 - baseline: the same items as the previous version kept them (one BatchWriteItem request
-  per 25 items), replayed by moto's recorder over HTTP, as that version's start did.
+  per 25 items), replayed by moto's recorder over HTTP, as that version's start did (on
+  this version's emulator, which measures an item once: the previous one was slower still).
 
 Each start is timed from the request to load until every item is in; the emulator's CPU
 time (its process, from /proc) is counted per item. Template resources are created before
