@@ -158,28 +158,28 @@ class Emulator:
 
 
 class SnapshotTimer:
-    """Snapshots the emulator's state whenever its journal has grown by ``limit`` bytes
+    """Snapshots the emulator's state whenever its journal has grown to ``limit`` bytes
     (looked at every ``interval`` seconds), so a start after a kill replays at most about
-    that much journal; the runtime snapshots at shutdown too (``save``)."""
+    that much journal; the runtime also calls ``save`` at start and stop."""
 
     def __init__(self, emulator: Emulator, path: Path, limit: int, interval: float = 15.0) -> None:
         self.emulator, self.path, self.limit, self.interval = emulator, path, limit, interval
-        self.base = self._size()
+        self.snapshot_bytes = 0  # the file's snapshot part; the rest is journal
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _size(self) -> int:
+    def journal_bytes(self) -> int:
         try:
-            return self.path.stat().st_size
+            return self.path.stat().st_size - self.snapshot_bytes
         except FileNotFoundError:
             return 0
 
-    def save(self, force: bool = False) -> dict[str, Any] | None:
-        """A snapshot if anything was journaled since the last one (or ``force``); its counts, or None."""
-        if not force and self._size() == self.base:
+    def save(self, at_least: int = 1) -> dict[str, Any] | None:
+        """A snapshot if the journal has ``at_least`` bytes; its counts, or None."""
+        if self.journal_bytes() < at_least:
             return None
         saved = self.emulator.snapshot()
-        self.base = saved["bytes"]
+        self.snapshot_bytes = saved["bytes"]
         return saved
 
     def start(self) -> SnapshotTimer:
@@ -189,15 +189,14 @@ class SnapshotTimer:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            if self._size() - self.base >= self.limit:
-                try:
-                    saved = self.save()
-                except (EmulatorError, requests.RequestException) as exc:
-                    log.warning("could not snapshot the AWS state: %s", exc)
-                    continue
-                if saved:
-                    log.info("snapshot of the AWS state: %d items, %d objects in %.1fs",
-                             saved["items"], saved["objects"], saved["seconds"])
+            try:
+                saved = self.save(self.limit)
+            except (EmulatorError, requests.RequestException) as exc:
+                log.warning("could not snapshot the AWS state: %s", exc)
+                continue
+            if saved:
+                log.info("snapshot of the AWS state: %d items, %d objects in %.1fs",
+                         saved["items"], saved["objects"], saved["seconds"])
 
     def stop(self) -> None:
         self._stop.set()

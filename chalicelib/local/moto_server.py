@@ -165,8 +165,8 @@ class Persistence:
         status, answer = "200 OK", dict(self.progress)
         # restore once, before journaling: a second load would apply the journal twice
         if action == "restore" and self.progress["state"] == "idle" and not self.recording:
-            self.progress = answer = {"state": "running", "bytes": 0, "total": 0, "items": 0, "objects": 0,
-                                      "requests": 0}
+            self.progress = answer = {"state": "running", "bytes": 0, "total": 0, "snapshot_bytes": 0,
+                                      "items": 0, "objects": 0, "requests": 0}
             threading.Thread(target=self._restore, name="restore", daemon=True).start()
         elif action == "restore-progress":
             pass
@@ -200,6 +200,7 @@ class Persistence:
                     kind = doc.get("snapshot")
                     if kind in ("begin", "end"):
                         in_snapshot = kind == "begin"
+                        progress["snapshot_bytes"] = progress["bytes"]  # where the journal starts
                     elif kind:
                         snapshot.load(doc, loaded)
                         progress["items"], progress["objects"] = loaded.items, loaded.objects

@@ -7,12 +7,13 @@ Boot order, and why:
    (the stage's POSTLINE_* variables must be set before any model is imported);
 3. Step Functions execution on, then the stack from infra/template.yaml and its post-pass;
 4. restore the saved state (tables and buckets exist by now): the snapshot loaded in
-   process, then the journal after it replayed, with progress lines; a new snapshot if
-   there was a journal (so the next start loads data, not history); then start journaling;
+   process, then the journal after it replayed, with progress lines; a new snapshot if the
+   journal was long (so the next start loads data, not history); then start journaling;
 5. re-drive hooks (queued work from the tables), the bootstrap owner account;
 6. the API, the event pump, the scheduler, a snapshot whenever the journal grows by
    SNAPSHOT_EVERY_BYTES; a banner; wait for Ctrl-C or SIGTERM.
-Stopping runs the other way: snapshots, scheduler, pump, API; a last snapshot; the emulator.
+Stopping runs the other way: snapshots, scheduler, pump, API; a last snapshot if the journal
+is long; the emulator.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ log = logging.getLogger("postline.local")
 # A start after a kill replays at most about this much journal (~9 s): a journaled write costs
 # about its first time again (bench/restart.py: 100k contacts, 92 MB, 51 s; as a snapshot 5 s)
 SNAPSHOT_EVERY_BYTES = 16 * 1024 * 1024
+# At a start or a stop, a shorter journal is left to replay (under a second) rather than
+# snapshotted (seconds with a large state): Ctrl-C after a short session stops at once
+SNAPSHOT_AT_START_STOP_BYTES = 1024 * 1024
 
 
 def prepare_environment(ls: LocalSettings) -> None:
@@ -134,8 +138,9 @@ class LocalStack:
                         _display_path(self.ls.state_dir / "aws.log"))
         for table, count in restored["missing_tables"].items():
             log.warning("%d saved items of table %s were not loaded: the template no longer has it", count, table)
-        if restored["requests"]:  # nothing writes until journaling starts: the snapshot is the state exactly
-            self.snapshots.save(force=True)
+        self.snapshots.snapshot_bytes = restored["snapshot_bytes"]
+        # nothing writes until journaling starts: the snapshot is the state exactly
+        self.snapshots.save(at_least=SNAPSHOT_AT_START_STOP_BYTES)
         self.info["restored"] = restored
 
     def _start_aws(self) -> None:
@@ -185,7 +190,7 @@ class LocalStack:
         self.components.clear()
         if self.snapshots is not None and self.emulator.alive() and "restored" in self.info:
             try:
-                saved = self.snapshots.save()
+                saved = self.snapshots.save(at_least=SNAPSHOT_AT_START_STOP_BYTES)
             except (EmulatorError, OSError) as exc:  # the journal still holds every write
                 log.warning("could not snapshot the AWS state at shutdown: %s", exc)
             else:
