@@ -52,6 +52,20 @@ def test_create_registers_the_ses_identity(api):
     assert identity["IdentityType"] == "DOMAIN"
 
 
+def test_a_local_restart_brings_back_the_ses_identity_of_every_live_domain(api):
+    """State saved before the local stack kept SES's writes: domains in the tables, none in SES."""
+    from chalicelib.core import redrive
+
+    kept, deleted = create(api), create(api)
+    assert api.delete(f"/api/domains/{deleted['id']}").status == 204
+    sesv2 = aws.client("sesv2")
+    sesv2.delete_email_identity(EmailIdentity=kept["domain_name"])
+    assert redrive.hooks()["domains"]() >= 1
+    assert sesv2.get_email_identity(EmailIdentity=kept["domain_name"])["IdentityType"] == "DOMAIN"
+    with pytest.raises(sesv2.exceptions.NotFoundException):
+        sesv2.get_email_identity(EmailIdentity=deleted["domain_name"])
+
+
 def test_create_issues_a_domain_admin_token(api, client):
     domain = create(api)
     token = domain["api_token"]

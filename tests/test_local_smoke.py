@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from chalicelib.local.emulator import port_is_free
 
 
 class Stack:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, dns_resolver: str | None = None) -> None:
         self.aws_port, self.api_port = free_port(), free_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POSTLINE_"))}
@@ -26,6 +27,8 @@ class Stack:
                    POSTLINE_STATE_DIR=str(state_dir), POSTLINE_SMTP_PORT=str(self.smtp_port),
                    POSTLINE_BULK_SMTP_PORT=str(free_port()), POSTLINE_SMTP_TLS_PORT=str(free_port()),
                    POSTLINE_BULK_SMTP_TLS_PORT=str(free_port()))
+        if dns_resolver:
+            env["POSTLINE_DNS_RESOLVER"] = dns_resolver
         self.process = subprocess.Popen([sys.executable, "-m", "chalicelib.local", "run"], cwd=ROOT, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output = ""
@@ -90,11 +93,48 @@ def _smtp_mail_reaches_the_logs(stack: Stack, creds: dict, auth: dict) -> None:
         time.sleep(0.25)
 
 
+def _verified_domain(stack: Stack, creds: dict, auth: dict, zone) -> str:
+    """A domain created and verified through the API, its records published on the stub DNS."""
+    from domain_helpers import publish
+
+    base = f"{stack.api}/api/accounts/{creds['account_id']}/sending_domains"
+    created = requests.post(base, headers=auth, json={"sending_domain": {"domain_name": "restart.example.org"}},
+                            timeout=30)
+    assert created.status_code in (200, 201), created.text
+    publish(zone, created.json())
+    verified = requests.post(f"{base}/{created.json()['id']}/verify", headers=auth, timeout=30).json()
+    assert verified["dns_verified"] is True, verified
+    return "hello@restart.example.org"
+
+
+def _api_mail_is_sent(stack: Stack, creds: dict, auth: dict, sender: str, subject: str) -> None:
+    """POST /api/send on the transactional host; the email log shows SES took it (no MessageRejected)."""
+    sent = requests.post(f"{stack.api}/api/send", timeout=30, headers={**auth, "Host": "send.localhost"}, json={
+        "from": {"email": sender}, "to": [{"email": "owner@postline.local"}], "subject": subject, "text": "hi"})
+    assert sent.status_code == 200 and sent.json()["success"] is True, sent.text
+    message_id = sent.json()["message_ids"][0]
+    url = f"{stack.api}/api/accounts/{creds['account_id']}/email_logs/{message_id}"
+    deadline = time.monotonic() + 60
+    while True:
+        detail = requests.get(url, headers=auth, timeout=10).json()
+        events = [e["event_type"] for e in detail.get("events", [])]
+        assert detail.get("status") != "not_delivered", detail
+        if events == ["queued", "sent"]:
+            return
+        assert time.monotonic() < deadline, f"not sent in 60 s: {detail}"
+        time.sleep(0.25)
+
+
 def test_make_run_serves_the_api_and_keeps_its_data_across_a_restart(tmp_path, monkeypatch):
     import mailtrap as mt
+    from dnsstub import StubZone
+    from dnsstub import start as start_dns
     from mailtrap.models.api_tokens import ApiTokenResource, CreateApiTokenParams
 
-    first = Stack(tmp_path)
+    zone = StubZone()
+    dns = start_dns(zone)
+    resolver = f"127.0.0.1:{dns.server.server_address[1]}"
+    first = Stack(tmp_path, resolver)
     try:
         first.wait_healthy()
         creds = json.loads((tmp_path / "credentials.json").read_text())
@@ -112,6 +152,8 @@ def test_make_run_serves_the_api_and_keeps_its_data_across_a_restart(tmp_path, m
         # SMTP as the README shows: STARTTLS, then AUTH with the token; the mail goes from the
         # demo domain to the owner, through the pump and the delivery worker, into the logs
         _smtp_mail_reaches_the_logs(first, creds, auth)
+        sender = _verified_domain(first, creds, auth, zone)
+        _api_mail_is_sent(first, creds, auth, sender, "Before the restart")
         unknown = requests.get(f"{first.api}/api/no-such-thing", timeout=5)
         assert (unknown.status_code, unknown.json()) == (404, {"error": "Not Found"})
         # hostile JSON over real HTTP: the local gateway hands the body to the app's own parser
@@ -129,13 +171,20 @@ def test_make_run_serves_the_api_and_keeps_its_data_across_a_restart(tmp_path, m
     assert creds["api_token"] in output  # shown once, on the first start
     assert port_is_free("127.0.0.1", first.aws_port), "the AWS emulator outlived Ctrl-C"
 
-    second = Stack(tmp_path)
+    second = Stack(tmp_path, resolver)
     try:
         second.wait_healthy()
         accounts = requests.get(f"{second.api}/api/accounts", headers=auth, timeout=5)
         assert accounts.status_code == 200, accounts.text
         assert [a["id"] for a in accounts.json()] == [creds["account_id"]]
+        # SES kept its identities: the verified domain and the demo domain still send
+        _api_mail_is_sent(second, creds, auth, sender, "After the restart")
+        _api_mail_is_sent(second, creds, auth, "hello@demo.postline.invalid", "Demo after the restart")
     finally:
         output = second.stop()
+        dns.stop()
     assert creds["api_token"] not in output
+    # a short session's journal is replayed, not snapshotted at Ctrl-C (which stops at once)
+    assert "Loading the saved AWS state (" in output and "Saved the AWS state" not in first.output
+    assert re.search(r"state .* 0 items, 0 objects and [1-9][\d,]* journaled writes loaded in", output), output
     assert json.loads((tmp_path / "credentials.json").read_text())["api_token"] == creds["api_token"]

@@ -15,6 +15,7 @@ import logging
 from botocore.exceptions import ClientError
 
 from chalicelib import aws
+from chalicelib.core import redrive
 from chalicelib.core.config import settings
 
 log = logging.getLogger("postline.domains.ses")
@@ -83,3 +84,17 @@ def ensure_identity(domain_name: str) -> None:
         if exc.response["Error"]["Code"] != "NotFoundException":
             raise
         register_identity(domain_name)
+
+
+@redrive.register("domains")
+def restore_identities() -> int:
+    """At a local start: the SES identity of every live domain, made again where missing.
+
+    The local stack keeps SES's writes across restarts (chalicelib/local/recording.py), but
+    state saved before it did holds none, and then no domain could send."""
+    from chalicelib.domains.models import Domain  # models import nothing of this module's
+
+    names = {d.domain_name for d in Domain.scan(Domain.deleted_at.does_not_exist())}
+    for name in sorted(names):
+        ensure_identity(name)
+    return len(names)

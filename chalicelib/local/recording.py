@@ -1,15 +1,23 @@
-"""What survives a restart of the local stack: DynamoDB and S3 writes, replayed at boot.
+"""What survives a restart of the local stack: the emulator's state file.
 
-moto's recorder appends every request it serves to a JSON-lines file (method, URL,
-headers, body). Replaying all of it is wrong for SQS and Step Functions (a replayed
-ReceiveMessage hides a message again, executions start twice; stack-probe-2 §3) and slow
-for reads, so before each boot the file is cut down to the requests that change DynamoDB
-items or S3 objects. Queued work is rebuilt by the re-drive hooks instead
-(chalicelib/core/redrive.py).
+``.postline/aws-recording.jsonl`` holds one JSON document a line:
 
-History would still grow with every write (each API call counts against a rate limit with
-an UpdateItem) and replay runs at about 350 requests/s, so after each replay the DynamoDB
-part is rewritten as a snapshot: one BatchWriteItem per 25 items as they are now.
+1. a snapshot of what persists: a ``begin`` line; DynamoDB items (ITEMS_PER_LINE a line) and
+   S3 buckets and objects, in compact form (chalicelib/local/snapshot.py); SES's write
+   requests (identities, DKIM, MAIL FROM, configuration sets: a few per domain, so they are
+   kept as requests); an ``end`` line;
+2. the journal: every DynamoDB, S3 and SES write the emulator served after it, in the order
+   it applied them, in moto's recorder format (method, URL, headers, body).
+
+The emulator appends journal lines under one lock, each in a single write
+(chalicelib/local/moto_server.py), so lines never interleave. At boot it loads the snapshot
+straight into its backends and replays the journal in process; it writes a new snapshot
+(the whole file, replaced atomically) after a boot that replayed a journal, when the journal
+grows past a limit, and at shutdown, so a start loads data, not its history.
+
+Reads, SQS and Step Functions are not kept: replayed, a ReceiveMessage hides a message
+again and executions start twice (stack-probe-2 §3). Queued work is rebuilt by the re-drive
+hooks instead (chalicelib/core/redrive.py).
 """
 
 from __future__ import annotations
@@ -17,9 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import re
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -32,9 +38,14 @@ _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 DYNAMODB_WRITES = frozenset({
     "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
 })
-S3_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Replayed requests go to whatever port the emulator listens on now, not the recorded one.
-_DROPPED_HEADERS = frozenset({"host"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# SES v1 (query protocol) actions that change nothing kept: reads and sends
+_SES_V1_NOT_WRITES = ("Get", "List", "Describe", "Send", "Test")
+_SES_V2_SENDS = ("/v2/email/outbound-emails", "/v2/email/outbound-bulk-emails")
+
+
+class RecordingError(RuntimeError):
+    """The state file can't be trusted; the message says which line and how to recover."""
 
 
 def _header(headers: dict[str, Any], name: str) -> str:
@@ -57,32 +68,72 @@ def service_of(entry: dict[str, Any]) -> str | None:
     return None
 
 
+def _ses_action(entry: dict[str, Any]) -> str | None:
+    body = entry.get("body")
+    if body is None:
+        return None
+    if entry.get("body_encoded"):
+        body = base64.b64decode(body).decode("utf-8", "replace")
+    return (parse_qs(str(body)).get("Action") or [""])[0]
+
+
 def is_persistent_write(entry: dict[str, Any]) -> bool:
-    """True for a request that changes a DynamoDB item or an S3 bucket/object."""
+    """True for a request that changes a DynamoDB item, an S3 bucket/object or SES settings.
+
+    SES v1 names its action in the body: without a ``body`` key, any SES v1 POST counts."""
     service = service_of(entry)
+    method = str(entry.get("method", "")).upper()
     if service == "dynamodb":
         target = _header(entry.get("headers") or {}, "x-amz-target")
         return target.rpartition(".")[2] in DYNAMODB_WRITES
     if service == "s3":
-        return str(entry.get("method", "")).upper() not in S3_READ_METHODS
+        return method not in READ_METHODS
+    if service in ("ses", "email"):
+        path = urlparse(entry.get("url") or "").path
+        if path.startswith("/v2/"):
+            return method not in READ_METHODS and not path.startswith(_SES_V2_SENDS)
+        action = _ses_action(entry)
+        return method == "POST" and (action is None or not action.startswith(_SES_V1_NOT_WRITES))
     return False
 
 
-def filter_lines(lines: Iterable[str]) -> Iterator[str]:
-    """The recorded lines worth replaying, normalised; unreadable lines are skipped."""
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:  # a line cut short when the emulator was killed mid-write
-            log.warning("skipping an unreadable line of the AWS recording")
-            continue
-        if not isinstance(entry, dict) or not is_persistent_write(entry):
-            continue
-        entry["headers"] = {k: v for k, v in (entry.get("headers") or {}).items()
-                            if k.lower() not in _DROPPED_HEADERS}
-        yield json.dumps(entry)
+def is_ses(entry: dict[str, Any]) -> bool:
+    return service_of(entry) in ("ses", "email")
+
+
+def check(path: Path) -> int:
+    """Make sure every line of the state file reads; returns how many there are.
+
+    A line cut short in the middle of the file means lost or damaged data: refuse, saying
+    where and how to recover. The last line cut short is a write the emulator died in (a
+    kill, a crash): it never took effect, so it is cut off with a warning."""
+    if not path.exists():
+        return 0
+    count, offset, torn, unterminated = 0, 0, None, False
+    with path.open("rb") as src:
+        for number, raw in enumerate(src, start=1):
+            if torn is not None:
+                raise RecordingError(
+                    f"{path}: line {torn[0]} is unreadable ({torn[1]}) and is not the last line, so the saved "
+                    "AWS state can't be trusted. To recover, delete that line (the writes it held are lost), "
+                    "or start from scratch by deleting the state directory.")
+            if raw.strip() and not (raw.startswith(b'{"snapshot":') and raw.endswith(b"}\n")):
+                try:  # journal lines only: a snapshot is written whole, then renamed into place
+                    json.loads(raw)
+                except ValueError as exc:
+                    torn = (number, str(exc)[:80], offset)
+            offset += len(raw)
+            count, unterminated = number, not raw.endswith(b"\n")
+    if torn is not None:
+        log.warning("%s: the last line (%d) was cut short, most likely by a kill mid-write; it is dropped "
+                    "(that one write never took effect)", path, torn[0])
+        with path.open("r+b") as dst:
+            dst.truncate(torn[2])
+        return count - 1
+    if unterminated:  # complete, but the next line appended must not run on from it
+        with path.open("ab") as dst:
+            dst.write(b"\n")
+    return count
 
 
 def request_line(service: str, region: str, url: str, target: str, body: dict[str, Any]) -> str:
@@ -102,53 +153,3 @@ def _wire(value: Any) -> str:
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode("ascii")
     raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-def dynamodb_snapshot(ddb: Any, endpoint: str, region: str) -> Iterator[str]:
-    """Lines that recreate every item of every table as it is now."""
-    for page in ddb.get_paginator("list_tables").paginate():
-        for table in page["TableNames"]:
-            for scanned in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-                items = scanned["Items"]
-                for start in range(0, len(items), 25):  # BatchWriteItem's limit
-                    yield request_line("dynamodb", region, endpoint.rstrip("/") + "/",
-                                       "DynamoDB_20120810.BatchWriteItem",
-                                       {"RequestItems": {table: [{"PutRequest": {"Item": item}}
-                                                                 for item in items[start:start + 25]]}})
-
-
-def rewrite_with_snapshot(path: Path, ddb: Any, endpoint: str, region: str) -> int:
-    """Replace the DynamoDB history in the recording by a snapshot of the tables.
-
-    Call it after a replay and before anything writes again (the runtime does so at boot,
-    before recording restarts), so the snapshot and the file cannot disagree. S3 lines are
-    kept as they are. Returns the number of lines written.
-    """
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    written = 0
-    with tmp.open("w", encoding="utf-8") as dst:
-        if path.exists():
-            with path.open(encoding="utf-8", errors="replace") as src:
-                for line in filter_lines(src):
-                    if service_of(json.loads(line)) != "dynamodb":
-                        dst.write(line + "\n")
-                        written += 1
-        for line in dynamodb_snapshot(ddb, endpoint, region):
-            dst.write(line + "\n")
-            written += 1
-    os.replace(tmp, path)
-    return written
-
-
-def compact(path: Path) -> int:
-    """Rewrite the recording in place to its persistent writes; returns how many remain."""
-    if not path.exists():
-        return 0
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    kept = 0
-    with path.open(encoding="utf-8", errors="replace") as src, tmp.open("w", encoding="utf-8") as dst:
-        for line in filter_lines(src):
-            dst.write(line + "\n")
-            kept += 1
-    os.replace(tmp, path)  # atomic: a crash leaves the old file or the new one, never half
-    return kept

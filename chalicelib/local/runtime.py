@@ -1,16 +1,19 @@
 """`make run`: the whole local stack in one foreground process.
 
 Boot order, and why:
-1. cut the AWS recording down to DynamoDB/S3 writes (recording.compact);
+1. check that every line of the saved AWS state reads (recording.check: a torn line in the
+   middle stops the start, saying how to recover; a torn last line is cut off);
 2. start the emulator, and meanwhile load the Chalice app with its stage environment
    (the stage's POSTLINE_* variables must be set before any model is imported);
 3. Step Functions execution on, then the stack from infra/template.yaml and its post-pass;
-4. replay the recording (tables and buckets exist by now), rewrite its DynamoDB part as a
-   snapshot of the tables (so replay time follows the data, not its history), then start
-   recording;
+4. restore the saved state (tables and buckets exist by now): the snapshot loaded in
+   process, then the journal after it replayed, with progress lines; a new snapshot if the
+   journal was long (so the next start loads data, not history); then start journaling;
 5. re-drive hooks (queued work from the tables), the bootstrap owner account;
-6. the API, the event pump and the scheduler; a banner; wait for Ctrl-C or SIGTERM.
-Stopping runs the other way: scheduler, pump, API, then the emulator.
+6. the API, the event pump, the scheduler, a snapshot whenever the journal grows by
+   SNAPSHOT_EVERY_BYTES; a banner; wait for Ctrl-C or SIGTERM.
+Stopping runs the other way: snapshots, scheduler, pump, API; a last snapshot if the journal
+is long; the emulator.
 """
 
 from __future__ import annotations
@@ -28,11 +31,18 @@ from chalice.app import Chalice
 from chalice.config import Config
 
 from chalicelib.local import ports, state
-from chalicelib.local.emulator import Emulator, EmulatorError
+from chalicelib.local.emulator import Emulator, EmulatorError, SnapshotTimer
+from chalicelib.local.recording import RecordingError
 from chalicelib.local.scheduler import Scheduler
 from chalicelib.local.settings import HOST, PROJECT_DIR, LocalSettings
 
 log = logging.getLogger("postline.local")
+# A start after a kill replays at most about this much journal (~9 s): a journaled write costs
+# about its first time again (bench/restart.py: 100k contacts, 92 MB, 51 s; as a snapshot 5 s)
+SNAPSHOT_EVERY_BYTES = 16 * 1024 * 1024
+# At a start or a stop, a shorter journal is left to replay (under a second) rather than
+# snapshotted (seconds with a large state): Ctrl-C after a short session stops at once
+SNAPSHOT_AT_START_STOP_BYTES = 1024 * 1024
 
 
 def prepare_environment(ls: LocalSettings) -> None:
@@ -97,6 +107,7 @@ class LocalStack:
         self.components: list[Any] = []  # started, in start order
         self.abandoned: list[str] = []  # what stop() left running
         self.info: dict[str, Any] = {}
+        self.snapshots: SnapshotTimer | None = None
 
     def start(self) -> None:
         from chalicelib.local import recording
@@ -105,30 +116,45 @@ class LocalStack:
         ports.check_free(self.ls)  # every listener's port, before anything starts
         self.ls.state_dir.mkdir(parents=True, exist_ok=True)
         prepare_environment(self.ls)
-        kept = recording.compact(self.ls.recording_path)
+        recording.check(self.ls.recording_path)
         self.emulator.start()
         app, config = load_app(self.ls.stage)  # while the emulator boots
         scheduler = Scheduler(app, function_prefix=function_prefix(config))  # a bad schedule fails here
         self.emulator.wait_ready()
-        self._start_aws(kept)
+        self._start_aws()
         self._start_services(app, config, scheduler)
         self.info["seconds"] = time.monotonic() - started
 
-    def _start_aws(self, recorded: int) -> None:
-        from chalicelib import aws
+    def _restore(self) -> None:
+        """The saved state back into the emulator, saying how far it is while it loads."""
+        path = self.ls.recording_path
+        size = path.stat().st_size if path.exists() else 0
+        if size:
+            print(f"Loading the saved AWS state ({_display_path(path)}, {size / 1e6:.0f} MB)...", flush=True)
+
+        def report(p: dict[str, Any]) -> None:
+            print(f"  {100 * p['bytes'] // max(p['total'], 1)}%: {p['items']:,} items, {p['objects']:,} objects, "
+                  f"{p['requests']:,} journaled writes", flush=True)
+
+        restored = self.emulator.restore(report)
+        if restored["failed"]:
+            log.warning("%d journaled writes failed when replayed; see %s", restored["failed"],
+                        _display_path(self.ls.state_dir / "aws.log"))
+        for table, count in restored["missing_tables"].items():
+            log.warning("%d saved items of table %s were not loaded: the template no longer has it", count, table)
+        self.snapshots.snapshot_bytes = restored["snapshot_bytes"]
+        # nothing writes until journaling starts: the snapshot is the state exactly
+        self.snapshots.save(at_least=SNAPSHOT_AT_START_STOP_BYTES)
+        self.info["restored"] = restored
+
+    def _start_aws(self) -> None:
         from chalicelib.core import redrive
-        from chalicelib.core.config import settings
-        from chalicelib.local import bootstrap, recording, stack
+        from chalicelib.local import bootstrap, stack
 
         self.emulator.enable_step_functions()
         stack.deploy()
-        t = time.monotonic()
-        if recorded:
-            self.emulator.replay_recording()
-            # Nothing writes until recording starts, so the snapshot is the state exactly.
-            recording.rewrite_with_snapshot(self.ls.recording_path, aws.client("dynamodb"), self.emulator.endpoint,
-                                            settings().region)
-        self.info["replayed"] = (recorded, time.monotonic() - t)
+        self.snapshots = SnapshotTimer(self.emulator, self.ls.recording_path, SNAPSHOT_EVERY_BYTES)
+        self._restore()
         self.emulator.start_recording()
         self.info["redrive_failed"] = redrive.run_all()
         self.info["credentials"] = bootstrap.ensure_owner(self.ls.credentials_path, self.ls.owner_email,
@@ -146,6 +172,7 @@ class LocalStack:
         self.components.append(scheduler.start())
         self.components.append(ApiServer(app, config, HOST, self.ls.api_port).start())
         self.components.append(self._start_smtp())
+        self.components.append(self.snapshots.start())
         self.info["consumers"] = [(p.consumer.handler, p.consumer.queue) for p in pump.pollers]
         self.info["schedules"] = [(j.name, j.expression) for j in scheduler.jobs]
 
@@ -181,6 +208,15 @@ class LocalStack:
             log.warning("still running after %.0f s, abandoned: %s", grace, ", ".join(busy))
             logging.disable(logging.ERROR)
         self.components.clear()
+        if self.snapshots is not None and self.emulator.alive() and "restored" in self.info:
+            try:
+                saved = self.snapshots.save(at_least=SNAPSHOT_AT_START_STOP_BYTES)
+            except (EmulatorError, OSError) as exc:  # the journal still holds every write
+                log.warning("could not snapshot the AWS state at shutdown: %s", exc)
+            else:
+                if saved:
+                    print(f"Saved the AWS state: {saved['items']:,} items, {saved['objects']:,} objects "
+                          f"in {saved['seconds']:.1f}s", flush=True)
         self.emulator.stop()
         self.abandoned = busy
 
@@ -188,12 +224,13 @@ class LocalStack:
         ls, info = self.ls, self.info
         creds = info["credentials"]
         state = _display_path(ls.state_dir)
-        recorded, replay_seconds = info["replayed"]
+        restored = info["restored"]
         lines = [
             f"Postline local stack (stage {ls.stage}) ready in {info['seconds']:.1f}s",
             f"  API        {ls.api_url}   health {ls.api_url}/api/health, docs {ls.api_url}/api/docs",
             f"  AWS (moto) {ls.aws_endpoint}   (AWS_ENDPOINT_URL for boto3 and the aws CLI)",
-            f"  state      {state}/   {recorded} DynamoDB/S3 writes replayed in {replay_seconds:.1f}s",
+            f"  state      {state}/   {restored['items']:,} items, {restored['objects']:,} objects and "
+            f"{restored['requests']:,} journaled writes loaded in {restored['seconds']:.1f}s",
             "  SMTP       " + ", ".join(f"{stream} {'TLS ' if tls else 'STARTTLS '}{HOST}:{port}"
                                       for (stream, tls), port in sorted(info["smtp"].items())),
             f"  consumers  {', '.join(f'{h} <- {q}' for h, q in info['consumers']) or 'none'}",
@@ -240,7 +277,7 @@ def run(ls: LocalSettings) -> int:
         code = 1
     except KeyboardInterrupt:
         pass
-    except EmulatorError as exc:
+    except (EmulatorError, RecordingError) as exc:
         log.error("%s", exc)
         code = 1
     finally:
