@@ -18,6 +18,7 @@ from typing import Any
 
 from moto.moto_api._internal.recorder.models import Recorder
 
+from chalicelib.local import ses_events
 from chalicelib.local.recording import is_persistent_write
 
 SERVER_THREADS = 64  # the pump long-polls each queue from a thread; API, SMTP, workers, Step Functions call too
@@ -82,6 +83,7 @@ def main() -> None:
     Recorder._record_request = _record_persistent_writes  # type: ignore[method-assign]
     _fast_sqs_clock()
     _cached_service_list()
+    ses_events.install()  # SES's event notifications, which moto does not publish
     serve(args.host, args.port)
 
 

@@ -217,7 +217,8 @@ class Delivery:
             lease.mark_in_flight([m.message_id for m, _ in chunk])  # before any of their SES calls
             for i, (message, raw) in enumerate(chunk):
                 message.attempts = (message.attempts or 0) + 1
-                result = ses.submit(raw.raw, message.from_email, message.recipient, message.configuration_set)
+                result = ses.submit(raw.raw, message.from_email, message.recipient, message.configuration_set,
+                                    message.message_id)
                 if result.outcome == ses.SENT:
                     message.status = SENT
                     message.status_reason = None
