@@ -64,6 +64,7 @@ CATEGORY_SAMPLES: dict[str, tuple[str, str]] = {
     "spam_gmail": ("4.7.28", "smtp; 421 4.7.28 Gmail has detected an unusual rate of unsolicited mail"),
 }
 
+_SAMPLES_BY_LOWER_NAME = {k.lower(): v for k, v in CATEGORY_SAMPLES.items()}  # addresses come lower-cased
 _original_send_email = None
 
 
@@ -194,7 +195,7 @@ def events_for(m: dict[str, Any], recipient: str) -> list[dict[str, Any]]:
     if domain != SIMULATOR:
         return out + [delivery(m, recipient)]
     scheme, _, category = local.partition("+")
-    status, diagnostic = CATEGORY_SAMPLES.get(category, ("", ""))
+    status, diagnostic = _SAMPLES_BY_LOWER_NAME.get(category, ("", ""))
     if scheme == "bounce" and category:
         kind = "Permanent" if status.startswith("5") else "Transient" if status else "Undetermined"
         return out + [bounce(m, recipient, kind, "General" if status else "Undetermined", status, diagnostic)]
