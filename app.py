@@ -63,7 +63,7 @@ def deliver_bulk(event):
 
 @app.on_sqs_message(queue=settings().queue_name(sending_events.QUEUE), batch_size=10)
 def record_ses_events(event):
-    return queues.process_batch(event, sending_events.handle)
+    return sending_events.handle_batch(event)
 
 
 # ------------------------------------------------------------------ sending domains

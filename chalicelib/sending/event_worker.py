@@ -9,6 +9,7 @@ once) and in any order (status precedence in ``events``).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -30,23 +31,43 @@ class NotRecordedYet(Exception):
     back after the queue's visibility timeout."""
 
 
-def handle(body: dict[str, Any]) -> None:
-    """One queue record (the SQS consumer calls this through core.queues.process_batch)."""
+def handle_batch(event: Any) -> dict[str, list[dict[str, str]]]:
+    """One SQS batch (the consumer): the messages its notices are about are read together
+    (one BatchGetItem instead of a read per notice), then each record is handled on its own
+    through core.queues.process_batch, so only a record that fails comes back."""
+    records = list(event)
+    wanted = {n.message_id for r in records for n in _notices(r.body) if n.message_id}
+    read = {m.message_id: m for m in Message.batch_get(list(wanted), consistent_read=True)} if wanted else {}
+    return queues.process_batch(records, lambda body: handle(body, read))
+
+
+def _notices(raw: str) -> list[notifications.Notice]:
+    try:
+        return notifications.parse(json.loads(raw))
+    except ValueError:
+        return []  # process_batch reports the record when it parses it again
+
+
+def handle(body: dict[str, Any], read: dict[str, Message] | None = None) -> None:
+    """One queue record. ``read``: records already read for this batch (each used once:
+    a second notice about the same message reads it again)."""
     for notice in notifications.parse(body):
-        apply(notice)
+        apply(notice, (read or {}).pop(notice.message_id or "", None))
 
 
-def apply(notice: notifications.Notice) -> Message | None:
+def apply(notice: notifications.Notice, message: Message | None = None) -> Message | None:
     """Record one notice on its message and act on it; None if the message is unknown
-    (not Postline's, or long gone): nothing to record, and nothing a retry would change."""
+    (not Postline's, or long gone): nothing to record, and nothing a retry would change.
+    ``message``: its record as just read, strongly consistent."""
     if notice.message_id is None:
         log.warning("SES %s notice for %s names no Postline message; dropped", notice.kind, notice.ses_message_id)
         return None
-    try:
-        message = Message.get(notice.message_id, consistent_read=True)
-    except DoesNotExist:
-        log.warning("SES %s notice for unknown message %s; dropped", notice.kind, notice.message_id)
-        return None
+    if message is None:
+        try:
+            message = Message.get(notice.message_id, consistent_read=True)
+        except DoesNotExist:
+            log.warning("SES %s notice for unknown message %s; dropped", notice.kind, notice.message_id)
+            return None
     if message.status == QUEUED:
         raise NotRecordedYet(f"message {message.message_id}: its submission to SES is not recorded yet")
     message, _ = events.record(message.message_id, notice.kind, notice.details, notice.reason, notice.event_id,
