@@ -24,7 +24,7 @@ from chalicelib.core.errors import (
     Unauthorized,
 )
 from chalicelib.core.http import api_route, error_response, json_body, principal, query_param
-from chalicelib.sending import email_logs, service, unsubscribe
+from chalicelib.sending import email_logs, events, service, tracking, unsubscribe
 from chalicelib.sending.validation import SendError
 
 log = logging.getLogger("postline.sending.api")
@@ -157,3 +157,45 @@ def unsubscribe_one_click(token):
     if message is None:
         return _page("Link not valid", "This unsubscribe link is not valid.", 404)
     return _page("Unsubscribed", "You will no longer receive these emails from this sender.")
+
+
+# ---------------------------------------------------------------- open and click tracking (mt-link host)
+
+TRACKING_PATHS = ("/o/{token}", "/c/{token}")
+hosts.TRACKING_ROUTES.update(TRACKING_PATHS)
+
+
+def _visitor() -> dict[str, str]:
+    agent = (bp.current_request.headers or {}).get("user-agent")
+    return {k: v for k, v in {"web_ip_address": _client_ip(), "user_agent": agent}.items() if v}
+
+
+def _track(message_id: str, event_type: str, details: dict[str, str]) -> bool:
+    try:
+        events.record(message_id, event_type, details)
+    except LookupError:
+        return False  # a genuine link of a message that is gone
+    return True
+
+
+@api_route(bp, "/o/{token}", ["GET"], prefixed=False)
+def tracking_pixel(token):
+    message_id = tracking.verify_open(token)
+    if message_id is None or not _track(message_id, "open", _visitor()):
+        raise NotFound()
+    accept = ((bp.current_request.headers or {}).get("accept") or "").lower()
+    if "*/*" not in accept and "image/gif" not in accept:
+        # API Gateway sends binary bodies only to requests that accept them: nothing to show
+        return Response(body="", status_code=204, headers={"Cache-Control": "no-store, max-age=0"})
+    return Response(body=tracking.PIXEL, status_code=200,
+                    headers={"Content-Type": "image/gif", "Cache-Control": "no-store, max-age=0"})
+
+
+@api_route(bp, "/c/{token}", ["GET"], prefixed=False)
+def tracking_click(token):
+    found = tracking.verify_click(token)
+    if found is None:
+        raise NotFound()
+    message_id, url = found
+    _track(message_id, "click", {"click_url": url, **_visitor()})
+    return Response(body="", status_code=302, headers={"Location": url, "Cache-Control": "no-store"})

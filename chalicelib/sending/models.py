@@ -116,6 +116,8 @@ class Message(BaseModel):
     client_ip = _envelope_field("client_ip")
     configuration_set = _envelope_field("configuration_set")
     unsubscribe = _envelope_field("unsubscribe", False)  # add List-Unsubscribe and the footer
+    track_opens = _envelope_field("track_opens", False)  # the domain's tracking settings when accepted
+    track_clicks = _envelope_field("track_clicks", False)
     bcc_headers = _envelope_field("bcc_headers")  # auto-BCC copies only: the domain's extra headers
     # delivery
     ses_message_id = _delivery_field("ses_message_id")

@@ -21,7 +21,18 @@ from typing import Any
 
 from chalicelib import aws
 from chalicelib.core import clock, queues, redrive
-from chalicelib.sending import content, events, hooks, idempotency, mime, ses, streams, templating, unsubscribe
+from chalicelib.sending import (
+    content,
+    events,
+    hooks,
+    idempotency,
+    mime,
+    ses,
+    streams,
+    templating,
+    tracking,
+    unsubscribe,
+)
 from chalicelib.sending.models import FAILED, QUEUED, REJECTED, SENT, Message
 from chalicelib.sending.validation import SendRequest
 
@@ -285,6 +296,10 @@ class Delivery:
             html, text = unsubscribe.with_links(base.html, base.text, url)
             base = dataclasses.replace(base, html=html, text=text)
             extra += unsubscribe.headers(message.message_id, message.domain_name, url)
+        if message.track_opens or message.track_clicks:
+            html, text = tracking.with_tracking(base.html, base.text, message.message_id, message.domain_name,
+                                                opens=message.track_opens, clicks=message.track_clicks)
+            base = dataclasses.replace(base, html=html, text=text)
         if self.stream == streams.BULK:
             extra.append(("Precedence", "bulk"))
         if message.kind == "auto_bcc" and message.bcc_headers:
