@@ -124,3 +124,40 @@ def test_domains_without_tracking_send_bodies_untouched(api, client, account):
     pump(client)
     html, text = bodies(to)
     assert html.strip() == HTML and text.strip() == TEXT
+
+
+def test_tracking_opt_outs_api_and_an_opted_out_address_gets_untracked_mail(api, client, domain, account):
+    from mailtrap.models.tracking_opt_outs import CreateTrackingOptOutParams, TrackingOptOutsListParams
+
+    from tests.sdk import sdk_session
+
+    to = f"private-{uuid.uuid4().hex[:8]}@rcpt.test"
+    other = verified_domain(account[0].account_id)
+    import mailtrap as mt
+
+    with sdk_session(client):
+        opt_outs = mt.MailtrapClient(token=account[1], account_id=str(account[0].account_id)).tracking_opt_outs_api \
+            .tracking_opt_outs
+        made = opt_outs.create(CreateTrackingOptOutParams(email=to.upper(), domain_id=domain.domain_id))
+        assert made.email == to and made.domain_name == domain.domain_name
+        opt_outs.create(CreateTrackingOptOutParams(email="someone@else.test", domain_id=other.domain_id))
+        page = opt_outs.get_list(TrackingOptOutsListParams(email=to))
+        assert [o.id for o in page.data] == [made.id] and page.last_id is None
+        assert len(opt_outs.get_list().data) == 2
+    bad = api.post("/api/tracking_opt_outs", {"email": "nope", "domain_id": 999999})
+    assert bad.status == 422 and set(bad.json["errors"]) == {"email", "domain_id"}
+    again = api.post("/api/tracking_opt_outs", {"email": to, "domain_id": domain.domain_id})
+    assert again.status == 200 and again.json["data"]["id"] == made.id  # already there
+
+    r = api.post("/api/send", {"from": {"email": f"app@{domain.domain_name}"}, "to": [{"email": to}],
+                               "subject": "Private", "html": HTML, "text": TEXT}, host=SEND)
+    assert r.status == 200
+    pump(client)
+    html, text = bodies(to)
+    assert html.strip() == HTML and text.strip() == TEXT  # no pixel, no tracked links
+
+    with sdk_session(client):
+        removed = opt_outs.delete(made.id)
+    assert removed.id == made.id and api.get(f"/api/tracking_opt_outs?email={to}").json == {"data": [],
+                                                                                              "last_id": None}
+    assert api.delete(f"/api/tracking_opt_outs/{made.id}").status == 404

@@ -23,8 +23,8 @@ from chalicelib.core.errors import (
     RateLimited,
     Unauthorized,
 )
-from chalicelib.core.http import api_route, error_response, json_body, principal, query_param
-from chalicelib.sending import email_logs, events, service, tracking, unsubscribe
+from chalicelib.core.http import api_route, created, error_response, json_body, json_object, principal, query_param
+from chalicelib.sending import email_logs, events, service, tracking, tracking_opt_outs, unsubscribe
 from chalicelib.sending.validation import SendError
 
 log = logging.getLogger("postline.sending.api")
@@ -199,3 +199,24 @@ def tracking_click(token):
     message_id, url = found
     _track(message_id, "click", {"click_url": url, **_visitor()})
     return Response(body="", status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+# ---------------------------------------------------------------- tracking opt-outs (management host)
+
+
+@api_route(bp, "/tracking_opt_outs", ["GET"])
+def list_tracking_opt_outs(account_id=None):
+    query = bp.current_request.query_params or {}
+    params = {k: query[k] for k in ("email", "start_time", "end_time", "last_id") if query.get(k)}
+    return tracking_opt_outs.list_opt_outs(principal(bp, account_id), params)
+
+
+@api_route(bp, "/tracking_opt_outs", ["POST"])
+def create_tracking_opt_out(account_id=None):
+    body, new = tracking_opt_outs.create(principal(bp, account_id), json_object(bp))
+    return created({"data": body}) if new else {"data": body}
+
+
+@api_route(bp, "/tracking_opt_outs/{opt_out_id}", ["DELETE"])
+def delete_tracking_opt_out(opt_out_id, account_id=None):
+    return tracking_opt_outs.delete(principal(bp, account_id), opt_out_id)

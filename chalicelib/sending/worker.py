@@ -31,6 +31,7 @@ from chalicelib.sending import (
     streams,
     templating,
     tracking,
+    tracking_opt_outs,
     unsubscribe,
 )
 from chalicelib.sending.models import FAILED, QUEUED, REJECTED, SENT, Message
@@ -214,6 +215,7 @@ class Delivery:
         """Build and store a pack, then mark and submit it chunk by chunk; return what SES deferred."""
         built = []
         now = clock.now()
+        self._apply_tracking_opt_outs(pack)
         for message in pack:
             result = self._build(message, now)
             if isinstance(result, mime.Built):
@@ -249,6 +251,17 @@ class Delivery:
                 self.records.stage(message)
             self.records.flush()  # before the next chunk replaces the in-flight list
         return []  # build failures staged above are flushed by the caller (next pack, requeue, retry or the end)
+
+    def _apply_tracking_opt_outs(self, pack: list[Message]) -> None:
+        """Recipients who opted out of tracking on the domain get untracked bodies (one
+        BatchGetItem per pack, only when the domain tracks; a dispatch holds one domain)."""
+        tracked = [m for m in pack if m.track_opens or m.track_clicks]
+        if not tracked:
+            return
+        off = tracking_opt_outs.opted_out(self.account_id, tracked[0].domain_id, [m.recipient for m in tracked])
+        for message in tracked:
+            if message.recipient.lower() in off:
+                message.track_opens = message.track_clicks = False
 
     def _entry(self, message: Message) -> SendRequest:
         if self._document is None:
