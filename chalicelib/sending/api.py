@@ -23,8 +23,17 @@ from chalicelib.core.errors import (
     RateLimited,
     Unauthorized,
 )
-from chalicelib.core.http import api_route, created, error_response, json_body, json_object, principal, query_param
-from chalicelib.sending import email_logs, events, service, tracking, tracking_opt_outs, unsubscribe
+from chalicelib.core.http import (
+    api_route,
+    created,
+    error_response,
+    json_body,
+    json_object,
+    principal,
+    query_list,
+    query_param,
+)
+from chalicelib.sending import email_logs, events, service, stats, tracking, tracking_opt_outs, unsubscribe
 from chalicelib.sending.validation import SendError
 
 log = logging.getLogger("postline.sending.api")
@@ -172,9 +181,12 @@ def _visitor() -> dict[str, str]:
 
 def _track(message_id: str, event_type: str, details: dict[str, str]) -> bool:
     try:
-        events.record(message_id, event_type, details)
+        message, new = events.record(message_id, event_type, details)
     except LookupError:
         return False  # a genuine link of a message that is gone
+    first = (message.opens_count if event_type == "open" else message.clicks_count) == 1
+    if new and first:  # stats count messages opened or clicked, not opens or clicks
+        stats.count(message, "opened" if event_type == "open" else "clicked")
     return True
 
 
@@ -220,3 +232,30 @@ def create_tracking_opt_out(account_id=None):
 @api_route(bp, "/tracking_opt_outs/{opt_out_id}", ["DELETE"])
 def delete_tracking_opt_out(opt_out_id, account_id=None):
     return tracking_opt_outs.delete(principal(bp, account_id), opt_out_id)
+
+
+# ---------------------------------------------------------------- stats (management host)
+
+
+def _stats_params() -> dict[str, Any]:
+    params: dict[str, Any] = {k: query_param(bp, k) for k in ("start_date", "end_date")}
+    for name in ("sending_domain_ids", "sending_streams", "categories", "email_service_providers"):
+        params[name] = query_list(bp, name)
+    return params
+
+
+@api_route(bp, "/stats", ["GET"])
+def sending_stats(account_id=None):
+    return stats.summary(principal(bp, account_id), _stats_params())
+
+
+def _grouped_route(group: str) -> None:
+    def grouped(account_id=None):
+        return stats.grouped(principal(bp, account_id), _stats_params(), group)
+
+    grouped.__name__ = f"sending_stats_by_{group}"  # a view name per route
+    api_route(bp, f"/stats/{group}", ["GET"])(grouped)
+
+
+for _group in stats.GROUPS:
+    _grouped_route(_group)

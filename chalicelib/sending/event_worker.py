@@ -16,13 +16,14 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.core import queues
-from chalicelib.sending import events, hooks, notifications, streams
+from chalicelib.sending import events, hooks, notifications, stats, streams
 from chalicelib.sending.models import QUEUED, Message
 
 log = logging.getLogger("postline.sending.events")
 
 QUEUE = queues.register("ses-events")
 _SUPPRESSING_KINDS = ("bounce", "spam", "unsubscribe")
+_COUNTED = {"delivery": "delivered", "bounce": "bounced", "spam": "spam"}  # event -> stats counter
 
 
 class NotRecordedYet(Exception):
@@ -38,7 +39,10 @@ def handle_batch(event: Any) -> dict[str, list[dict[str, str]]]:
     records = list(event)
     wanted = {n.message_id for r in records for n in _notices(r.body) if n.message_id}
     read = {m.message_id: m for m in Message.batch_get(list(wanted), consistent_read=True)} if wanted else {}
-    return queues.process_batch(records, lambda body: handle(body, read))
+    tally = stats.Tally()
+    result = queues.process_batch(records, lambda body: handle(body, read, tally))
+    tally.flush()  # the batch's counts: one UpdateItem per counter item
+    return result
 
 
 def _notices(raw: str) -> list[notifications.Notice]:
@@ -48,14 +52,20 @@ def _notices(raw: str) -> list[notifications.Notice]:
         return []  # process_batch reports the record when it parses it again
 
 
-def handle(body: dict[str, Any], read: dict[str, Message] | None = None) -> None:
+def handle(body: dict[str, Any], read: dict[str, Message] | None = None, tally: stats.Tally | None = None) -> None:
     """One queue record. ``read``: records already read for this batch (each used once:
-    a second notice about the same message reads it again)."""
+    a second notice about the same message reads it again); ``tally``: where the batch's
+    stats are counted (written at once, else now)."""
+    own = tally is None
+    tally = tally or stats.Tally()
     for notice in notifications.parse(body):
-        apply(notice, (read or {}).pop(notice.message_id or "", None))
+        apply(notice, (read or {}).pop(notice.message_id or "", None), tally)
+    if own:
+        tally.flush()
 
 
-def apply(notice: notifications.Notice, message: Message | None = None) -> Message | None:
+def apply(notice: notifications.Notice, message: Message | None = None,
+          tally: stats.Tally | None = None) -> Message | None:
     """Record one notice on its message and act on it; None if the message is unknown
     (not Postline's, or long gone): nothing to record, and nothing a retry would change.
     ``message``: its record as just read, strongly consistent."""
@@ -70,8 +80,10 @@ def apply(notice: notifications.Notice, message: Message | None = None) -> Messa
             return None
     if message.status == QUEUED:
         raise NotRecordedYet(f"message {message.message_id}: its submission to SES is not recorded yet")
-    message, _ = events.record(message.message_id, notice.kind, notice.details, notice.reason, notice.event_id,
-                               notice.at, message=message)
+    message, new = events.record(message.message_id, notice.kind, notice.details, notice.reason, notice.event_id,
+                                 notice.at, message=message)
+    if new and tally is not None and notice.kind in _COUNTED:
+        tally.add(message, _COUNTED[notice.kind], notice.at)
     # Both are idempotent, so a notice redelivered after a crash between here and the
     # record above still makes its suppression.
     if notice.kind in _SUPPRESSING_KINDS:

@@ -28,6 +28,7 @@ from chalicelib.sending import (
     idempotency,
     mime,
     ses,
+    stats,
     streams,
     templating,
     tracking,
@@ -96,6 +97,7 @@ class Delivery:
         self.stream: str = body["stream"]
         self.attempt = int(body.get("attempt") or 0)
         self.records = idempotency.Records()
+        self.tally = stats.Tally()  # sent counts, written with each chunk's records
         self.parts = mime.PartCache()
         self.started = time.monotonic()
         self._contents: dict[int, mime.Content | templating.TemplateUnavailable] = {}
@@ -233,6 +235,7 @@ class Delivery:
                 result = ses.submit(raw.raw, message.from_email, message.recipient, message.configuration_set,
                                     message.message_id)
                 if result.outcome == ses.SENT:
+                    self.tally.add(message, "sent", now)
                     message.status = SENT
                     message.status_reason = None
                     message.ses_message_id = result.ses_message_id
@@ -243,6 +246,7 @@ class Delivery:
                     events.add(message, "retry", {"reason": result.reason, "attempt": self.attempt + 1})
                     self.records.stage(message)
                     self.records.flush()  # the outcomes so far; the rest were not submitted
+                    self.tally.flush()
                     return [m for m, _ in chunk[i:]] + [m for m, _ in built[start + CHUNK_SIZE:]]
                 elif result.outcome == ses.REJECTED:
                     _fail(message, REJECTED, result.reason or "rejected by SES")
@@ -250,6 +254,7 @@ class Delivery:
                     _fail(message, FAILED, result.reason or "SES refused the message")
                 self.records.stage(message)
             self.records.flush()  # before the next chunk replaces the in-flight list
+            self.tally.flush()
         return []  # build failures staged above are flushed by the caller (next pack, requeue, retry or the end)
 
     def _apply_tracking_opt_outs(self, pack: list[Message]) -> None:
