@@ -8,6 +8,7 @@ from typing import Any
 from chalicelib import aws
 from chalicelib.core.config import settings
 from chalicelib.sending import event_worker
+from tests.domain_helpers import drain, sqs_event
 
 FUNCTION = "record_ses_events"
 
@@ -73,26 +74,12 @@ def sns_envelope(event: dict[str, Any]) -> dict[str, Any]:
 
 def record_events(client, bodies: list[dict[str, Any]]) -> dict[str, Any]:
     """Invoke the events consumer with these bodies, as one SQS event."""
-    queue = settings().queue_name(event_worker.QUEUE)
-    event = {"Records": [{
-        "messageId": f"e-{i}", "receiptHandle": f"r-{i}", "body": json.dumps(b), "attributes": {},
-        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue}"} for i, b in enumerate(bodies)]}
-    return client.lambda_.invoke(FUNCTION, event).payload
+    return client.lambda_.invoke(FUNCTION, sqs_event(bodies, event_worker.QUEUE)).payload
 
 
 def queued_events() -> list[dict[str, Any]]:
     """Receive and delete every notification waiting on the events queue."""
-    sqs = aws.client("sqs")
-    url = aws.queue_url(event_worker.QUEUE)
-    out = []
-    while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not got:
-            return out
-        for m in got:
-            out.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return drain(event_worker.QUEUE)
 
 
 def pump_events(client, rounds: int = 20) -> int:

@@ -157,7 +157,7 @@ def test_a_notice_before_the_submission_is_recorded_comes_back_later(api, client
     queued = Message.get(message_id, consistent_read=True)
     queued.ses_message_id = "ses-early"
     result = record_events(client, [delivery(queued)])
-    assert result == {"batchItemFailures": [{"itemIdentifier": "e-0"}]}
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
     assert Message.get(message_id, consistent_read=True).status == "queued"
 
 

@@ -17,7 +17,7 @@ from chalicelib.core import clock, db
 from chalicelib.core.errors import BadRequest, NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.sending.models import TrackingOptOut
-from chalicelib.sending.validation import valid_email
+from chalicelib.sending.validation import required_email
 
 PAGE_SIZE = 1000  # the SDK: up to 1000 records per request
 
@@ -89,11 +89,7 @@ def create(principal: Principal, body: dict[str, Any]) -> tuple[dict[str, Any], 
 
     params = body.get("tracking_opt_out") if isinstance(body.get("tracking_opt_out"), dict) else body
     errors: dict[str, list[str]] = {}
-    email = valid_email(params.get("email"))
-    if params.get("email") in (None, ""):
-        errors["email"] = ["can't be blank"]
-    elif email is None:
-        errors["email"] = ["is invalid"]
+    email = required_email(params, errors)
     domain = None
     if params.get("domain_id") in (None, ""):
         errors["domain_id"] = ["can't be blank"]
@@ -106,7 +102,7 @@ def create(principal: Principal, body: dict[str, Any]) -> tuple[dict[str, Any], 
         raise Unprocessable(errors)
     accounts.require(principal, ADMIN, "domain", domain.domain_id)
     now, opt_out_id = clock.now(), str(uuid.uuid4())
-    item = TrackingOptOut(_scope(principal.account_id, domain.domain_id), email.lower(), opt_out_id=opt_out_id,
+    item = TrackingOptOut(_scope(principal.account_id, domain.domain_id), email, opt_out_id=opt_out_id,
                           account_id=principal.account_id, domain_id=domain.domain_id,
                           domain_name=domain.domain_name, created_at=now, list_key=f"{clock.iso(now)}#{opt_out_id}")
     try:
