@@ -56,7 +56,7 @@ def test_delivery_makes_the_message_delivered_and_the_log_shows_only_the_specs_e
     assert detail["status"] == "delivered"
     # the record's own history (queued, sent with SES's id and the configuration set) stays inside
     assert detail["events"] == [{"event_type": "delivery", "created_at": "2026-12-07T10:00:01.000Z",
-                                 "details": {"recipient_mx": "203.0.113.9"}}]
+                                 "details": {"recipient_mx": "203.0.113.9", "email_service_provider": "Other"}}]
     assert message.ses_message_id not in str(detail) and "configuration_set" not in str(detail)
 
 
@@ -68,7 +68,7 @@ def test_a_hard_bounce_suppresses_and_the_next_send_is_rejected(api, client, dom
     [shown] = detail["events"]
     assert shown["event_type"] == "bounce" and shown["details"] == {
         "bounce_category": "badrecipient", "email_service_provider_status": "5.1.1",
-        "email_service_provider_response": "550 5.1.1 user unknown"}
+        "email_service_provider_response": "550 5.1.1 user unknown", "email_service_provider": "Other"}
     [suppression] = suppressions(api, message.recipient)
     assert suppression["type"] == "hard bounce" and suppression["message_bounce_category"] == "badrecipient"
     assert suppression["sending_stream"] == "transactional" and suppression["domain_name"] == domain.domain_name
@@ -100,7 +100,8 @@ def test_a_complaint_opts_out_suppresses_and_keeps_the_delivery(api, client, dom
     detail = log(api, message.message_id)
     assert detail["status"] == "opted_out"
     assert [(e["event_type"], e["details"]) for e in detail["events"]] == [
-        ("delivery", {"recipient_mx": "203.0.113.9"}), ("spam", {"spam_feedback_type": "abuse"})]
+        ("delivery", {"recipient_mx": "203.0.113.9", "email_service_provider": "Other"}),
+        ("spam", {"spam_feedback_type": "abuse"})]
     [suppression] = suppressions(api, message.recipient)
     assert suppression["type"] == "spam complaint" and suppression["sending_stream"] == "bulk"
 
@@ -150,6 +151,7 @@ def test_soft_bounces_then_ses_giving_up_end_in_one_bounce(api, client, domain):
     assert kinds.count("bounce") == 1 and kinds[-1] == "bounce" and detail["status"] == "not_delivered"
     assert detail["events"][-1]["details"]["bounce_category"] == "overquota"
     assert suppressions(api, message.recipient)[0]["type"] == "hard bounce"  # overquota suppresses
+    assert api.get("/api/stats").json["bounce_count"] == 1  # counted in the bounce rate once
 
 
 def test_a_notice_before_the_submission_is_recorded_comes_back_later(api, client, domain):
@@ -217,3 +219,16 @@ def test_webhook_payloads_carry_the_fields_of_each_event(api, client, domain):
     click = events.webhook_payload(stored, events.event("click", {"click_url": "https://x.test", "web_ip_address":
                                                                   "142.86.27.2", "user_agent": "Mozilla/5.0"}))
     assert (click["url"], click["ip"], click["user_agent"]) == ("https://x.test", "142.86.27.2", "Mozilla/5.0")
+
+
+def test_email_logs_filter_by_status_and_mailbox_provider(api, client, domain):
+    # seed-C 14: Status in {Delivered, Opted Out} AND provider in {Google, Yahoo}
+    google, yahoo, other, bounced = (sent(api, client, domain, to=f"{uuid.uuid4().hex[:8]}@{d}") for d in (
+        "gmail.com", "yahoo.com", "corp.test", "gmail.com"))
+    record_events(client, [delivery(google), delivery(yahoo), complaint(yahoo), delivery(other),
+                           bounce(bounced)])
+    query = ("/api/email_logs?filters[status][operator]=equal&filters[status][value][]=delivered"
+             "&filters[status][value][]=opted_out&filters[email_service_provider][operator]=equal"
+             "&filters[email_service_provider][value][]=Google&filters[email_service_provider][value][]=Yahoo")
+    found = {m["message_id"]: m["status"] for m in api.get(query).json["messages"]}
+    assert found == {google.message_id: "delivered", yahoo.message_id: "opted_out"}

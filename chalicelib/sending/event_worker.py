@@ -23,6 +23,7 @@ log = logging.getLogger("postline.sending.events")
 
 QUEUE = queues.register("ses-events")
 _SUPPRESSING_KINDS = ("bounce", "spam", "unsubscribe")
+_PROVIDER_ANSWERS = ("delivery", "soft_bounce", "bounce")
 _COUNTED = {"delivery": "delivered", "bounce": "bounced", "spam": "spam"}  # event -> stats counter
 
 
@@ -80,7 +81,10 @@ def apply(notice: notifications.Notice, message: Message | None = None,
             return None
     if message.status == QUEUED:
         raise NotRecordedYet(f"message {message.message_id}: its submission to SES is not recorded yet")
-    message, new = events.record(message.message_id, notice.kind, notice.details, notice.reason, notice.event_id,
+    details = notice.details
+    if notice.kind in _PROVIDER_ANSWERS:  # the recipient's mailbox provider answered
+        details = {**details, "email_service_provider": stats.provider_of(message.recipient)}
+    message, new = events.record(message.message_id, notice.kind, details, notice.reason, notice.event_id,
                                  notice.at, message=message)
     if new and tally is not None and notice.kind in _COUNTED:
         tally.add(message, _COUNTED[notice.kind], notice.at)
