@@ -161,3 +161,14 @@ def test_tracking_opt_outs_api_and_an_opted_out_address_gets_untracked_mail(api,
     assert removed.id == made.id and api.get(f"/api/tracking_opt_outs?email={to}").json == {"data": [],
                                                                                               "last_id": None}
     assert api.delete(f"/api/tracking_opt_outs/{made.id}").status == 404
+
+
+@pytest.mark.parametrize("small_list", [50, 1])  # the whole list read, or looked up by key
+def test_opted_out_answers_for_short_and_long_lists(api, domain, monkeypatch, small_list):
+    from chalicelib.sending import tracking_opt_outs
+
+    monkeypatch.setattr(tracking_opt_outs, "SMALL_LIST", small_list)
+    for email in ("a@opt.test", "b@opt.test", "c@opt.test"):
+        assert api.post("/api/tracking_opt_outs", {"email": email, "domain_id": domain.domain_id}).status == 201
+    found = tracking_opt_outs.opted_out(domain.account_id, domain.domain_id, ["A@opt.test", "c@opt.test", "z@x.test"])
+    assert found == {"a@opt.test", "c@opt.test"}

@@ -18,6 +18,7 @@ import base64
 import binascii
 import hmac
 import re
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from chalicelib.core.config import settings
@@ -33,7 +34,12 @@ _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 
 
 def base_url(domain_name: str) -> str:
-    public = urlsplit(settings().public_api_url)
+    return _base_url(domain_name, settings().public_api_url)
+
+
+@lru_cache(maxsize=256)
+def _base_url(domain_name: str, public_api_url: str) -> str:
+    public = urlsplit(public_api_url)
     port = f":{public.port}" if public.port else ""
     return f"{public.scheme or 'https'}://{TRACKING_LABEL}.{domain_name}{port}"
 
@@ -103,10 +109,15 @@ def with_tracking(html: str | None, text: str | None, message_id: str, domain_na
                              else click_url(message_id, domain_name, m.group(0)), text)
     if html is not None and opens:
         pixel = f'<img src="{open_url(message_id, domain_name)}" width="1" height="1" alt="" style="display:none">'
-        ends = list(_BODY_END.finditer(html))
-        at = ends[-1].start() if ends else len(html)
+        at = _pixel_at(html) if not clicks else _pixel_at.__wrapped__(html)  # a rewritten body is new each time
         html = html[:at] + pixel + html[at:]
     return html, text
+
+
+@lru_cache(maxsize=8)  # a bulk dispatch sends one body to many: where the pixel goes, once per body
+def _pixel_at(html: str) -> int:
+    ends = list(_BODY_END.finditer(html))
+    return ends[-1].start() if ends else len(html)
 
 
 def _unescape(url: str) -> str:

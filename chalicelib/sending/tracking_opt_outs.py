@@ -31,12 +31,21 @@ def to_wire(item: TrackingOptOut) -> dict[str, Any]:
             "domain_name": item.domain_name}
 
 
+SMALL_LIST = 50  # a domain's list this short is read whole (one Query) rather than looked up by key
+
+
 def opted_out(account_id: int, domain_id: int, emails: Iterable[str]) -> set[str]:
-    """Which of these addresses (lower case) opted out of tracking on the domain."""
-    keys = {(_scope(account_id, domain_id), e.lower()) for e in emails}
-    if not keys:
+    """Which of these addresses (lower case) opted out of tracking on the domain. Most
+    domains have no opt-outs or a few: one Query of up to SMALL_LIST + 1 items answers for
+    them; a longer list is asked by key (BatchGetItem, 100 keys per call)."""
+    wanted = {e.lower() for e in emails}
+    if not wanted:
         return set()
-    return {item.email for item in TrackingOptOut.batch_get(list(keys), attributes_to_get=["email"])}
+    scope = _scope(account_id, domain_id)
+    listed = [item.email for item in TrackingOptOut.query(scope, limit=SMALL_LIST + 1, attributes_to_get=["email"])]
+    if len(listed) <= SMALL_LIST:
+        return wanted & set(listed)
+    return {item.email for item in TrackingOptOut.batch_get([(scope, e) for e in wanted], attributes_to_get=["email"])}
 
 
 def _by_id(account_id: int, opt_out_id: str) -> TrackingOptOut:

@@ -97,7 +97,7 @@ class Delivery:
         self.stream: str = body["stream"]
         self.attempt = int(body.get("attempt") or 0)
         self.records = idempotency.Records()
-        self.tally = stats.Tally()  # sent counts, written with each chunk's records
+        self.tally = stats.Tally()  # sent counts, written once the dispatch is done or put back
         self.parts = mime.PartCache()
         self.started = time.monotonic()
         self._contents: dict[int, mime.Content | templating.TemplateUnavailable] = {}
@@ -129,6 +129,7 @@ class Delivery:
             if unsent:
                 return self._retry(lease, unsent + todo)
         self.records.flush()
+        self.tally.flush()
         lease.complete()
 
     def _messages(self, lease: idempotency.Lease) -> list[Message]:
@@ -194,6 +195,7 @@ class Delivery:
         log.info("dispatch %s: %d messages back on the queue for %d s (attempt %d)",
                  self.dispatch_id, len(messages), delay, attempt)
         self.records.flush()
+        self.tally.flush()
         version = lease.release()
         queues.send(streams.queue_for(self.stream),
                     dispatch_body(self.dispatch_id, self.account_id, self.stream, messages, self.body["content"],
@@ -246,7 +248,6 @@ class Delivery:
                     events.add(message, "retry", {"reason": result.reason, "attempt": self.attempt + 1})
                     self.records.stage(message)
                     self.records.flush()  # the outcomes so far; the rest were not submitted
-                    self.tally.flush()
                     return [m for m, _ in chunk[i:]] + [m for m, _ in built[start + CHUNK_SIZE:]]
                 elif result.outcome == ses.REJECTED:
                     _fail(message, REJECTED, result.reason or "rejected by SES")
@@ -254,7 +255,6 @@ class Delivery:
                     _fail(message, FAILED, result.reason or "SES refused the message")
                 self.records.stage(message)
             self.records.flush()  # before the next chunk replaces the in-flight list
-            self.tally.flush()
         return []  # build failures staged above are flushed by the caller (next pack, requeue, retry or the end)
 
     def _apply_tracking_opt_outs(self, pack: list[Message]) -> None:
