@@ -259,7 +259,7 @@ class Delivery:
 
     def _apply_tracking_opt_outs(self, pack: list[Message]) -> None:
         """Recipients who opted out of tracking on the domain get untracked bodies (one
-        BatchGetItem per pack, only when the domain tracks; a dispatch holds one domain)."""
+        Query or BatchGetItem per pack, only when the domain tracks; a dispatch holds one domain)."""
         tracked = [m for m in pack if m.track_opens or m.track_clicks]
         if not tracked:
             return
