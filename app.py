@@ -25,6 +25,7 @@ from chalicelib.domains import verification as domains_verification
 from chalicelib.domains import worker as domains_worker
 from chalicelib.limits import api as limits_api
 from chalicelib.sending import api as sending_api
+from chalicelib.sending import event_worker as sending_events
 from chalicelib.sending import streams as sending_streams
 from chalicelib.sending import worker as sending_worker
 from chalicelib.suppressions import api as suppressions_api
@@ -68,6 +69,11 @@ def deliver_transactional(event):
 @app.on_sqs_message(queue=settings().queue_name(sending_streams.QUEUES[sending_streams.BULK]), batch_size=10)
 def deliver_bulk(event):
     return queues.process_batch(event, sending_worker.handle)
+
+
+@app.on_sqs_message(queue=settings().queue_name(sending_events.QUEUE), batch_size=10)
+def record_ses_events(event):
+    return sending_events.handle_batch(event)
 
 
 # ------------------------------------------------------------------ sending domains

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
+
+import botocore.client
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,3 +57,31 @@ def run_queue(client, handler: str, queue: str) -> int:
             if not client.lambda_.invoke(handler, event).payload["batchItemFailures"]:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             handled += 1
+
+
+class AwsClock:
+    """CPU time spent inside AWS calls (botocore and, in process, the emulation itself)."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self.calls = 0
+        self.paused = False
+        self._original = botocore.client.BaseClient._make_api_call
+
+    def __enter__(self) -> AwsClock:
+        original, clock = self._original, self
+
+        def timed(client, operation, params):
+            start = time.process_time()
+            try:
+                return original(client, operation, params)
+            finally:
+                if not clock.paused:
+                    clock.cpu += time.process_time() - start
+                    clock.calls += 1
+
+        botocore.client.BaseClient._make_api_call = timed
+        return self
+
+    def __exit__(self, *exc) -> None:
+        botocore.client.BaseClient._make_api_call = self._original

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import warnings  # noqa: E402
 
-import botocore.client  # noqa: E402
+from _stack import AwsClock  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -67,34 +67,6 @@ def variables(i: int) -> dict:
             "order": {"number": f"A-{i}", "isRush": i % 2 == 0, "total": 100 + i,
                       "items": [{"name": f"Product {j}", "quantity": j % 4 + 1, "price": 10 * j,
                                  "discount": j % 3 * 5} for j in range(12)]}}
-
-
-class AwsClock:
-    """CPU time spent inside AWS calls (botocore and, in process, the emulation itself)."""
-
-    def __init__(self) -> None:
-        self.cpu = 0.0
-        self.calls = 0
-        self.paused = False
-        self._original = botocore.client.BaseClient._make_api_call
-
-    def __enter__(self) -> AwsClock:
-        original, clock = self._original, self
-
-        def timed(client, operation, params):
-            start = time.process_time()
-            try:
-                return original(client, operation, params)
-            finally:
-                if not clock.paused:
-                    clock.cpu += time.process_time() - start
-                    clock.calls += 1
-
-        botocore.client.BaseClient._make_api_call = timed
-        return self
-
-    def __exit__(self, *exc) -> None:
-        botocore.client.BaseClient._make_api_call = self._original
 
 
 def main() -> None:

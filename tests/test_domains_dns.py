@@ -49,7 +49,7 @@ def test_nothing_published_reports_every_record_missing(api, zone, new_domain): 
     domain = new_domain()
     checked = verify(api, domain)
     assert set(statuses(checked).values()) == {"missing"}
-    assert checked["dns_verified"] is False and checked["compliance_status"] == "initial"
+    assert checked["dns_verified"] is False and checked["compliance_status"] == "unverified_dns"
     assert "does not exist" in record(checked, "dmarc")["explanation"]
 
 

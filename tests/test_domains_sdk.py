@@ -23,7 +23,8 @@ def test_sdk_creates_lists_gets_and_deletes_domains(sdk):
     name = unique_domain("sdk")
     created = domains.create(CreateSendingDomainParams(domain_name=name))
     assert isinstance(created, SendingDomain)
-    assert created.domain_name == name and created.dns_verified is False and created.compliance_status == "initial"
+    assert created.domain_name == name and created.dns_verified is False
+    assert created.compliance_status == "unverified_dns"
     assert {r.key for r in created.dns_records} >= {"verification", "dkim1", "spf", "dmarc"}
     assert all(r.status == "unchecked" for r in created.dns_records)
     assert created.permissions.can_destroy is True

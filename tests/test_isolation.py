@@ -19,6 +19,7 @@ from tests.conftest import Api
 PUBLIC_ROUTES = {"/api/health", "/api/openapi.json", "/api/docs",
                  # signed links (the signature is the credential): unsubscribe, raw message
                  "/api/unsubscribe/{token}", "/api/raw_messages/{token}",
+                 "/o/{token}", "/c/{token}",  # open pixel and tracked links (mt-link host)
                  "/api/email_template_images/{account_id}/{image_name}"}
 
 
@@ -81,6 +82,14 @@ def _suppression_factory(api: Api, account_id: int) -> dict[str, str]:
     return {"suppression_id": created["data"]["id"]}
 
 
+def _tracking_opt_out_factory(api: Api, account_id: int) -> dict[str, str]:
+    from tests.sending_support import verified_domain
+
+    domain = verified_domain(account_id)
+    created = api.post("/api/tracking_opt_outs", {"email": "victim@rcpt.example", "domain_id": domain.domain_id})
+    return {"opt_out_id": created.json["data"]["id"]}
+
+
 # path parameter -> function(api of account A, account id) returning {param: id, ...}
 PARAM_FACTORIES = {
     "token_id": _token_factory,
@@ -90,6 +99,7 @@ PARAM_FACTORIES = {
     "email_template_id": _email_template_factory,
     "domain_id": _domain_factory,
     "suppression_id": _suppression_factory,
+    "opt_out_id": _tracking_opt_out_factory,
     **dict.fromkeys(["contact_identifier", "field_id", "list_id", "segment_id", "import_id", "export_id"],
                     _contacts_factory),
 }

@@ -20,6 +20,14 @@ from chalicelib.domains.models import Domain, DomainAccountSettings
 INITIAL, UNDER_REVIEW, AWAITING_QUESTIONNAIRE = "initial", "under_review", "awaiting_questionnaire"
 COMPLIANT, REJECTED = "compliant", "non_compliant"
 PENDING = (UNDER_REVIEW, AWAITING_QUESTIONNAIRE)
+# The spec's enum has no "initial": a domain whose review has not started is one whose DNS
+# is not verified yet (the review starts the moment it is).
+_WIRE = {INITIAL: "unverified_dns"}
+
+
+def wire_status(status: str) -> str:
+    """``compliance_status`` as the API shows it (mailtrap-openapi Domain.compliance_status)."""
+    return _WIRE.get(status, status)
 
 
 def _has_company_info(account_id: int) -> bool:

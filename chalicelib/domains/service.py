@@ -22,7 +22,7 @@ from chalicelib.core import clock, db, ids, resources
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Forbidden, NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
-from chalicelib.domains import names, records, ses
+from chalicelib.domains import compliance, names, records, ses
 from chalicelib.domains.models import AutoBccHeader, Domain, DomainAccountSettings
 from chalicelib.sending import validation
 
@@ -78,7 +78,7 @@ def to_wire(domain: Domain, principal: Principal | None = None) -> dict[str, Any
         "id": domain.domain_id,
         "domain_name": domain.domain_name,
         "demo": domain.demo,
-        "compliance_status": domain.compliance_status,
+        "compliance_status": compliance.wire_status(domain.compliance_status),
         "dns_verified": domain.dns_verified,
         "dns_verified_at": clock.iso(domain.dns_verified_at),
         "dns_records": [{
@@ -125,7 +125,7 @@ def blocked_reason(domain: Domain) -> str | None:
             return f"its DNS records stopped verifying on {clock.iso(domain.dns_failing_since)}"
         return "its DNS records are not verified"
     if domain.compliance_status != COMPLIANT:
-        return f"it has not passed the compliance check (status: {domain.compliance_status})"
+        return f"it has not passed the compliance check (status: {compliance.wire_status(domain.compliance_status)})"
     return None
 
 

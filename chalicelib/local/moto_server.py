@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from chalicelib.local import snapshot
+from chalicelib.local import ses_events, snapshot
 from chalicelib.local.recording import is_persistent_write, is_ses
 
 log = logging.getLogger("postline.local.moto_server")
@@ -295,6 +295,7 @@ def main() -> None:
     _item_size_checked_once()
     _cached_service_list()
     _fifo_groups_in_order()
+    ses_events.install()  # SES's event notifications, which moto does not publish
     serve(args.host, args.port, args.state)
 
 

@@ -24,8 +24,18 @@ from chalicelib.core.errors import (
     Unauthorized,
     Unprocessable,
 )
-from chalicelib.core.http import api_route, client_ip, error_response, json_body, principal, query_param
-from chalicelib.sending import email_logs, service, unsubscribe
+from chalicelib.core.http import (
+    api_route,
+    client_ip,
+    created,
+    error_response,
+    json_body,
+    json_object,
+    principal,
+    query_list,
+    query_param,
+)
+from chalicelib.sending import email_logs, events, service, stats, tracking, tracking_opt_outs, unsubscribe
 from chalicelib.sending.validation import SendError
 
 log = logging.getLogger("postline.sending.api")
@@ -160,3 +170,96 @@ def unsubscribe_one_click(token):
     if message is None:
         return _page("Link not valid", "This unsubscribe link is not valid.", 404)
     return _page("Unsubscribed", "You will no longer receive these emails from this sender.")
+
+
+# ---------------------------------------------------------------- open and click tracking (mt-link host)
+
+TRACKING_PATHS = ("/o/{token}", "/c/{token}")
+hosts.TRACKING_ROUTES.update(TRACKING_PATHS)
+
+
+def _visitor() -> dict[str, str]:
+    agent = (bp.current_request.headers or {}).get("user-agent")
+    return {k: v for k, v in {"web_ip_address": _client_ip(), "user_agent": agent}.items() if v}
+
+
+def _track(message_id: str, event_type: str, details: dict[str, str]) -> bool:
+    try:
+        message, new = events.record(message_id, event_type, details)
+    except LookupError:
+        return False  # a genuine link of a message that is gone
+    first = (message.opens_count if event_type == "open" else message.clicks_count) == 1
+    if new and first:  # stats count messages opened or clicked, not opens or clicks
+        stats.count(message, "opened" if event_type == "open" else "clicked")
+    return True
+
+
+@api_route(bp, "/o/{token}", ["GET"], prefixed=False)
+def tracking_pixel(token):
+    message_id = tracking.verify_open(token)
+    if message_id is None or not _track(message_id, "open", _visitor()):
+        raise NotFound()
+    accept = ((bp.current_request.headers or {}).get("accept") or "").lower()
+    if "*/*" not in accept and "image/gif" not in accept:
+        # API Gateway sends binary bodies only to requests that accept them: nothing to show
+        return Response(body="", status_code=204, headers={"Cache-Control": "no-store, max-age=0"})
+    return Response(body=tracking.PIXEL, status_code=200,
+                    headers={"Content-Type": "image/gif", "Cache-Control": "no-store, max-age=0"})
+
+
+@api_route(bp, "/c/{token}", ["GET"], prefixed=False)
+def tracking_click(token):
+    found = tracking.verify_click(token)
+    if found is None:
+        raise NotFound()
+    message_id, url = found
+    _track(message_id, "click", {"click_url": url, **_visitor()})
+    return Response(body="", status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+# ---------------------------------------------------------------- tracking opt-outs (management host)
+
+
+@api_route(bp, "/tracking_opt_outs", ["GET"])
+def list_tracking_opt_outs(account_id=None):
+    query = bp.current_request.query_params or {}
+    params = {k: query[k] for k in ("email", "start_time", "end_time", "last_id") if query.get(k)}
+    return tracking_opt_outs.list_opt_outs(principal(bp, account_id), params)
+
+
+@api_route(bp, "/tracking_opt_outs", ["POST"])
+def create_tracking_opt_out(account_id=None):
+    body, new = tracking_opt_outs.create(principal(bp, account_id), json_object(bp))
+    return created({"data": body}) if new else {"data": body}
+
+
+@api_route(bp, "/tracking_opt_outs/{opt_out_id}", ["DELETE"])
+def delete_tracking_opt_out(opt_out_id, account_id=None):
+    return tracking_opt_outs.delete(principal(bp, account_id), opt_out_id)
+
+
+# ---------------------------------------------------------------- stats (management host)
+
+
+def _stats_params() -> dict[str, Any]:
+    params: dict[str, Any] = {k: query_param(bp, k) for k in ("start_date", "end_date")}
+    for name in ("sending_domain_ids", "sending_streams", "categories", "email_service_providers"):
+        params[name] = query_list(bp, name)
+    return params
+
+
+@api_route(bp, "/stats", ["GET"])
+def sending_stats(account_id=None):
+    return stats.summary(principal(bp, account_id), _stats_params())
+
+
+def _grouped_route(group: str) -> None:
+    def grouped(account_id=None):
+        return stats.grouped(principal(bp, account_id), _stats_params(), group)
+
+    grouped.__name__ = f"sending_stats_by_{group}"  # a view name per route
+    api_route(bp, f"/stats/{group}", ["GET"])(grouped)
+
+
+for _group in stats.GROUPS:
+    _grouped_route(_group)

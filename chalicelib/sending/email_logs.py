@@ -22,6 +22,7 @@ from chalicelib.core.config import settings
 from chalicelib.core.errors import BadRequest, NotFound
 from chalicelib.core.permissions import VIEWER, Principal
 from chalicelib.core.signing import sign
+from chalicelib.sending import events
 from chalicelib.sending.models import WIRE_STATUS, Message
 
 PAGE_SIZE = 50
@@ -57,7 +58,7 @@ def _detail(message: Message) -> dict[str, Any]:
     body = _summary(message)
     body["rfc_message_id"] = f"<{message.message_id}@{message.domain_name}>"
     body["raw_message_url"] = raw_url(message.message_id) if message.raw_key else None
-    body["events"] = list(message.events or [])
+    body["events"] = events.public_events(message)
     body["status_reason"] = message.status_reason
     return body
 
@@ -105,7 +106,19 @@ def _number_filter(spec: dict[str, Any], get) -> Any:
 
 
 def _event_types(message: Message) -> set[str]:
-    return {e.get("event_type") for e in message.events or []}
+    return {e.get("event_type") for e in message.events or []} & events.PUBLIC_DETAILS.keys()
+
+
+def _reported(name: str):
+    """A detail the mailbox provider's answer gave (the latest delivery or bounce that has it)."""
+    def get(message: Message) -> str | None:
+        for e in reversed(message.events or []):
+            value = (e.get("details") or {}).get(name)
+            if value is not None and e.get("event_type") in ("delivery", "soft_bounce", "bounce"):
+                return str(value)
+        return None
+
+    return get
 
 
 def _events_filter(spec: dict[str, Any]) -> Any:
@@ -132,9 +145,10 @@ _STRING_FIELDS = {
     "client_ip": lambda m: m.client_ip, "category": lambda m: m.category,
     "sending_stream": lambda m: m.stream,
     "domain_id": lambda m: str(m.domain_id), "sending_domain_id": lambda m: str(m.domain_id),
-    # known only once SES notifications report them (later capability); empty until then
-    "sending_ip": lambda m: None, "email_service_provider": lambda m: None,
-    "email_service_provider_response": lambda m: None, "recipient_mx": lambda m: None,
+    # known once SES notifications report them
+    "sending_ip": _reported("sending_ip"), "email_service_provider": _reported("email_service_provider"),
+    "email_service_provider_response": _reported("email_service_provider_response"),
+    "recipient_mx": _reported("recipient_mx"),
 }
 _NUMBER_FIELDS = {"opens_count": lambda m: int(m.opens_count or 0), "clicks_count": lambda m: int(m.clicks_count or 0)}
 

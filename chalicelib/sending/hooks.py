@@ -10,6 +10,8 @@
   the hourly rate mail is queued, never dropped).
 - ``quota_refusal``: why the account may not hand in more mail at all (its monthly quota
   is used up), asked when a send or batch call arrives, as the SMTP ingress asks at AUTH.
+- ``record_delivery_event``, ``is_hard_bounce``, ``contact_bounced``: what an SES notification
+  means for the suppression list and the contact (the events worker asks).
 - ``record_unsubscribe``: an unsubscribe link was used; the suppressions capability keeps
   opt-outs as ``unsubscription`` suppressions, so the list shows them and reactivating one
   lets mail through again.
@@ -68,6 +70,33 @@ def quota_refusal(account_id: int) -> str | None:
 
 def record_unsubscribe(message: Any) -> None:
     """An unsubscribe from ``message``'s domain and stream (called by the unsubscribe link)."""
+    record_delivery_event(message, "unsubscribe")
+
+
+def record_delivery_event(message: Any, event_type: str, bounce_category: str | None = None,
+                          details: dict[str, Any] | None = None) -> None:
+    """An SES notification about ``message``: the suppressions capability applies its rules
+    (hard bounces of the suppressing categories, spam complaints, unsubscribes)."""
     from chalicelib.suppressions import service as suppressions
 
-    suppressions.record_delivery_event(message, "unsubscribe")
+    suppressions.record_delivery_event(message, event_type, bounce_category, details)
+
+
+def is_hard_bounce(bounce_category: str | None) -> bool:
+    """Whether a bounce of this category is about the address itself (seed-C §2.2: the
+    categories that suppress), rather than the sender, the content or the moment."""
+    from chalicelib.suppressions import service as suppressions
+
+    return bounce_category in suppressions.SUPPRESSING_BOUNCE_CATEGORIES
+
+
+def contact_bounced(account_id: int, email: str) -> None:
+    """A marketing message to ``email`` hard-bounced: the contact, if there is one, becomes
+    ``bounced`` (the contacts capability keeps an unsubscribed contact unsubscribed)."""
+    from chalicelib.contacts import status
+    from chalicelib.core.errors import NotFound
+
+    try:
+        status.mark(int(account_id), email, "bounced", source="bounce")
+    except NotFound:
+        pass  # not a contact of the account: nothing to mark

@@ -6,6 +6,9 @@ Access patterns (docs/data-model.md):
   which is also the ``search_after`` cursor position).
 - dispatch lease by dispatch id (conditional update: the at-most-once claim).
 - opt-out by (account, domain) + (stream, address) (get: is this recipient opted out).
+- tracking opt-out by (account, domain) + address (BatchGetItem once per dispatch of a
+  tracking domain); an account's newest-last (GSI by_account on ``list_key``); one by id
+  (GSI by_id: delete and the ``last_id`` cursor).
 """
 
 from __future__ import annotations
@@ -116,6 +119,8 @@ class Message(BaseModel):
     client_ip = _envelope_field("client_ip")
     configuration_set = _envelope_field("configuration_set")
     unsubscribe = _envelope_field("unsubscribe", False)  # add List-Unsubscribe and the footer
+    track_opens = _envelope_field("track_opens", False)  # the domain's tracking settings when accepted
+    track_clicks = _envelope_field("track_clicks", False)
     bcc_headers = _envelope_field("bcc_headers")  # auto-BCC copies only: the domain's extra headers
     # delivery
     ses_message_id = _delivery_field("ses_message_id")
@@ -139,3 +144,39 @@ class DispatchLease(BaseModel):
     in_flight = UnicodeAttribute(null=True)  # ids being submitted to SES now, space-separated
     counted = BooleanAttribute(null=True)  # the dispatch's messages took their share of the limits
     expires = TTLAttribute(null=True)
+
+
+class TrackingOptOutsByAccount(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_account"
+        projection = AllProjection()
+
+    account_id = NumberAttribute(hash_key=True)
+    list_key = UnicodeAttribute(range_key=True)
+
+
+class TrackingOptOutsById(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_id"
+        projection = AllProjection()
+
+    opt_out_id = UnicodeAttribute(hash_key=True)
+
+
+class TrackingOptOut(BaseModel):
+    """An address whose mail from one domain is sent without open and click tracking."""
+
+    class Meta:
+        table_name = table_name("tracking_opt_outs")
+
+    scope = UnicodeAttribute(hash_key=True)  # "<account_id>#<domain_id>"
+    email = UnicodeAttribute(range_key=True)  # lower case
+    opt_out_id = UnicodeAttribute()  # UUID (the wire id)
+    account_id = NumberAttribute()
+    domain_id = NumberAttribute()
+    domain_name = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    list_key = UnicodeAttribute()  # "<created_at iso>#<id>": list order and cursor position
+
+    by_account = TrackingOptOutsByAccount()
+    by_id = TrackingOptOutsById()

@@ -26,6 +26,8 @@ class SenderDomain:
     auto_bcc: tuple[str, ...] = ()
     auto_bcc_headers: tuple[tuple[str, str], ...] = ()
     auto_unsubscribe: bool = False  # transactional mail gets unsubscribe links too
+    track_opens: bool = False  # an open pixel in HTML bodies (chalicelib/sending/tracking.py)
+    track_clicks: bool = False  # links through the tracking host
     demo: bool = False
 
 
@@ -49,6 +51,8 @@ def _reduce(domain: Any, stream: str) -> SenderDomain:
         auto_bcc=bcc,
         auto_bcc_headers=tuple(headers),
         auto_unsubscribe=bool(getattr(domain, "auto_unsubscribe_link_enabled", False)),
+        track_opens=bool(getattr(domain, "open_tracking_enabled", False)),
+        track_clicks=bool(getattr(domain, "click_tracking_enabled", False)),
         demo=bool(getattr(domain, "demo", False)),
     )
 

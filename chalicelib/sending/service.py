@@ -81,6 +81,7 @@ class Submission:
             "template_id": rendered.template_id if rendered else None, "template_variables": variables,
             "client_ip": self.client_ip, "configuration_set": sender.configuration_set,
             "unsubscribe": self.stream == streams.BULK or sender.auto_unsubscribe,
+            "track_opens": sender.track_opens or None, "track_clicks": sender.track_clicks or None,
             "bcc_headers": dict(sender.auto_bcc_headers) if kind == "auto_bcc" and sender.auto_bcc_headers else None,
         }
         message = Message(

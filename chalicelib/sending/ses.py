@@ -16,6 +16,7 @@ from botocore.exceptions import (
 )
 
 from chalicelib import aws
+from chalicelib.sending.notifications import MESSAGE_TAG
 
 SENT, RETRY, REJECTED, FAILED, UNKNOWN = "sent", "retry", "rejected", "failed", "unknown"
 
@@ -38,12 +39,15 @@ def _send_email(**params: Any) -> dict[str, Any]:
     return aws.client("sesv2", max_attempts=1).send_email(**params)
 
 
-def submit(raw: bytes, sender: str, recipient: str, configuration_set: str | None) -> Result:
+def submit(raw: bytes, sender: str, recipient: str, configuration_set: str | None,
+           message_id: str | None = None) -> Result:
     params: dict[str, Any] = {
         "FromEmailAddress": sender,
         "Destination": {"ToAddresses": [recipient]},
         "Content": {"Raw": {"Data": raw}},
     }
+    if message_id:  # SES's event notifications carry the tag: how they find the message
+        params["EmailTags"] = [{"Name": MESSAGE_TAG, "Value": message_id}]
     if configuration_set:
         params["ConfigurationSetName"] = configuration_set
     try:

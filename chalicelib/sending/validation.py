@@ -148,6 +148,17 @@ def valid_email(value: Any) -> str | None:
     return f"{local}@{domain}"
 
 
+def required_email(params: dict[str, Any], errors: dict[str, list[str]], field: str = "email") -> str | None:
+    """``params[field]`` as a lower-case valid address, or None with the management API's
+    422 message for it added to ``errors``."""
+    email = valid_email(params.get(field))
+    if params.get(field) in (None, ""):
+        errors[field] = ["can't be blank"]
+    elif email is None:
+        errors[field] = ["is invalid"]
+    return email.lower() if email else None
+
+
 def _address(value: Any) -> Address | None:
     if isinstance(value, str):
         email, name = valid_email(value), None

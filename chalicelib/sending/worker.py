@@ -22,7 +22,20 @@ from typing import Any
 
 from chalicelib import aws
 from chalicelib.core import clock, deadletters, queues, redrive
-from chalicelib.sending import content, events, hooks, idempotency, mime, ses, streams, templating, unsubscribe
+from chalicelib.sending import (
+    content,
+    events,
+    hooks,
+    idempotency,
+    mime,
+    ses,
+    stats,
+    streams,
+    templating,
+    tracking,
+    tracking_opt_outs,
+    unsubscribe,
+)
 from chalicelib.sending.models import FAILED, QUEUED, REJECTED, SENT, Message
 from chalicelib.sending.validation import SendRequest
 
@@ -86,6 +99,7 @@ class Delivery:
         self.stream: str = body["stream"]
         self.attempt = int(body.get("attempt") or 0)
         self.records = idempotency.Records()
+        self.tally = stats.Tally()  # sent counts, written once the dispatch is done or put back
         self.parts = mime.PartCache()
         self.started = time.monotonic()
         self._contents: dict[int, mime.Content | templating.TemplateUnavailable] = {}
@@ -118,6 +132,7 @@ class Delivery:
             if unsent:
                 return self._retry(lease, unsent + todo)
         self.records.flush()
+        self.tally.flush()
         lease.complete()
 
     def give_up(self, reason: str) -> int:
@@ -210,6 +225,7 @@ class Delivery:
         log.info("dispatch %s: %d messages back on the queue for %d s (attempt %d)",
                  self.dispatch_id, len(messages), delay, attempt)
         self.records.flush()
+        self.tally.flush()
         version = lease.release()
         queues.send(streams.queue_for(self.stream),
                     dispatch_body(self.dispatch_id, self.account_id, self.stream, messages, self.body["content"],
@@ -233,6 +249,7 @@ class Delivery:
         """Build and store a pack, then mark and submit it chunk by chunk; return what SES deferred."""
         built = []
         now = clock.now()
+        self._apply_tracking_opt_outs(pack)
         for message in pack:
             result = self._build(message, now)
             if isinstance(result, mime.Built):
@@ -250,8 +267,10 @@ class Delivery:
             lease.mark_in_flight([m.message_id for m, _ in chunk])  # before any of their SES calls
             for i, (message, raw) in enumerate(chunk):
                 message.attempts = (message.attempts or 0) + 1
-                result = ses.submit(raw.raw, message.from_email, message.recipient, message.configuration_set)
+                result = ses.submit(raw.raw, message.from_email, message.recipient, message.configuration_set,
+                                    message.message_id)
                 if result.outcome == ses.SENT:
+                    self.tally.add(message, "sent", now)
                     message.status = SENT
                     message.status_reason = None
                     message.ses_message_id = result.ses_message_id
@@ -270,6 +289,17 @@ class Delivery:
                 self.records.stage(message)
             self.records.flush()  # before the next chunk replaces the in-flight list
         return []  # build failures staged above are flushed by the caller (next pack, requeue, retry or the end)
+
+    def _apply_tracking_opt_outs(self, pack: list[Message]) -> None:
+        """Recipients who opted out of tracking on the domain get untracked bodies (one
+        Query or BatchGetItem per pack, only when the domain tracks; a dispatch holds one domain)."""
+        tracked = [m for m in pack if m.track_opens or m.track_clicks]
+        if not tracked:
+            return
+        off = tracking_opt_outs.opted_out(self.account_id, tracked[0].domain_id, [m.recipient for m in tracked])
+        for message in tracked:
+            if message.recipient.lower() in off:
+                message.track_opens = message.track_clicks = False
 
     def _entry(self, message: Message) -> SendRequest:
         if self._document is None:
@@ -317,6 +347,10 @@ class Delivery:
             html, text = unsubscribe.with_links(base.html, base.text, url)
             base = dataclasses.replace(base, html=html, text=text)
             extra += unsubscribe.headers(message.message_id, message.domain_name, url)
+        if message.track_opens or message.track_clicks:
+            html, text = tracking.with_tracking(base.html, base.text, message.message_id, message.domain_name,
+                                                opens=message.track_opens, clicks=message.track_clicks)
+            base = dataclasses.replace(base, html=html, text=text)
         if self.stream == streams.BULK:
             extra.append(("Precedence", "bulk"))
         if message.kind == "auto_bcc" and message.bcc_headers:

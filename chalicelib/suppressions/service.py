@@ -302,13 +302,11 @@ def _type_error(value: Any) -> str | None:
 
 def create(principal: Principal, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """One manual suppression (the SDK's ``create``); returns it and whether it is new."""
+    from chalicelib.sending.validation import required_email  # one definition of a valid address
+
     params = body.get("suppression") if isinstance(body.get("suppression"), dict) else body
     errors: dict[str, list[str]] = {}
-    email = _valid_email(params.get("email"))
-    if params.get("email") in (None, ""):
-        errors["email"] = ["can't be blank"]
-    elif email is None:
-        errors["email"] = ["is invalid"]
+    email = required_email(params, errors)
     stream = params.get("sending_stream")
     if problem := _stream_error(stream):
         errors["sending_stream"] = [problem]
