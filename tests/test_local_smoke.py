@@ -108,7 +108,8 @@ def _verified_domain(stack: Stack, creds: dict, auth: dict, zone) -> str:
 
 
 def _api_mail_is_sent(stack: Stack, creds: dict, auth: dict, sender: str, subject: str) -> None:
-    """POST /api/send on the transactional host; the email log shows SES took it (no MessageRejected)."""
+    """POST /api/send on the transactional host; the email log shows it delivered (SES took it, no
+    MessageRejected, and the emulated SES reported the delivery)."""
     sent = requests.post(f"{stack.api}/api/send", timeout=30, headers={**auth, "Host": "send.localhost"}, json={
         "from": {"email": sender}, "to": [{"email": "owner@postline.local"}], "subject": subject, "text": "hi"})
     assert sent.status_code == 200 and sent.json()["success"] is True, sent.text
@@ -119,9 +120,9 @@ def _api_mail_is_sent(stack: Stack, creds: dict, auth: dict, sender: str, subjec
         detail = requests.get(url, headers=auth, timeout=10).json()
         events = [e["event_type"] for e in detail.get("events", [])]
         assert detail.get("status") != "not_delivered", detail
-        if events == ["queued", "sent"]:
+        if detail.get("status") == "delivered" and events == ["delivery"]:
             return
-        assert time.monotonic() < deadline, f"not sent in 60 s: {detail}"
+        assert time.monotonic() < deadline, f"not delivered in 60 s: {detail}"
         time.sleep(0.25)
 
 
