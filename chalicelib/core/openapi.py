@@ -14,8 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID_PARAM = {
     "name": "account_id", "in": "path", "required": True,
@@ -65,6 +63,8 @@ BASE: dict[str, Any] = {
 
 
 def _fragments() -> list[dict[str, Any]]:
+    import yaml  # only the document's first request needs it, not every function's cold start
+
     return [yaml.safe_load(p.read_text()) or {} for p in sorted(ROOT.glob("*/openapi.yaml"))]
 
 
