@@ -40,6 +40,15 @@ BASE: dict[str, Any] = {
             "HeaderAuth": {"type": "apiKey", "in": "header", "name": "Api-Token"},
         },
         "responses": {
+            # What core/http.py answers for any route: see tests/test_openapi.py for which
+            # operations must declare which.
+            "BAD_REQUEST": {"description": "Malformed request (not JSON, not a JSON object, empty)", "content": {
+                "application/json": {
+                    "schema": {"type": "object", "properties": {"errors": {"type": "string"}}},
+                    "example": {"errors": "Malformed JSON in request body"}}}},
+            "PAYLOAD_TOO_LARGE": {"description": "Request body too large", "content": {"application/json": {
+                "schema": {"type": "object", "properties": {"errors": {"type": "string"}}},
+                "example": {"errors": "Request body is too large"}}}},
             "UNAUTHENTICATED": {"description": "Missing or invalid token", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"error": {"type": "string"}}},
                 "example": {"error": "Incorrect API token"}}}},
