@@ -22,7 +22,8 @@ run: install
 test: install
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-# Builds the deployable SAM template (Chalice's + infra/template.yaml), finishes it with what
+# Builds the deployable SAM template (Chalice's + infra/template.yaml), adds bytecode to the
+# code package (infra/compile_package.py), finishes the template with what
 # Chalice cannot express (infra/postprocess_sam.py), and lints it and its SAM-transformed
 # CloudFormation. Works offline with no AWS credentials.
 package: install
@@ -32,6 +33,7 @@ package: install
 	AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-offline} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-offline} \
 	  $(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/template.yaml \
 	  --template-format yaml $(PACKAGE_DIR)
+	$(PY) infra/compile_package.py $(PACKAGE_DIR)/deployment.zip
 	POSTLINE_RESOURCE_PREFIX=postline-$(STAGE)- $(PY) infra/postprocess_sam.py $(PACKAGE_DIR)/sam.yaml --translated $(PACKAGE_DIR)/translated.yaml
 	$(VENV)/bin/cfn-lint $(PACKAGE_DIR)/sam.yaml $(PACKAGE_DIR)/translated.yaml
 

@@ -14,8 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID_PARAM = {
     "name": "account_id", "in": "path", "required": True,
@@ -42,6 +40,15 @@ BASE: dict[str, Any] = {
             "HeaderAuth": {"type": "apiKey", "in": "header", "name": "Api-Token"},
         },
         "responses": {
+            # What core/http.py answers for any route: see tests/test_openapi.py for which
+            # operations must declare which.
+            "BAD_REQUEST": {"description": "Malformed request (not JSON, not a JSON object, empty)", "content": {
+                "application/json": {
+                    "schema": {"type": "object", "properties": {"errors": {"type": "string"}}},
+                    "example": {"errors": "Malformed JSON in request body"}}}},
+            "PAYLOAD_TOO_LARGE": {"description": "Request body too large", "content": {"application/json": {
+                "schema": {"type": "object", "properties": {"errors": {"type": "string"}}},
+                "example": {"errors": "Request body is too large"}}}},
             "UNAUTHENTICATED": {"description": "Missing or invalid token", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"error": {"type": "string"}}},
                 "example": {"error": "Incorrect API token"}}}},
@@ -75,6 +82,8 @@ BASE: dict[str, Any] = {
 
 
 def _fragments() -> list[dict[str, Any]]:
+    import yaml  # only the document's first request needs it, not every function's cold start
+
     return [yaml.safe_load(p.read_text()) or {} for p in sorted(ROOT.glob("*/openapi.yaml"))]
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
-
-import dns.exception
-import dns.resolver
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.config import settings
+
+if TYPE_CHECKING:
+    import dns.resolver
 
 PASS, FAIL, MISSING, NETWORK_ERROR = "pass", "fail", "missing", "network_error"
 DMARC_POLICIES = ("none", "quarantine", "reject")
@@ -38,6 +38,8 @@ class Answer:
 
 
 def resolver() -> dns.resolver.Resolver:
+    import dns.resolver  # dnspython loads with the first check, not with every function's app import
+
     cfg = settings()
     if cfg.dns_resolver:
         r = dns.resolver.Resolver(configure=False)
@@ -50,6 +52,9 @@ def resolver() -> dns.resolver.Resolver:
 
 
 def lookup(res: dns.resolver.Resolver, name: str, rtype: str) -> Answer:
+    import dns.exception
+    import dns.resolver
+
     try:
         return Answer("ok", res.resolve(name, rtype, search=False))
     except dns.resolver.NXDOMAIN:
