@@ -175,3 +175,8 @@ def dead_contact_tasks(event):
 @app.on_sqs_message(queue=_dlq(contacts_outbox.QUEUE), batch_size=10)
 def dead_contact_events(event):
     return deadletters.settle(event)
+
+
+@app.on_sqs_message(queue=_dlq(sending_events.QUEUE), batch_size=10)
+def dead_ses_events(event):
+    return deadletters.settle(event)

@@ -145,6 +145,31 @@ def test_contact_events_their_consumer_keeps_failing_on_are_logged_by_id_and_dro
     assert waiting(deadletters.dead_letter_queue(outbox.QUEUE)) == 0
 
 
+def test_an_ses_notification_that_can_never_be_applied_is_logged_by_message_and_dropped(app, api, account, caplog):
+    from chalicelib.sending import event_worker
+    from chalicelib.sending.models import Message
+    from tests.events_support import delivery
+
+    clear(event_worker.QUEUE)
+    domain = verified_domain(account[0].account_id)
+    r = api.post("/api/send", {"from": {"email": f"app@{domain.domain_name}"}, "subject": "Hi", "text": "Hi",
+                               "to": [{"email": "ann@example.com"}]}, host="send.postline.test")
+    assert r.status == 200, r
+    take(streams.TRANSACTIONAL)  # its dispatch never reaches the delivery worker
+    message = Message.get(r.json["message_ids"][0], consistent_read=True)
+    message.ses_message_id = "ses-never-recorded"  # the delivery worker never records the submission
+    queues.send(event_worker.QUEUE, delivery(message))
+    with caplog.at_level(logging.WARNING, "postline.deadletters"):
+        assert through_dead_letter_queue(app, event_worker.QUEUE) == 1
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "postline.deadletters"]
+    assert any(f"delivery of message {message.message_id}" in line and "NotRecordedYet" in line
+               for line in lines), lines
+    assert all("ann@example.com" not in line for line in lines)
+    assert Message.get(message.message_id, consistent_read=True).status == "queued"  # as it was
+    assert waiting(deadletters.dead_letter_queue(event_worker.QUEUE)) == 0
+
+
 def test_a_dead_letter_whose_body_names_no_owner_is_logged_and_dropped(app, caplog):
     clear(imports.QUEUE)
     queues.send(imports.QUEUE, {"kind": "split"})  # no account, no import

@@ -15,7 +15,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.core import queues
+from chalicelib.core import deadletters, queues
 from chalicelib.sending import events, hooks, notifications, stats, streams
 from chalicelib.sending.models import QUEUED, Message
 
@@ -97,3 +97,16 @@ def apply(notice: notifications.Notice, message: Message | None = None,
     if notice.kind == "bounce" and message.stream == streams.BULK and hooks.is_hard_bounce(notice.bounce_category):
         hooks.contact_bounced(message.account_id, message.recipient)
     return message
+
+
+@deadletters.register(QUEUE)
+def settle_dead_notification(letter: deadletters.DeadLetter) -> str:
+    """A notification the worker could never apply (its message was never recorded, or it
+    can't be read). Nothing else owns it: it is logged by message and event and dropped, and
+    the message keeps the status it has (a later notice about it still applies)."""
+    try:
+        notices = notifications.parse(letter.body)
+    except ValueError:
+        notices = []
+    what = ", ".join(f"{n.kind} of message {n.message_id or n.ses_message_id}" for n in notices[:20])
+    return f"SES notification dropped ({what or 'unreadable'}): {letter.error or deadletters.UNKNOWN_ERROR}"
