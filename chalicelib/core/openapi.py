@@ -42,10 +42,6 @@ BASE: dict[str, Any] = {
         "responses": {
             # What core/http.py answers for any route: see tests/test_openapi.py for which
             # operations must declare which.
-            "BAD_REQUEST": {"description": "Malformed request (not JSON, not a JSON object, empty)", "content": {
-                "application/json": {
-                    "schema": {"type": "object", "properties": {"errors": {"type": "string"}}},
-                    "example": {"errors": "Malformed JSON in request body"}}}},
             "PAYLOAD_TOO_LARGE": {"description": "Request body too large", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"errors": {"type": "string"}}},
                 "example": {"errors": "Request body is too large"}}}},
@@ -58,10 +54,11 @@ BASE: dict[str, Any] = {
             "NOT_FOUND": {"description": "No such resource in this account", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"error": {"type": "string"}}},
                 "example": {"error": "Not Found"}}}},
-            "BAD_REQUEST": {"description": "The body is not JSON (malformed, not UTF-8, NaN) or is nested more "
-                            "than 64 levels deep", "content": {"application/json": {
-                "schema": {"type": "object", "properties": {"errors": {"type": "string"}}},
-                "example": {"errors": "Malformed JSON in request body"}}}},
+            "BAD_REQUEST": {"description": "Malformed request: the body is not JSON (malformed, not UTF-8, NaN), "
+                            "not a JSON object, empty, or nested more than 64 levels deep", "content": {
+                "application/json": {
+                    "schema": {"type": "object", "properties": {"errors": {"type": "string"}}},
+                    "example": {"errors": "Malformed JSON in request body"}}}},
             "UNPROCESSABLE_ENTITY": {"description": "Validation failed (also: a lone UTF-16 surrogate anywhere in "
                                                     "the body, named by its path)", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"errors": {"type": "object", "additionalProperties": {
