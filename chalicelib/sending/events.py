@@ -36,7 +36,7 @@ PUBLIC_DETAILS: dict[str, tuple[str, ...]] = {
                                         "bounce_category"),
     "spam": ("spam_feedback_type",),
     "unsubscribe": ("web_ip_address",),
-    "suspension": ("reject_reason",),
+    "suspension": ("reject_reason", "held_until", "limit"),  # mail held by a limit: until when, which
     "reject": ("reject_reason",),
 }
 PUBLIC_DETAILS["bounce"] = PUBLIC_DETAILS["soft_bounce"]
