@@ -1,5 +1,6 @@
-"""Deliverability alerts (seed-C §2.5, check 37): the weekly report and critical alerts, from
-the stats counters, mailed once per period, with settings that turn them off or reroute them."""
+"""Deliverability alerts (seed-C §2.5, check 37): the weekly report and critical alerts per
+sending domain, from the stats counters, mailed once per period; the domain's settings turn
+them on or off and reroute them."""
 
 from __future__ import annotations
 
@@ -58,8 +59,14 @@ def run(client, function: str) -> int:
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[], region="us-east-1")).payload
 
 
+def set_alerts(env, **settings) -> None:
+    r = env.api.patch(f"/api/domains/{env.domain.domain_id}", {"domain": settings})
+    assert r.status == 200, r
+
+
 def test_a_critical_bounce_rate_alerts_the_owner_once(client, owner_api):
     env = owner_api
+    set_alerts(env, critical_alerts_enabled=True)  # off by default (the seed: "currently switched off")
     messages = send_real(env, 20)  # today: 20 sent
     count_sent(env.account_id, env.domain.domain_id, clock.now().date() - timedelta(days=3), 479)  # the week: 499
     hard_bounce(client, messages[0], 0)
@@ -71,18 +78,19 @@ def test_a_critical_bounce_rate_alerts_the_owner_once(client, owner_api):
     run(client, "critical_deliverability_alerts")
     run(client, "critical_deliverability_alerts")  # the next check: already sent for this period
     mails = system_mail_to(env.owner)
-    assert [m["Subject"] for m in mails] == ["Critical deliverability alert"]
-    assert f"{env.domain.domain_name}: bounces rate 10.0% (2 of 20)" in mails[0]["body"]
+    assert [m["Subject"] for m in mails] == [f"Critical deliverability alert for {env.domain.domain_name}"]
+    assert "- Bounces rate 10.0% (2 of 20), above the critical threshold" in mails[0]["body"]
 
     listed = env.api.get("/api/deliverability_alerts").json["data"]
     assert [(a["kind"], a["status"], a["label"]) for a in listed] == [("critical", "critical", "Critical")]
-    assert listed[0]["report"]["findings"] == [{"sending_domain_id": env.domain.domain_id, "metric": "bounces",
-                                                "rate_percent": 10.0, "count": 2, "of": 20}]
+    assert listed[0]["sending_domain_id"] == env.domain.domain_id
+    assert listed[0]["report"]["findings"] == [{"metric": "bounces", "rate_percent": 10.0, "count": 2, "of": 20}]
     assert listed[0]["recipients"] == [env.owner]
 
 
 def test_a_warning_bounce_rate_is_not_critical(client, owner_api):
     env = owner_api
+    set_alerts(env, critical_alerts_enabled=True)
     messages = send_real(env, 20)
     count_sent(env.account_id, env.domain.domain_id, clock.now().date() - timedelta(days=3), 480)
     hard_bounce(client, messages[0], 0)  # 1 of 20: 5 %, the top of the warning band
@@ -110,7 +118,8 @@ def test_the_weekly_report_needs_500_emails_and_compares_with_the_week_before(cl
     run(client, "weekly_deliverability_alerts")
     run(client, "weekly_deliverability_alerts")  # a rerun sends nothing more
     mails = system_mail_to(env.owner)
-    assert [m["Subject"] for m in mails] == ["Weekly deliverability health: Attention required"]  # bounces 3 %
+    assert [m["Subject"] for m in mails] == [  # bounces 3 %
+        f"Weekly deliverability health of {env.domain.domain_name}: Attention required"]
     body = mails[0]["body"]
     for line in ("- Opened: 20.0% (96), previous week 25.0% (-5.0 points)",
                  "- Clicks: 5.0% (24), previous week 0.0% (+5.0 points)",
@@ -124,16 +133,9 @@ def test_the_weekly_report_needs_500_emails_and_compares_with_the_week_before(cl
         "opened", "clicks", "bounces", "unsubscribes", "spam"]
 
 
-def test_settings_turn_alerts_off_and_reroute_them(client, owner_api):
+def test_the_domain_settings_turn_alerts_off_and_reroute_them(client, owner_api):
     env = owner_api
-    assert env.api.get("/api/deliverability_alerts/settings").json == {
-        "weekly_enabled": True, "critical_enabled": True, "recipients": []}
-    path = f"/api/accounts/{env.account_id}/deliverability_alerts/settings"
-    assert env.api.patch(path, {"recipients": ["not an address"]}).status == 422
-    assert env.api.patch(path, {"weekly_enabled": "no"}).status == 422
-    assert env.api.patch(path, {"colour": "red"}).status == 400
-    assert env.api.patch(path, {"weekly_enabled": False, "critical_enabled": False}).json["weekly_enabled"] is False
-
+    set_alerts(env, health_alerts_enabled=False)  # critical alerts are off by default
     monday = _last_week_monday()
     count_sent(env.account_id, env.domain.domain_id, monday, 600, delivered=600, bounced=60)
     count_sent(env.account_id, env.domain.domain_id, clock.now().date(), 100, delivered=100, bounced=50)
@@ -142,11 +144,12 @@ def test_settings_turn_alerts_off_and_reroute_them(client, owner_api):
     assert system_mail_to(env.owner) == []  # both off: nothing, however bad the rates
 
     slack = f"alerts-{uuid.uuid4().hex[:6]}@team.slack.example"
-    assert env.api.patch(path, {"weekly_enabled": True, "recipients": [slack, slack.upper()]}).json == {
-        "weekly_enabled": True, "critical_enabled": False, "recipients": [slack]}
+    set_alerts(env, health_alerts_enabled=True, alert_recipient_email=slack)
     run(client, "weekly_deliverability_alerts")
-    assert [m["Subject"] for m in system_mail_to(slack)] == ["Weekly deliverability health: Critical"]
-    assert system_mail_to(env.owner) == []  # the recipients replace the owner (seed: "instead of your email")
+    assert [m["Subject"] for m in system_mail_to(slack)] == [
+        f"Weekly deliverability health of {env.domain.domain_name}: Critical"]
+    assert system_mail_to(env.owner) == []  # the recipient replaces the owner (seed: "instead of your email")
+    assert env.api.get("/api/deliverability_alerts").json["data"][0]["recipients"] == [slack]
 
 
 def test_another_account_sees_nothing(client, owner_api, api):
@@ -155,6 +158,4 @@ def test_another_account_sees_nothing(client, owner_api, api):
     run(client, "weekly_deliverability_alerts")
     assert len(env.api.get("/api/deliverability_alerts").json["data"]) == 1
     assert api.get(f"/api/accounts/{env.account_id}/deliverability_alerts").status == 403
-    assert api.patch(f"/api/accounts/{env.account_id}/deliverability_alerts/settings",
-                     {"weekly_enabled": False}).status == 403
-    assert env.api.get("/api/deliverability_alerts/settings").json["weekly_enabled"] is True
+    assert api.get("/api/deliverability_alerts").json["data"] == []

@@ -272,12 +272,3 @@ for _group in stats.GROUPS:
 def deliverability_alerts(account_id=None):
     return {"data": alerts.recent(principal(bp, account_id))}
 
-
-@api_route(bp, "/deliverability_alerts/settings", ["GET"])
-def deliverability_alert_settings(account_id=None):
-    return alerts.get_settings(principal(bp, account_id))
-
-
-@api_route(bp, "/deliverability_alerts/settings", ["PATCH"])
-def update_deliverability_alert_settings(account_id=None):
-    return alerts.update_settings(principal(bp, account_id), json_object(bp))
