@@ -159,3 +159,17 @@ def test_another_account_sees_nothing(client, owner_api, api):
     assert len(env.api.get("/api/deliverability_alerts").json["data"]) == 1
     assert api.get(f"/api/accounts/{env.account_id}/deliverability_alerts").status == 403
     assert api.get("/api/deliverability_alerts").json["data"] == []
+
+
+def test_an_unsubscribe_link_counts_once_for_the_weekly_report(client, owner_api):
+    from chalicelib.sending import unsubscribe
+
+    env = owner_api
+    [message] = send_real(env, 1)
+    for _ in range(2):  # the same link used twice: one opt-out
+        r = client.http.post(f"/api/unsubscribe/{unsubscribe.token_for(message.message_id)}",
+                             headers={"Host": "postline.test", "Content-Type": "application/x-www-form-urlencoded"},
+                             body="List-Unsubscribe=One-Click")
+        assert r.status_code == 200
+    today = clock.now().date()
+    assert sum(c["unsubscribed"] for _, c in stats.counters(env.account_id, today, today)) == 1
