@@ -1,6 +1,6 @@
 """Postline: wiring only. Each route, queue consumer and schedule calls into chalicelib."""
 
-from chalice import Chalice, Rate
+from chalice import Chalice, Cron, Rate
 
 from chalicelib.accounts import api as accounts_api
 from chalicelib.accounts import bootstrap as accounts_bootstrap
@@ -24,6 +24,7 @@ from chalicelib.domains import instructions as domains_instructions
 from chalicelib.domains import verification as domains_verification
 from chalicelib.domains import worker as domains_worker
 from chalicelib.limits import api as limits_api
+from chalicelib.sending import alerts as sending_alerts
 from chalicelib.sending import api as sending_api
 from chalicelib.sending import event_worker as sending_events
 from chalicelib.sending import streams as sending_streams
@@ -74,6 +75,17 @@ def deliver_bulk(event):
 @app.on_sqs_message(queue=settings().queue_name(sending_events.QUEUE), batch_size=10)
 def record_ses_events(event):
     return sending_events.handle_batch(event)
+
+
+# Deliverability alerts (seed-C §2.5): the weekly report on Mondays, critical checks every 3 hours.
+@app.schedule(Cron(0, 8, "?", "*", "MON", "*"))
+def weekly_deliverability_alerts(event):
+    return {"sent": sending_alerts.run_weekly()}
+
+
+@app.schedule(Rate(3, unit=Rate.HOURS))
+def critical_deliverability_alerts(event):
+    return {"sent": sending_alerts.run_critical()}
 
 
 # ------------------------------------------------------------------ sending domains

@@ -35,7 +35,7 @@ from chalicelib.core.http import (
     query_list,
     query_param,
 )
-from chalicelib.sending import email_logs, events, service, stats, tracking, tracking_opt_outs, unsubscribe
+from chalicelib.sending import alerts, email_logs, events, service, stats, tracking, tracking_opt_outs, unsubscribe
 from chalicelib.sending.validation import SendError
 
 log = logging.getLogger("postline.sending.api")
@@ -263,3 +263,12 @@ def _grouped_route(group: str) -> None:
 
 for _group in stats.GROUPS:
     _grouped_route(_group)
+
+
+# ---------------------------------------------------------------- deliverability alerts (management host)
+
+
+@api_route(bp, "/deliverability_alerts", ["GET"])
+def deliverability_alerts(account_id=None):
+    return {"data": alerts.recent(principal(bp, account_id))}
+

@@ -8,7 +8,8 @@ as they happen. A stats query reads the account's items of the period in one Que
 
 Counts: ``sent`` (SES accepted it: its Send notification), ``delivered`` (Delivery),
 ``bounced`` (a hard bounce), ``opened`` and ``clicked`` (messages with at least one open or
-click: only the first counts), ``spam`` (complaints). Rates are fractions (the spec's
+click: only the first counts), ``spam`` (complaints), ``unsubscribed`` (opt-outs through the
+unsubscribe link: the weekly deliverability alert reports them). Rates are fractions (the spec's
 ``delivery_rate: 0.95``): delivery and bounce over sent, open, click and spam over
 delivered (seed-C §9.1-§9.3).
 """
@@ -26,7 +27,7 @@ from chalicelib.core.db import BaseModel, table_name
 from chalicelib.core.errors import BadRequest
 from chalicelib.core.permissions import VIEWER, Principal
 
-COUNTS = ("sent", "delivered", "bounced", "opened", "clicked", "spam")
+COUNTS = ("sent", "delivered", "bounced", "opened", "clicked", "spam", "unsubscribed")
 DEFAULT_DAYS = 7  # seed: "the last week + today"
 MAX_DAYS = 366
 GROUPS = {"domains": "sending_domain_id", "categories": "category",
@@ -57,6 +58,7 @@ class StatsCounter(BaseModel):
     opened = NumberAttribute(null=True)
     clicked = NumberAttribute(null=True)
     spam = NumberAttribute(null=True)
+    unsubscribed = NumberAttribute(null=True)
 
 
 def provider_of(recipient: str) -> str:
@@ -114,7 +116,7 @@ def _period(params: dict[str, Any]) -> tuple[date, date]:
     return start, end
 
 
-def _rates(totals: dict[str, int]) -> dict[str, Any]:
+def rates(totals: dict[str, int]) -> dict[str, Any]:
     sent, delivered = totals.get("sent", 0), totals.get("delivered", 0)
 
     def rate(part: int, whole: int) -> float:
@@ -138,16 +140,24 @@ def _rows(principal: Principal, params: dict[str, Any]):
     streams = set(params.get("sending_streams") or [])
     categories = set(params.get("categories") or [])
     providers = set(params.get("email_service_providers") or [])
-    window = StatsCounter.bucket.between(start.isoformat(), f"{end.isoformat()}#\uffff")
-    for item in StatsCounter.query(principal.account_id, window):
-        day, domain_id, stream, provider, category = item.bucket.split("#", 4)
-        domain_id = int(domain_id)
+    for dims, counts in counters(principal.account_id, start, end):
+        domain_id, stream, provider, category = (dims["sending_domain_id"], dims["stream"],
+                                                 dims["email_service_provider"], dims["category"])
         if (visible is not None and domain_id not in visible) or (domains and domain_id not in domains) or (
                 streams and stream not in streams) or (categories and category not in categories) or (
                 providers and provider not in providers):
             continue
-        dims = {"sending_domain_id": domain_id, "category": category or None, "email_service_provider": provider,
-                "date": day}
+        yield dims, counts
+
+
+def counters(account_id: int, start: date, end: date):
+    """(dimensions, counts) of every counter item of one account from ``start`` to ``end``
+    (days, both included): one Query."""
+    window = StatsCounter.bucket.between(start.isoformat(), f"{end.isoformat()}#\uffff")
+    for item in StatsCounter.query(int(account_id), window):
+        day, domain_id, stream, provider, category = item.bucket.split("#", 4)
+        dims = {"sending_domain_id": int(domain_id), "stream": stream, "category": category or None,
+                "email_service_provider": provider, "date": day}
         yield dims, {name: int(getattr(item, name) or 0) for name in COUNTS}
 
 
@@ -156,7 +166,7 @@ def summary(principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
     for _, counts in _rows(principal, params):
         for name, n in counts.items():
             totals[name] += n
-    return _rates(totals)
+    return rates(totals)
 
 
 def grouped(principal: Principal, params: dict[str, Any], group: str) -> list[dict[str, Any]]:
@@ -169,5 +179,5 @@ def grouped(principal: Principal, params: dict[str, Any], group: str) -> list[di
         start, end = _period(params)
         for offset in range((end - start).days + 1):
             totals[(start + timedelta(days=offset)).isoformat()]  # noqa: B018 (creates the empty day)
-    return [{key: value, "stats": _rates(counts)}
+    return [{key: value, "stats": rates(counts)}
             for value, counts in sorted(totals.items(), key=lambda kv: (kv[0] is None, str(kv[0])))]

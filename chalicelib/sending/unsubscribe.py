@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from chalicelib.core.config import settings
 from chalicelib.core.signing import sign
-from chalicelib.sending import events
+from chalicelib.sending import events, stats
 from chalicelib.sending.models import Message
 
 PLACEHOLDER = "__unsubscribe_url__"
@@ -109,9 +109,11 @@ def opt_out(token: str, details: dict[str, Any] | None = None) -> Message | None
     if message_id is None:
         return None
     try:  # one event per message, however often the link is used (events.ONCE_PER_MESSAGE)
-        message = events.apply(message_id, "unsubscribe", {k: v for k, v in (details or {}).items() if v})
+        message, new = events.record(message_id, "unsubscribe", {k: v for k, v in (details or {}).items() if v})
     except LookupError:
         return None
+    if new:
+        stats.count(message, "unsubscribed")
     from chalicelib.sending import hooks  # the suppressions capability keeps opt-outs
 
     hooks.record_unsubscribe(message)  # idempotent: a repeated click finds the suppression there
