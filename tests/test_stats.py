@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -123,3 +123,42 @@ def test_opens_on_a_later_day_count_on_that_day_unclamped(api, account, domain):
     assert today["open_count"] == 15 and today["open_rate"] == 7.5  # 750%: nothing clamps it
     [digest] = api.get("/api/stats/categories").json
     assert digest["category"] == "Digest" and digest["stats"]["open_rate"] == round(15 / 12, 4)
+
+
+def test_whole_months_and_end_days_give_what_every_day_gives(api, account, domain, monkeypatch):
+    # counts on every third day from 2025-11 to 2027-01 over two domains, streams, providers, categories
+    acct = account[0].account_id
+    other = verified_domain(acct)
+    tally, day = stats.Tally(), datetime(2025, 11, 2, 12, tzinfo=UTC)
+    for i in range(150):
+        at = day + timedelta(days=3 * i)
+        message = SimpleNamespace(account_id=acct, domain_id=(domain, other)[i % 2].domain_id,
+                                  stream=("transactional", "bulk")[i % 3 % 2],
+                                  recipient=("a@gmail.com", "b@corp.test")[i % 5 % 2],
+                                  category=(None, "Digest", "A#B")[i % 3])
+        for n, name in enumerate(stats.COUNTS):
+            for _ in range(1 + (i + n) % 4):
+                tally.add(message, name, at)
+    tally.flush()
+    filters = [{}, {"sending_domain_ids": [other.domain_id]}, {"sending_streams": ["bulk"]},
+               {"categories": ["A#B"]}, {"email_service_providers": ["Google"]}]
+    periods = [("2025-11-17", "2026-11-16"), ("2025-12-15", "2026-01-20"), ("2026-02-01", "2026-03-31"),
+               ("2026-04-01", "2026-04-30"), ("2026-05-03", "2026-05-27"), ("2026-06-30", "2026-08-01")]
+    reads = []
+    real_read = stats.read_items
+    monkeypatch.setattr(stats, "read_items", lambda *a: reads.append(list(real_read(*a))) or reads[-1])
+    principal = SimpleNamespace(account_id=acct, resource_ids=lambda *_: None)
+    for first, last in periods:
+        for f in filters:
+            params = {"start_date": first, "end_date": last, **f}
+            mixed = stats.summary(principal, params), [stats.grouped(principal, params, g) for g in stats.GROUPS]
+            daily = stats.summary(principal, params, True), [stats.grouped(principal, params, g, True)
+                                                             for g in stats.GROUPS]
+            assert mixed == daily and mixed[0]["delivery_count"] > 0, (first, last, f)
+    reads.clear()
+    stats.summary(principal, {"start_date": "2025-11-17", "end_date": "2026-11-16"})
+    year_mixed = len(reads[0])
+    stats.summary(principal, {"start_date": "2025-11-17", "end_date": "2026-11-16"}, True)
+    assert year_mixed <= 2 * (11 + 31) < len(reads[1])  # two domains: 11 months and the end days
+    assert api.get("/api/stats?start_date=2025-11-17&end_date=2026-11-16").json == stats.summary(
+        principal, {"start_date": "2025-11-17", "end_date": "2026-11-16"}, True)
