@@ -53,6 +53,9 @@ class RecordingSending:
         unknown = sorted(str(t) for t in templates if t not in self.templates)
         return {"template_id": [f"template {t} does not exist" for t in unknown]} if unknown else {}
 
+    def engagement(self, account_id, message_ids):
+        return {}  # nothing is opened: engagement splits are tested through sending itself
+
     def to(self, email: str) -> list[Sent]:
         return [s for s in self.sent if s.to == email]
 

@@ -69,3 +69,16 @@ def test_invalid_conditions_name_the_bad_part(raw, path):
     with pytest.raises(Unprocessable) as err:
         conditions.parse(raw, "conditions")
     assert path in err.value.errors
+
+
+def test_opened_and_clicked_read_the_runs_emails():
+    def engaged(raw, seen):
+        return conditions.evaluate(1, conditions.parse(raw, "conditions"), NOBODY, {}, NOW, seen)
+
+    opened, clicked = {"field": "email.opened", "step_id": 2}, {"field": "email.clicked", "step_id": 2}
+    assert engaged([opened], {2: {"opened"}}) and not engaged([clicked], {2: {"opened"}})
+    assert not engaged([opened], {}) and not engaged([opened], {5: {"opened"}})  # not sent, or another email
+    assert engaged([{**opened, "operator": "is_not"}], {}) and engaged([{**opened, "value": False}], {2: set()})
+    assert engaged({"match": "any", "conditions": [clicked, cond("is", 1)]}, {2: {"clicked"}})
+    with pytest.raises(Unprocessable):
+        conditions.parse([{**opened, "operator": "contains"}], "conditions")

@@ -141,11 +141,17 @@ class ContactsService:
         return segments.matches(segments.normalise(group, view.schema, view.list_ids), contact.raw)
 
 
+# The custom variable an automation's email carries: "<run id>:<step id>" (its idempotency key),
+# which is how an open or click of it finds the step to count (counters.record_engagement).
+STEP_MARKER = "automation_step"
+
+
 class Sending(Protocol):
     def send(self, account_id: int, *, to: ContactView, template_id: Any, subject: str | None,
              from_email: str | None, from_name: str | None, variables: dict[str, Any],
              idempotency_key: str) -> str: ...
     def missing(self, account_id: int, templates: set[Any], senders: set[str]) -> dict[str, list[str]]: ...
+    def engagement(self, account_id: int, message_ids: list[str]) -> dict[str, set[str]]: ...
 
 
 class SendingPipeline:
@@ -187,7 +193,7 @@ class SendingPipeline:
             raise NotFound(f"template {template_id} does not exist (it may have been deleted)") from None
         sender: dict[str, Any] = {"email": from_email, **({"name": from_name} if from_name else {})}
         body: dict[str, Any] = {"from": sender, "to": [{"email": to.email}],
-                                "custom_variables": {"automation_step": idempotency_key}}
+                                "custom_variables": {STEP_MARKER: idempotency_key}}
         if subject:  # a subject override: render here, send as plain content
             rendered = templates.render(template, variables)
             body.update(subject=engine.compile_template(subject, "subject").render(variables),
@@ -205,6 +211,21 @@ class SendingPipeline:
                 raise
             raise Unprocessable("; ".join([*exc.errors, *([exc.detail] if exc.detail else [])])) from None
         return str(result["message_ids"][0])
+
+    def engagement(self, account_id: int, message_ids: list[str]) -> dict[str, set[str]]:
+        """Per message of the account: {"opened", "clicked"} as far as its email log knows."""
+        from chalicelib.core.errors import NotFound
+        from chalicelib.sending import email_logs
+
+        out: dict[str, set[str]] = {}
+        for message_id in message_ids:
+            try:
+                message = email_logs.get_message(self._principal(account_id), message_id)
+            except NotFound:
+                continue  # gone (retention): nothing seen
+            out[message_id] = {name for name, count in (("opened", message.opens_count),
+                                                         ("clicked", message.clicks_count)) if count}
+        return out
 
     def missing(self, account_id: int, templates: set[Any], senders: set[str]) -> dict[str, list[str]]:
         from chalicelib.core.errors import Forbidden, NotFound

@@ -13,6 +13,13 @@ with the segment operators ``is``, ``is_not``, ``contains``, ``does_not_contain`
 the event does not have is false, except for ``is_not_set`` (seed-E G5: a missing field
 takes the "No" branch).
 
+And whether the contact opened or clicked an email this run sent (``email.opened``,
+``email.clicked``): ``{"field": "email.opened", "step_id": 3}`` tests the email of send-email
+step 3, which must come before the split on its path; without ``step_id`` the nearest
+send-email step above the split is meant (definition.py resolves it). ``operator`` is ``is``
+(the default) or ``is_not``, ``value`` true (the default) or false. An email not sent (the
+contact was not mailable) was neither opened nor clicked.
+
 Stored form (what the API returns and the ASL shows):
 ``{"match": "all"|"any", "groups": [{"match": "all"|"any", "conditions": [...]}]}``; a
 bare ``{"match", "conditions"}`` or a list of conditions is one group.
@@ -33,6 +40,7 @@ OPERATORS = ("is", "is_not", "contains", "does_not_contain", "greater_than", "le
 ALIASES = {"equals": "is", "eq": "is", "not_equals": "is_not", "ne": "is_not", "gt": "greater_than",
            "lt": "less_than", "not_contains": "does_not_contain", "exists": "is_set", "not_exists": "is_not_set"}
 MAX_GROUPS, MAX_CONDITIONS = 10, 20
+ENGAGEMENT_FIELDS = {"email.opened": "opened", "email.clicked": "clicked"}
 
 
 def _fail(path: str, message: str) -> Unprocessable:
@@ -41,6 +49,15 @@ def _fail(path: str, message: str) -> Unprocessable:
 
 def is_event_condition(cond: dict[str, Any]) -> bool:
     return isinstance(cond.get("field"), str) and cond["field"].startswith(EVENT_PREFIX)
+
+
+def is_engagement_condition(cond: dict[str, Any]) -> bool:
+    return cond.get("field") in ENGAGEMENT_FIELDS
+
+
+def _is_run_condition(cond: dict[str, Any]) -> bool:
+    """About this run (its event, its emails) rather than the contact record."""
+    return is_event_condition(cond) or is_engagement_condition(cond)
 
 
 def parse(raw: Any, path: str) -> dict[str, Any]:
@@ -79,8 +96,13 @@ def parse(raw: Any, path: str) -> dict[str, Any]:
         for i, item in enumerate(items):
             if not isinstance(item, dict):
                 raise _fail(f"{where}.conditions[{i}]", "must be an object")
-            conditions.append(_event_condition(item, f"{where}.conditions[{i}]") if is_event_condition(item)
-                              else dict(item))
+            at = f"{where}.conditions[{i}]"
+            if is_event_condition(item):
+                conditions.append(_event_condition(item, at))
+            elif is_engagement_condition(item):
+                conditions.append(_engagement_condition(item, at))
+            else:
+                conditions.append(dict(item))
         groups.append({"match": group_match, "conditions": conditions})
     return {"match": match, "groups": groups}
 
@@ -112,8 +134,30 @@ def _event_condition(raw: dict[str, Any], path: str) -> dict[str, Any]:
     return out
 
 
+def _engagement_condition(raw: dict[str, Any], path: str) -> dict[str, Any]:
+    op = str(raw.get("operator") or "is").strip().lower().replace(" ", "_")
+    op = ALIASES.get(op, op)
+    if op not in ("is", "is_not"):
+        raise _fail(f"{path}.operator", "must be 'is' or 'is_not'")
+    value = raw.get("value", True)
+    if not isinstance(value, bool):
+        raise _fail(f"{path}.value", "must be true or false")
+    step_id = raw.get("step_id")
+    if step_id is not None and (isinstance(step_id, bool) or not isinstance(step_id, int) or step_id < 1):
+        raise _fail(f"{path}.step_id", "must be the id of a send_email step before the split")
+    out: dict[str, Any] = {"field": raw["field"], "operator": op, "value": value}
+    if step_id is not None:
+        out["step_id"] = step_id
+    return out
+
+
+def engagement_conditions(parsed: dict[str, Any]) -> list[dict[str, Any]]:
+    """The split's ``email.opened`` / ``email.clicked`` conditions (definition.py sets their step_id)."""
+    return [c for g in parsed["groups"] for c in g["conditions"] if is_engagement_condition(c)]
+
+
 def _contact_part(group: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for c in group["conditions"] if not is_event_condition(c)]
+    return [c for c in group["conditions"] if not _is_run_condition(c)]
 
 
 def check(account_id: int, parsed: dict[str, Any], path: str) -> None:
@@ -131,14 +175,16 @@ def check(account_id: int, parsed: dict[str, Any], path: str) -> None:
 
 
 def evaluate(account_id: int, parsed: dict[str, Any], contact: ContactView, event_params: dict[str, Any],
-             now: datetime) -> bool:
-    results = (_group(account_id, g, contact, event_params, now) for g in parsed["groups"])
+             now: datetime, engaged: dict[int, set[str]] | None = None) -> bool:
+    """``engaged``: per send-email step id of this run, what its email saw ("opened", "clicked")."""
+    results = (_group(account_id, g, contact, event_params, now, engaged or {}) for g in parsed["groups"])
     return all(results) if parsed["match"] == "all" else any(results)
 
 
 def _group(account_id: int, group: dict[str, Any], contact: ContactView, params: dict[str, Any],
-           now: datetime) -> bool:
-    events = [_event_test(c, params, now) for c in group["conditions"] if is_event_condition(c)]
+           now: datetime, engaged: dict[int, set[str]]) -> bool:
+    events = [_event_test(c, params, now) if is_event_condition(c) else _engagement_test(c, engaged)
+              for c in group["conditions"] if _is_run_condition(c)]
     contact_part = _contact_part(group)
     if group["match"] == "all":
         if not all(events):
@@ -177,6 +223,11 @@ def _event_test(cond: dict[str, Any], params: dict[str, Any], now: datetime) -> 
     if when is None or bound is None:
         return False
     return when < bound if op == "before" else when > bound
+
+
+def _engagement_test(cond: dict[str, Any], engaged: dict[int, set[str]]) -> bool:
+    seen = ENGAGEMENT_FIELDS[cond["field"]] in engaged.get(int(cond.get("step_id") or 0), set())
+    return (seen == cond["value"]) == (cond["operator"] == "is")
 
 
 def _equal(actual: Any, expected: Any) -> bool:

@@ -9,10 +9,11 @@ makes a step done for its run, so a record retried after a crash is never counte
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from typing import Any
 
-from chalicelib.automations.models import StepStat
+from chalicelib.automations.models import StepStat, automation_key
 
 
 class StatsBuffer:
@@ -39,3 +40,21 @@ def run_counts(row: StepStat | None) -> dict[str, Any]:
     enrolled = int(row.enrolled) if row else 0
     ended = {k: int(getattr(row, f"runs_{k}")) if row else 0 for k in RUN_ENDINGS}
     return {"enrolled": enrolled, "runs": {"running": max(0, enrolled - sum(ended.values())), **ended}}
+
+
+# An automation email's marker (adapters.STEP_MARKER): "<run id>:<step id>", the run id being
+# the execution name "a<automation id>-v<version>-<contact>-d<day>" (enrollment.execution_name).
+_MARKER = re.compile(r"^a(\d+)-v\d+-.+:(\d+)$")
+ENGAGEMENT_COUNTERS = {"open": "opens", "click": "clicks"}
+
+
+def record_engagement(account_id: int, marker: Any, event_type: str) -> bool:
+    """The first open or click of an automation's email: one more for its step (the caller
+    calls once per message, so the counts are unique). False if ``marker`` names no step."""
+    found = _MARKER.match(marker) if isinstance(marker, str) else None
+    name = ENGAGEMENT_COUNTERS.get(event_type)
+    if found is None or name is None:
+        return False
+    key = automation_key(int(account_id), int(found.group(1)))
+    StepStat(key, int(found.group(2))).update(actions=[getattr(StepStat, name).add(1)])
+    return True

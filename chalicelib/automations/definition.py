@@ -164,7 +164,27 @@ def parse_steps(raw: Any, next_id: int = 1) -> tuple[list[dict[str, Any]], int]:
     for path_delay in _path_delays(steps, 0):
         if path_delay > MAX_PATH_DELAY_SECONDS:
             raise _fail("steps", "the delays on one path add up to more than a year")
+    _link_engagement(steps, "steps", [])
     return steps, ids.next_id
+
+
+def _link_engagement(steps: list[dict[str, Any]], path: str, emails_above: list[int]) -> None:
+    """Point each ``email.opened`` / ``email.clicked`` condition at a send-email step above its
+    split on the same path: the one it names, or the nearest one."""
+    emails = list(emails_above)
+    for i, step in enumerate(steps):
+        where = f"{path}[{i}]"
+        if step["type"] == SEND_EMAIL:
+            emails.append(step["id"])
+        elif step["type"] == SPLIT:
+            for cond in conditions.engagement_conditions(step["conditions"]):
+                if "step_id" not in cond and emails:
+                    cond["step_id"] = emails[-1]
+                if cond.get("step_id") not in emails:
+                    raise _fail(f"{where}.conditions", f"{cond['field']} needs a send_email step before the "
+                                                       "split on its path ('step_id' names one)")
+            _link_engagement(step["yes"], f"{where}.yes", emails)
+            _link_engagement(step["no"], f"{where}.no", emails)
 
 
 def _parse_list(raw: list[Any], path: str, ids: _Ids, depth: int) -> list[dict[str, Any]]:

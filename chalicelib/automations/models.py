@@ -125,6 +125,7 @@ class Run(BaseModel):
     done_steps = NumberSetAttribute(null=True)  # idempotency: a step is done once per run
     sending_steps = NumberSetAttribute(null=True)  # email steps handed to sending (at most once)
     branches = JSONAttribute(null=True)  # {step id: "yes"|"no"} for splits taken
+    sent_messages = JSONAttribute(null=True)  # {step id: message id} of the emails this run sent
     execution_arn = UnicodeAttribute(null=True)
 
     by_status = RunsByStatus()

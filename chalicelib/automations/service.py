@@ -20,6 +20,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.accounts import service as accounts
 from chalicelib.automations import adapters, conditions, definition, machines, periods
+from chalicelib.automations.counters import record_engagement as _count_engagement
 from chalicelib.automations.counters import run_counts
 from chalicelib.automations.models import (
     ACTIVE,
@@ -49,6 +50,16 @@ TRANSITIONS = {
     DISABLED: {ACTIVE},
     ARCHIVED: set(),
 }
+
+
+# ------------------------------------------------------------------ engagement (sending calls)
+
+
+def record_engagement(account_id: int, custom_variables: dict[str, Any] | None, event_type: str) -> bool:
+    """An email was opened or clicked for the first time: if an automation step sent it, that
+    step's ``opens`` / ``clicks`` go up by one. Whether it was one is the caller's no concern."""
+    marker = (custom_variables or {}).get(adapters.STEP_MARKER)
+    return marker is not None and _count_engagement(account_id, marker, event_type)
 
 
 # ------------------------------------------------------------------ reading

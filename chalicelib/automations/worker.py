@@ -174,11 +174,22 @@ def _perform(run: Run, step: dict[str, Any], contact: ContactView | None) -> dic
         contacts.remove_from_lists(run.account_id, run.contact_id, list(step["list_ids"]))
     elif kind == definition.SPLIT:
         yes = conditions.evaluate(run.account_id, step["conditions"], contact, event_params(run.trigger_data),
-                                  clock.now())
+                                  clock.now(), _engagement(run, step))
         return {"branch": "yes" if yes else "no"}
     elif kind != compiler.FINISH:
         raise StepFailed(f"Unknown step type {kind!r}")
     return {}
+
+
+def _engagement(run: Run, step: dict[str, Any]) -> dict[int, set[str]]:
+    """What became of the emails the split asks about: their step id -> {"opened", "clicked"}."""
+    sent = run.sent_messages or {}
+    wanted = {int(c["step_id"]): sent[str(c["step_id"])]
+              for c in conditions.engagement_conditions(step["conditions"]) if str(c.get("step_id")) in sent}
+    if not wanted:
+        return {}
+    seen = adapters.sending.engagement(run.account_id, sorted(set(wanted.values())))
+    return {step_id: seen.get(message_id, set()) for step_id, message_id in wanted.items()}
 
 
 def event_params(trigger_data: dict[str, Any] | None) -> dict[str, Any]:
@@ -216,6 +227,8 @@ def _advance(run: Run, step: dict[str, Any], nxt: dict[str, Any] | None, outcome
     actions = [Run.done_steps.add({step_id}), Run.updated_at.set(now)]
     if "branch" in outcome:
         actions.append(Run.branches.set({**(run.branches or {}), str(step_id): outcome["branch"]}))
+    if outcome.get("sent"):  # a later split may ask whether it was opened or clicked
+        actions.append(Run.sent_messages.set({**(run.sent_messages or {}), str(step_id): outcome["sent"]}))
     if outcome.get("skipped"):
         actions.append(Run.error.set(f"step {step_id} skipped: {outcome['skipped']}"))
     if nxt is None or removed:

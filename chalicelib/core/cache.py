@@ -1,5 +1,6 @@
 """A small in-process LRU cache bounded by the bytes of what it holds (and optionally by
-count), for values that never change under their key (content-addressed S3 objects)."""
+count), for values that never change under their key (content-addressed S3 objects), or
+that its user drops when they go stale."""
 
 from __future__ import annotations
 
@@ -37,3 +38,10 @@ class BoundedCache:
             while self._bytes > self.max_bytes or (self.max_items is not None and len(self._items) > self.max_items):
                 _, (old_size, _) = self._items.popitem(last=False)
                 self._bytes -= old_size
+
+    def drop(self, key: Hashable) -> None:
+        """Forget ``key`` (a value that went stale), so a fresh one can be put."""
+        with self._lock:
+            item = self._items.pop(key, None)
+            if item is not None:
+                self._bytes -= item[0]

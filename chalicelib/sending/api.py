@@ -35,7 +35,17 @@ from chalicelib.core.http import (
     query_list,
     query_param,
 )
-from chalicelib.sending import alerts, email_logs, events, service, stats, tracking, tracking_opt_outs, unsubscribe
+from chalicelib.sending import (
+    alerts,
+    email_logs,
+    events,
+    hooks,
+    service,
+    stats,
+    tracking,
+    tracking_opt_outs,
+    unsubscribe,
+)
 from chalicelib.sending.validation import SendError
 
 log = logging.getLogger("postline.sending.api")
@@ -191,6 +201,7 @@ def _track(message_id: str, event_type: str, details: dict[str, str]) -> bool:
     first = (message.opens_count if event_type == "open" else message.clicks_count) == 1
     if new and first:  # stats count messages opened or clicked, not opens or clicks
         stats.count(message, "opened" if event_type == "open" else "clicked")
+        hooks.email_engaged(message, event_type)
     return True
 
 

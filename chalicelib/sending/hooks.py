@@ -12,6 +12,8 @@
   is used up), asked when a send or batch call arrives, as the SMTP ingress asks at AUTH.
 - ``record_delivery_event``, ``is_hard_bounce``, ``contact_bounced``: what an SES notification
   means for the suppression list and the contact (the events worker asks).
+- ``email_engaged``: a message was opened or clicked for the first time; the automations
+  capability counts it for the step that sent it, if one did.
 - ``record_unsubscribe``: an unsubscribe link was used; the suppressions capability keeps
   opt-outs as ``unsubscription`` suppressions, so the list shows them and reactivating one
   lets mail through again.
@@ -66,6 +68,13 @@ def quota_refusal(account_id: int) -> str | None:
     from chalicelib.limits import service as limits
 
     return limits.MONTHLY_LIMIT_REASON if limits.monthly_limit_reached(account_id) else None
+
+
+def email_engaged(message: Any, event_type: str) -> None:
+    """The first ``open`` or ``click`` of ``message`` (called once per message and type)."""
+    from chalicelib.automations import service as automations
+
+    automations.record_engagement(message.account_id, message.custom_variables, event_type)
 
 
 def record_unsubscribe(message: Any) -> None:

@@ -33,6 +33,7 @@ from chalicelib.core import clock
 from chalicelib.core.db import BaseModel, table_name
 from chalicelib.core.errors import BadRequest
 from chalicelib.core.permissions import VIEWER, Principal
+from chalicelib.sending import mailbox_providers
 
 COUNTS = ("sent", "delivered", "bounced", "opened", "clicked", "spam", "unsubscribed")
 DEFAULT_DAYS = 7  # seed: "the last week + today"
@@ -40,18 +41,6 @@ MAX_DAYS = 366
 GROUPS = {"domains": "sending_domain_id", "categories": "category",
           "email_service_providers": "email_service_provider", "date": "date"}
 ADDS_PER_UPDATE = 100  # an UpdateExpression is at most 4 KB
-
-# Mailbox providers by the recipient's domain (MX-based detection of Google Workspace and
-# Office 365 is not done: their users' domains are their own).
-_PROVIDERS = {
-    "Google": ("gmail.com", "googlemail.com"),
-    "Outlook": ("outlook.com", "hotmail.com", "live.com", "msn.com"),
-    "Yahoo": ("yahoo.com", "ymail.com", "rocketmail.com", "aol.com"),
-    "iCloud": ("icloud.com", "me.com", "mac.com"),
-    "Proton": ("proton.me", "protonmail.com", "pm.me"),
-}
-_PROVIDER_OF = {d: name for name, domains in _PROVIDERS.items() for d in domains}
-OTHER_PROVIDER = "Other"
 
 
 class StatsCounter(BaseModel):
@@ -66,7 +55,7 @@ class StatsCounter(BaseModel):
 
 
 def provider_of(recipient: str) -> str:
-    return _PROVIDER_OF.get(recipient.rpartition("@")[2].lower(), OTHER_PROVIDER)
+    return mailbox_providers.provider_of(recipient)
 
 
 def counter_name(message: Any, count: str) -> str:
