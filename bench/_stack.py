@@ -29,7 +29,7 @@ def emulated_aws():
     from moto import mock_aws
 
     from chalicelib import aws
-    from chalicelib.local import stack
+    from local import stack
 
     logging.disable(logging.WARNING)
     with mock_aws():

@@ -60,7 +60,7 @@ def main() -> None:
     # there), this process playing the Lambdas, as `make run` does.
     import socket
 
-    from chalicelib.local.emulator import Emulator
+    from local.emulator import Emulator
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -78,7 +78,7 @@ def main() -> None:
 def _deploy_and_run() -> None:
     from chalicelib import aws
     from chalicelib.core import config
-    from chalicelib.local import stack
+    from local import stack
 
     config.reload()
     aws.reset_clients()

@@ -63,8 +63,8 @@ class Started:
     def __init__(self, state: Path, moto_recording: Path | None = None) -> None:
         from chalicelib import aws
         from chalicelib.core import config
-        from chalicelib.local import stack
-        from chalicelib.local.emulator import Emulator
+        from local import stack
+        from local.emulator import Emulator
 
         if moto_recording is not None:
             os.environ["MOTO_RECORDER_FILEPATH"] = str(moto_recording)
@@ -100,7 +100,7 @@ class Started:
 def main() -> None:
     from chalicelib import aws
     from chalicelib.contacts.models import Contact
-    from chalicelib.local import recording
+    from local import recording
 
     table = Contact.Meta.table_name
     items = contact_items(CONTACTS)

@@ -72,7 +72,7 @@ def variables(i: int) -> dict:
 def main() -> None:
     with mock_aws():
         from chalicelib import aws
-        from chalicelib.local import stack
+        from local import stack
 
         aws.reset_clients()
         stack.deploy()

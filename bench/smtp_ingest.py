@@ -271,7 +271,7 @@ def emulated_aws(mode: str):
     or moto in this process; either way with every resource of infra/template.yaml."""
     from chalicelib import aws
     from chalicelib.core import config
-    from chalicelib.local import stack
+    from local import stack
 
     if mode == "inprocess":
         from moto import mock_aws
@@ -281,7 +281,7 @@ def emulated_aws(mode: str):
             stack.deploy()
             yield
         return
-    from chalicelib.local.emulator import Emulator
+    from local.emulator import Emulator
 
     emulator = Emulator("127.0.0.1", _free_port()).start()
     try:

@@ -62,7 +62,7 @@ def emulated_aws():
     _atomic_dynamodb_writes()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         aws.reset_clients()
-        from chalicelib.local import stack
+        from local import stack
 
         stack.deploy()
         yield

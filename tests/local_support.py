@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from chalicelib.local.emulator import Emulator
+from local.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.local.ses_events import CATEGORY_SAMPLES
+from local.ses_events import CATEGORY_SAMPLES
 from chalicelib.sending import bounces
 from chalicelib.suppressions.service import BOUNCE_CATEGORIES
 

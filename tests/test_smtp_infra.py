@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.core import health
 from chalicelib.limits.models import AccountLimits, UsageWindow
-from chalicelib.local import stack
+from local import stack
 from chalicelib.smtp.models import SmtpSessions
 from chalicelib.smtp.settings import settings as smtp_settings
 from chalicelib.suppressions.models import Suppression
