@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -65,13 +64,11 @@ class Started:
         from chalicelib.core import config
         from local import stack
         from local.emulator import Emulator
+        from local.testing import free_port
 
         if moto_recording is not None:
             os.environ["MOTO_RECORDER_FILEPATH"] = str(moto_recording)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        self.emulator = Emulator("127.0.0.1", port, state).start()
+        self.emulator = Emulator("127.0.0.1", free_port(), state).start()
         os.environ.pop("MOTO_RECORDER_FILEPATH", None)
         self.emulator.wait_ready()
         os.environ["AWS_ENDPOINT_URL"] = self.emulator.endpoint

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from local import ses_events
 from chalicelib.sending.models import Message
+from local import ses_events
 from tests.events_support import pump_events, queued_events
 from tests.sending_support import pump, verified_domain
 
