@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 install: $(VENV)/.installed
 
 run: install
-	$(PY) -m chalicelib.local run
+	$(PY) -m local run
 
 test: install
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
@@ -68,7 +68,7 @@ bench: install
 	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: install
-	$(VENV)/bin/ruff check app.py chalicelib tests bench infra
+	$(VENV)/bin/ruff check app.py chalicelib local tests bench infra
 
 clean:
 	rm -rf $(VENV) build .postline

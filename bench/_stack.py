@@ -26,17 +26,11 @@ os.environ.pop("POSTLINE_RESOURCE_PREFIX", None)
 def emulated_aws():
     import logging
 
-    from moto import mock_aws
-
-    from chalicelib import aws
-    from chalicelib.local import stack
+    from local.testing import in_process_aws
 
     logging.disable(logging.WARNING)
-    with mock_aws():
-        aws.reset_clients()
-        stack.deploy()
+    with in_process_aws(execute_state_machines=False):
         yield
-    aws.reset_clients()
 
 
 def run_queue(client, handler: str, queue: str) -> int:

@@ -42,8 +42,6 @@ os.environ.pop("POSTLINE_RESOURCE_PREFIX", None)
 
 import logging  # noqa: E402
 
-from moto import mock_aws  # noqa: E402
-
 N = int(os.environ.get("AUTOMATION_BENCH_CONTACTS", "1000"))
 MODE = os.environ.get("AUTOMATION_BENCH_MODE", "local")  # "local": the emulator process; "inprocess"
 WORKERS = 4
@@ -52,38 +50,12 @@ TIMEOUT = 1800  # for the action phase; a busy 2-core machine needs minutes
 
 def main() -> None:
     logging.disable(logging.WARNING)  # moto logs every failed-by-design state loudly
-    if MODE == "inprocess":
-        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-            _deploy_and_run()
-        return
-    # The local stack's emulator: moto's server in its own process (Step Functions executing
-    # there), this process playing the Lambdas, as `make run` does.
-    import socket
+    # "local": the local stack's emulator, moto's server in its own process (Step Functions
+    # executing there), this process playing the Lambdas, as `make run` does.
+    from local.testing import emulator_aws, in_process_aws
 
-    from chalicelib.local.emulator import Emulator
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    emulator = Emulator("127.0.0.1", port).start()
-    try:
-        emulator.wait_ready(timeout=60)
-        emulator.enable_step_functions()
-        os.environ["AWS_ENDPOINT_URL"] = emulator.endpoint
-        _deploy_and_run()
-    finally:
-        emulator.stop()
-
-
-def _deploy_and_run() -> None:
-    from chalicelib import aws
-    from chalicelib.core import config
-    from chalicelib.local import stack
-
-    config.reload()
-    aws.reset_clients()
-    stack.deploy()
-    run_bench()
+    with in_process_aws() if MODE == "inprocess" else emulator_aws():
+        run_bench()
 
 
 def _pump(queue: str, handler, stop: threading.Event) -> None:

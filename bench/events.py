@@ -3,7 +3,7 @@
 Everything runs in one process on the in-process AWS emulation (moto), as the test suite
 does. Setup (not timed): an account, a verified domain and 20,000 sent messages (half
 transactional, half bulk), and one SES notification per message in SES's own JSON
-(chalicelib/local/ses_events.py builds them): 80% Delivery, 5% hard bounce (``badrecipient``:
+(local/ses_events.py builds them): 80% Delivery, 5% hard bounce (``badrecipient``:
 a suppression, and on bulk mail a contact lookup), 5% spam complaint (a suppression), 5%
 DeliveryDelay (soft bounce), 5% Transient bounce (``greylisting``: no suppression).
 
@@ -33,7 +33,7 @@ PER_INVOCATION = 10
 
 
 def notification(message, i: int) -> dict:
-    from chalicelib.local import ses_events
+    from local import ses_events
 
     raw = (f"From: {message.from_email}\r\nTo: {message.recipient}\r\nSubject: Bench\r\n"
            f"Message-ID: <{message.message_id}@{message.domain_name}>\r\n\r\n").encode()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -63,15 +62,13 @@ class Started:
     def __init__(self, state: Path, moto_recording: Path | None = None) -> None:
         from chalicelib import aws
         from chalicelib.core import config
-        from chalicelib.local import stack
-        from chalicelib.local.emulator import Emulator
+        from local import stack
+        from local.emulator import Emulator
+        from local.testing import free_port
 
         if moto_recording is not None:
             os.environ["MOTO_RECORDER_FILEPATH"] = str(moto_recording)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        self.emulator = Emulator("127.0.0.1", port, state).start()
+        self.emulator = Emulator("127.0.0.1", free_port(), state).start()
         os.environ.pop("MOTO_RECORDER_FILEPATH", None)
         self.emulator.wait_ready()
         os.environ["AWS_ENDPOINT_URL"] = self.emulator.endpoint
@@ -100,7 +97,7 @@ class Started:
 def main() -> None:
     from chalicelib import aws
     from chalicelib.contacts.models import Contact
-    from chalicelib.local import recording
+    from local import recording
 
     table = Contact.Meta.table_name
     items = contact_items(CONTACTS)

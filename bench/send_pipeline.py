@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import warnings  # noqa: E402
 
 from _stack import AwsClock  # noqa: E402
-from moto import mock_aws  # noqa: E402
+
+from local.testing import in_process_aws  # noqa: E402
 
 warnings.filterwarnings("ignore")
 MESSAGES = 2000
@@ -70,13 +71,7 @@ def variables(i: int) -> dict:
 
 
 def main() -> None:
-    with mock_aws():
-        from chalicelib import aws
-        from chalicelib.local import stack
-
-        aws.reset_clients()
-        stack.deploy()
-
+    with in_process_aws(execute_state_machines=False):
         from chalice.test import Client
 
         import app as app_module
@@ -100,6 +95,7 @@ def main() -> None:
             {"to": [{"email": f"c{b * PER_BATCH + i}@bench-rcpt.example"}], "template_variables": variables(i)}
             for i in range(PER_BATCH)]} for b in range(MESSAGES // PER_BATCH)]
 
+        from chalicelib import aws
         from chalicelib.sending import ses
 
         sesv2 = aws.client("sesv2")

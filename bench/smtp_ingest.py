@@ -147,17 +147,13 @@ def bare_sink(tls_context: ssl.SSLContext, token: str):
 
     controller = Controller(Sink(), hostname="127.0.0.1", port=0, tls_context=tls_context, authenticator=authenticator,
                             auth_required=True, data_size_limit=10 * 1024 * 1024)
-    controller.port = _free_port()
+    from local.testing import free_port
+
+    controller.port = free_port()
     controller.start()
     return controller
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -269,30 +265,10 @@ def main() -> None:
 def emulated_aws(mode: str):
     """The local stack's emulator (moto's server in its own process, as `make run` starts it)
     or moto in this process; either way with every resource of infra/template.yaml."""
-    from chalicelib import aws
-    from chalicelib.core import config
-    from chalicelib.local import stack
+    from local.testing import emulator_aws, in_process_aws
 
-    if mode == "inprocess":
-        from moto import mock_aws
-
-        with mock_aws():
-            aws.reset_clients()
-            stack.deploy()
-            yield
-        return
-    from chalicelib.local.emulator import Emulator
-
-    emulator = Emulator("127.0.0.1", _free_port()).start()
-    try:
-        emulator.wait_ready(timeout=60)
-        os.environ["AWS_ENDPOINT_URL"] = emulator.endpoint
-        config.reload()
-        aws.reset_clients()
-        stack.deploy()
+    with in_process_aws(execute_state_machines=False) if mode == "inprocess" else emulator_aws(step_functions=False):
         yield
-    finally:
-        emulator.stop()
 
 
 def drain(stopping: Callable[[float], bool]) -> dict[str, Any]:

@@ -31,9 +31,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("POSTLINE_RESOURCE_PREFIX", None)
 
 import pytest  # noqa: E402
-from moto import mock_aws  # noqa: E402
 
-from chalicelib import aws  # noqa: E402
 from chalicelib.core import clock  # noqa: E402
 
 
@@ -60,13 +58,10 @@ def _atomic_dynamodb_writes() -> None:
 @pytest.fixture(scope="session", autouse=True)
 def emulated_aws():
     _atomic_dynamodb_writes()
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        aws.reset_clients()
-        from chalicelib.local import stack
+    from local.testing import in_process_aws
 
-        stack.deploy()
+    with in_process_aws():
         yield
-    aws.reset_clients()
 
 
 @pytest.fixture(autouse=True)

@@ -92,7 +92,7 @@ def start(zone: StubZone, port: int = 0, address: str = "127.0.0.1") -> DNSServe
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve a zone file for POSTLINE_DNS_RESOLVER (reloads on change)")
-    parser.add_argument("--zone", required=True, help="zone file, e.g. from python -m chalicelib.domains.cli zone")
+    parser.add_argument("--zone", required=True, help="zone file, e.g. from python -m local.domains zone")
     parser.add_argument("--port", type=int, default=5353)
     parser.add_argument("--address", default="127.0.0.1")
     args = parser.parse_args()

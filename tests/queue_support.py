@@ -1,4 +1,4 @@
-"""Driving the real queues with the local event pump (chalicelib/local/pump.py), one batch at
+"""Driving the real queues with the local event pump (local/pump.py), one batch at
 a time, until a record that always fails has been through its queue, into its DLQ and out
 through the DLQ's consumer, as in Lambda: retries, SQS's redrive, then core/deadletters.py."""
 
@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from chalicelib import aws
 from chalicelib.core import clock, deadletters
 from chalicelib.core.config import settings
-from chalicelib.local.pump import QueuePoller, consumers
+from local.pump import QueuePoller, consumers
 
 
 class _Receipts:

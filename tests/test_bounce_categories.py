@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.local.ses_events import CATEGORY_SAMPLES
 from chalicelib.sending import bounces
 from chalicelib.suppressions.service import BOUNCE_CATEGORIES
+from local.ses_events import CATEGORY_SAMPLES
 
 
 @pytest.mark.parametrize("bounce_type,subtype,status,diagnostic,category,code", [

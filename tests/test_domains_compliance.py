@@ -6,7 +6,8 @@ import pytest
 
 from chalicelib.core import config
 from chalicelib.core.errors import Forbidden
-from chalicelib.domains import cli, service
+from chalicelib.domains import service
+from local import domains as cli
 from tests.domain_helpers import publish, unique_domain, zone  # noqa: F401
 
 COMPANY = {"name": "Acme", "address": "1 Main St", "city": "Springfield", "country": "US", "zip_code": "12345",

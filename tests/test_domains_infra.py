@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalicelib.core import health, openapi
 from chalicelib.domains import instructions, verification
 from chalicelib.domains.models import Domain, DomainAccountSettings, SetupInstructionRequest
-from chalicelib.local import stack
+from local import stack
 
 
 def _by_table_name(template: dict) -> dict:

@@ -16,8 +16,8 @@ import pytest
 from chalice.app import SQSEventConfig
 
 from chalicelib.core.config import settings
-from chalicelib.local import stack
-from chalicelib.local.pump import queue_name
+from local import stack
+from local.pump import queue_name
 
 ROOT = Path(__file__).resolve().parents[1]
 

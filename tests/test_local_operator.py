@@ -18,13 +18,13 @@ import requests
 from local_support import ROOT, free_port, running_emulator
 from test_local_smoke import Stack
 
-from chalicelib.local import state
-from chalicelib.local.settings import LocalSettings
+from local import state
+from local.settings import LocalSettings
 
 TOOLS = [
-    ["-m", "chalicelib.local", "create-account", "--name", "Acme", "--email", "ops@acme.test"],
-    ["-m", "chalicelib.domains.cli", "pending"],
-    ["-m", "chalicelib.limits.cli", "show", "--account-id", "1"],
+    ["-m", "local", "create-account", "--name", "Acme", "--email", "ops@acme.test"],
+    ["-m", "local.domains", "pending"],
+    ["-m", "local.limits", "show", "--account-id", "1"],
 ]
 
 
@@ -89,7 +89,7 @@ def test_a_busy_smtp_port_stops_make_run_with_one_line(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = _tool(["-m", "chalicelib.local", "run"], tmp_path, POSTLINE_AWS_PORT=str(free_port()),
+        done = _tool(["-m", "local", "run"], tmp_path, POSTLINE_AWS_PORT=str(free_port()),
                      POSTLINE_API_PORT=str(free_port()), POSTLINE_SMTP_PORT=str(free_port()),
                      POSTLINE_BULK_SMTP_PORT=str(free_port()), POSTLINE_SMTP_TLS_PORT=str(port),
                      POSTLINE_BULK_SMTP_TLS_PORT=str(free_port()))
@@ -111,7 +111,7 @@ def test_tools_use_the_stack_of_their_state_directory_and_ctrl_c_under_load_is_q
         made = _tool(TOOLS[0], ours)
         assert made.returncode == 0, made.stderr
         account = json.loads(made.stdout)
-        limits = _tool(["-m", "chalicelib.limits.cli", "show", "--account-id", str(account["account_id"])], ours)
+        limits = _tool(["-m", "local.limits", "show", "--account-id", str(account["account_id"])], ours)
         assert limits.returncode == 0 and json.loads(limits.stdout)["plan"] == "free", limits.stderr
         # another state directory has no stack: refused, even though a stack answers on a port
         refused = _tool(TOOLS[0], other, POSTLINE_AWS_PORT=str(stack.aws_port))

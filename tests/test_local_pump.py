@@ -13,7 +13,7 @@ from chalice import Chalice
 from local_support import running_emulator
 
 from chalicelib.core import queues
-from chalicelib.local.pump import EventPump, failed_ids
+from local.pump import EventPump, failed_ids
 
 
 @pytest.fixture(scope="module")

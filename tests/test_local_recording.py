@@ -10,7 +10,7 @@ import boto3
 import pytest
 from local_support import free_port, running_emulator
 
-from chalicelib.local import recording
+from local import recording
 
 
 def entry(service: str | None, method: str = "POST", target: str | None = None, url: str = "http://127.0.0.1:4566/",
@@ -171,7 +171,7 @@ def test_dynamodb_items_s3_objects_and_ses_identities_survive_restarts_of_the_em
 
 def test_no_snapshot_before_the_saved_state_is_loaded(tmp_path: Path):
     """A snapshot of an emulator that has not loaded the file would replace the file by nothing."""
-    from chalicelib.local.emulator import EmulatorError
+    from local.emulator import EmulatorError
 
     path = tmp_path / "aws-recording.jsonl"
     saved = json.dumps(entry("dynamodb", target="DynamoDB_20120810.PutItem")) + "\n"
@@ -212,7 +212,7 @@ def test_concurrent_batch_writes_all_survive_a_restart(tmp_path: Path):
 
 
 def test_the_journal_is_snapshotted_once_it_grows_past_the_limit_and_writes_go_on_after_it(tmp_path: Path):
-    from chalicelib.local.emulator import SnapshotTimer
+    from local.emulator import SnapshotTimer
 
     path = tmp_path / "aws-recording.jsonl"
     with running_emulator(path) as emulator:

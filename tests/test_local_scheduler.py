@@ -9,7 +9,7 @@ import pytest
 from chalice import Chalice, Cron, Rate
 
 from chalicelib.core import clock
-from chalicelib.local.scheduler import ScheduleError, Scheduler, parse
+from local.scheduler import ScheduleError, Scheduler, parse
 
 
 def test_a_rate_schedule_fires_after_each_period():

@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 from local_support import ROOT, free_port
 
-from chalicelib.local.emulator import port_is_free
+from local.emulator import port_is_free
 
 
 class Stack:
@@ -29,7 +29,7 @@ class Stack:
                    POSTLINE_BULK_SMTP_TLS_PORT=str(free_port()))
         if dns_resolver:
             env["POSTLINE_DNS_RESOLVER"] = dns_resolver
-        self.process = subprocess.Popen([sys.executable, "-m", "chalicelib.local", "run"], cwd=ROOT, env=env,
+        self.process = subprocess.Popen([sys.executable, "-m", "local", "run"], cwd=ROOT, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output = ""
 
@@ -80,7 +80,7 @@ def _smtp_mail_reaches_the_logs(stack: Stack, creds: dict, auth: dict) -> None:
         assert smtp.sendmail(sender, [owner], mail) == {}
     logs_url = f"{stack.api}/api/accounts/{creds['account_id']}/email_logs"
     deadline = time.monotonic() + 60
-    while True:  # delivered, as the emulated SES's Delivery notification says (chalicelib/local/ses_events.py)
+    while True:  # delivered, as the emulated SES's Delivery notification says (local/ses_events.py)
         found = [m for m in requests.get(logs_url, headers=auth, timeout=10).json()["messages"]
                  if m["subject"] == "Over SMTP"]
         events = []

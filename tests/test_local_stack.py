@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from chalicelib import aws
-from chalicelib.local import stack
+from local import stack
 
 TINY = """
 Parameters:

@@ -46,7 +46,7 @@ class Wsgi:
     """The Chalice app as a WSGI application, through the same local gateway as chalice.test."""
 
     def __init__(self, app):
-        from chalicelib.local.server import PostlineGateway
+        from local.server import PostlineGateway
 
         self.gateway = PostlineGateway(app, Config(chalice_stage="dev"))
 

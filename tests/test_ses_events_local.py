@@ -1,12 +1,12 @@
 """The local path: the emulated SES publishes its event JSON after each send
-(chalicelib/local/ses_events.py) and the same events worker records it."""
+(local/ses_events.py) and the same events worker records it."""
 
 from __future__ import annotations
 
 import pytest
 
-from chalicelib.local import ses_events
 from chalicelib.sending.models import Message
+from local import ses_events
 from tests.events_support import pump_events, queued_events
 from tests.sending_support import pump, verified_domain
 

@@ -12,10 +12,10 @@ import pytest
 
 from chalicelib.core import health
 from chalicelib.limits.models import AccountLimits, UsageWindow
-from chalicelib.local import stack
 from chalicelib.smtp.models import SmtpSessions
 from chalicelib.smtp.settings import settings as smtp_settings
 from chalicelib.suppressions.models import Suppression
+from local import stack
 
 ROOT = Path(__file__).resolve().parents[1]
 INGRESS = ROOT / "infra" / "smtp-ingress.yaml"

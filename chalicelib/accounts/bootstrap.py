@@ -4,7 +4,7 @@ In AWS, `make bootstrap STAGE=... OWNER_EMAIL=...` invokes the ``bootstrap`` Lam
 (app.py), which calls ``first_owner``; the token is in the function's return value only,
 handed once to whoever invoked it, never logged. A second call is refused: the deployment
 has its owner, who makes further accounts and tokens through the API. The local stack's
-first start makes its owner the same way (chalicelib/local/bootstrap.py).
+first start makes its owner the same way (local/bootstrap.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Re-drive hooks: how queued work is rebuilt when the local stack restarts.
 
 The local stack keeps DynamoDB and S3 across restarts but not SQS or Step Functions
-(chalicelib/local/recording.py says why). A capability whose work sits in queues between
+(local/recording.py says why). A capability whose work sits in queues between
 steps registers a hook that re-enqueues it from its own tables (for example, imports
 still running), or settles what can't be rebuilt (queued mail whose content travelled in
 the lost queue message ends failed, saying so). The local runtime calls every hook once at

@@ -3,7 +3,7 @@
 ``initial`` -> (DNS passes) ``under_review`` -> ``compliant``, or ``non_compliant`` (the
 "Rejected" badge). With POSTLINE_COMPLIANCE_REVIEW=auto (the default) the review approves
 a domain as soon as its DNS passes. With ``manual`` the domain waits for an operator
-(``python -m chalicelib.domains.cli approve|reject --domain-id N``); if the account has no
+(``python -m local.domains approve|reject --domain-id N``); if the account has no
 company info yet it first waits in ``awaiting_questionnaire`` until it is submitted.
 The demo domain has the status ``demo`` and never enters the lifecycle.
 """

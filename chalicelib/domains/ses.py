@@ -90,7 +90,7 @@ def ensure_identity(domain_name: str) -> None:
 def restore_identities() -> int:
     """At a local start: the SES identity of every live domain, made again where missing.
 
-    The local stack keeps SES's writes across restarts (chalicelib/local/recording.py), but
+    The local stack keeps SES's writes across restarts (local/recording.py), but
     state saved before it did holds none, and then no domain could send."""
     from chalicelib.domains.models import Domain  # models import nothing of this module's
 

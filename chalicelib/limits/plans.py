@@ -6,7 +6,7 @@
 - The monthly quota is the plan's volume (free: 4,000): over it mail is rejected, and SMTP
   answers ``535 5.7.0 Monthly messages limit reached``.
 A self-hosted operator moves an account to another plan or sets any value with
-``python -m chalicelib.limits.cli``.
+``python -m local.limits``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ statuses, event history, suppressions and contact statuses.
 
 SES publishes each configuration set's events to an SNS topic whose SQS subscription is
 this queue (infra/template.yaml); locally the emulator publishes the same JSON to it
-(chalicelib/local/ses_events.py). Safe to deliver twice (a notice's event id is recorded
+(local/ses_events.py). Safe to deliver twice (a notice's event id is recorded
 once) and in any order (status precedence in ``events``).
 """
 

@@ -1,10 +1,10 @@
-"""Operator commands for sending domains (separate from chalicelib.local's CLI).
+"""Operator commands for sending domains (beside ``python -m local``'s own commands).
 
-    python -m chalicelib.domains.cli pending                       # domains waiting for review
-    python -m chalicelib.domains.cli approve --domain-id 12 [--note "..."]
-    python -m chalicelib.domains.cli reject  --domain-id 12 --reason "..."
-    python -m chalicelib.domains.cli check   --domain-id 12        # re-check DNS now
-    python -m chalicelib.domains.cli zone    --domain-id 12 --output my.zone   # its records as a zone file
+    python -m local.domains pending                       # domains waiting for review
+    python -m local.domains approve --domain-id 12 [--note "..."]
+    python -m local.domains reject  --domain-id 12 --reason "..."
+    python -m local.domains check   --domain-id 12        # re-check DNS now
+    python -m local.domains zone    --domain-id 12 --output my.zone   # its records as a zone file
 
 It works on the local stack running from the state directory (POSTLINE_STATE_DIR, default
 .postline; no credentials needed), or with ``--aws`` on the deployment your AWS credentials
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chalicelib.local.operator import run_tool
+from local.operator import run_tool
 
 if TYPE_CHECKING:
     from chalicelib.domains.models import Domain
@@ -53,7 +53,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.domains.cli", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m local.domains", description=__doc__.split("\n")[0])
     parser.add_argument("--aws", action="store_true",
                         help="use the deployment your AWS credentials reach instead of the local stack")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -3,8 +3,8 @@ one line naming it and the variable that moves it, never a traceback from deep i
 
 from __future__ import annotations
 
-from chalicelib.local.emulator import EmulatorError, port_is_free
-from chalicelib.local.settings import HOST, LocalSettings
+from local.emulator import EmulatorError, port_is_free
+from local.settings import HOST, LocalSettings
 
 
 def wanted(ls: LocalSettings) -> list[tuple[int, str, str]]:
@@ -23,7 +23,7 @@ def wanted(ls: LocalSettings) -> list[tuple[int, str, str]]:
 def check_free(ls: LocalSettings) -> None:
     """Raise EmulatorError (printed as one line) for the first port that is taken or used twice,
     or if a stack already runs from the same state directory (two would corrupt its recording)."""
-    from chalicelib.local import state
+    from local import state
 
     other = state.running_pid(ls)
     if other is not None:

@@ -3,14 +3,14 @@
 ``.postline/aws-recording.jsonl`` holds one JSON document a line:
 
 1. a snapshot of what persists: a ``begin`` line; DynamoDB items (ITEMS_PER_LINE a line) and
-   S3 buckets and objects, in compact form (chalicelib/local/snapshot.py); SES's write
+   S3 buckets and objects, in compact form (local/snapshot.py); SES's write
    requests (identities, DKIM, MAIL FROM, configuration sets: a few per domain, so they are
    kept as requests); an ``end`` line;
 2. the journal: every DynamoDB, S3 and SES write the emulator served after it, in the order
    it applied them, in moto's recorder format (method, URL, headers, body).
 
 The emulator appends journal lines under one lock, each in a single write
-(chalicelib/local/moto_server.py), so lines never interleave. At boot it loads the snapshot
+(local/moto_server.py), so lines never interleave. At boot it loads the snapshot
 straight into its backends and replays the journal in process; it writes a new snapshot
 (the whole file, replaced atomically) after a boot that replayed a journal, when the journal
 grows past a limit, and at shutdown, so a start loads data, not its history.

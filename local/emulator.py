@@ -1,6 +1,6 @@
 """The embedded AWS: a moto server subprocess on 127.0.0.1, with its control API.
 
-The process is moto's application (chalicelib/local/moto_server.py adds the state file:
+The process is moto's application (local/moto_server.py adds the state file:
 journal, restore, snapshot). Run with TZ=UTC (moto's Wait states compare naive local times) and MOTO_PORT set (Step
 Functions service integrations call back into ``localhost:$MOTO_PORT``); stack-probe §3/§6.
 """
@@ -22,7 +22,7 @@ from typing import IO, Any
 import requests
 
 log = logging.getLogger("postline.local.emulator")
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
 class EmulatorError(RuntimeError):
@@ -81,7 +81,7 @@ class Emulator:
                 "Stop it, or choose another port with POSTLINE_AWS_PORT.")
         env = dict(os.environ, TZ="UTC", MOTO_PORT=str(self.port))
         env.pop("MOTO_ENABLE_RECORDING", None)  # moto's recorder stays off: moto_server journals writes
-        command = [sys.executable, "-m", "chalicelib.local.moto_server", "-H", self.host, "-p", str(self.port)]
+        command = [sys.executable, "-m", "local.moto_server", "-H", self.host, "-p", str(self.port)]
         if self.recording_path is not None:
             command += ["--state", str(self.recording_path)]
         output: Any = subprocess.DEVNULL

@@ -31,7 +31,7 @@ from chalicelib.core.config import settings
 
 log = logging.getLogger("postline.local.stack")
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
+TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "template.yaml"
 STACK_NAME = "postline"
 # In-process moto (mock_aws) answers its control API on this host; a server on its own.
 _IN_PROCESS_CONTROL = "http://motoapi.amazonaws.com"

@@ -1,9 +1,9 @@
 """Operator CLI for sending limits.
 
-    python -m chalicelib.limits.cli show --account-id 3
-    python -m chalicelib.limits.cli set --account-id 3 --plan business
-    python -m chalicelib.limits.cli set --account-id 3 --hourly 2000 --monthly none
-    python -m chalicelib.limits.cli plans
+    python -m local.limits show --account-id 3
+    python -m local.limits set --account-id 3 --plan business
+    python -m local.limits set --account-id 3 --hourly 2000 --monthly none
+    python -m local.limits plans
 
 It works on the local stack running from the state directory (POSTLINE_STATE_DIR, default
 .postline; no credentials needed), or with --aws on the deployment your AWS credentials reach
@@ -17,7 +17,7 @@ import json
 import sys
 
 from chalicelib.limits import plans
-from chalicelib.local.operator import run_tool
+from local.operator import run_tool
 
 
 def _limit(value: str) -> int:
@@ -38,7 +38,7 @@ def _show(account_id: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.limits.cli", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m local.limits", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("plans", help="list the plans and their limits")

@@ -1,7 +1,7 @@
-"""``python -m chalicelib.local <command>``: run the local stack, or operate on a running one.
+"""``python -m local <command>``: run the local stack, or operate on a running one.
 
 Commands other than ``run`` talk to the stack that ``make run`` started from the state
-directory (POSTLINE_STATE_DIR, default .postline: see chalicelib/local/state.py), through the
+directory (POSTLINE_STATE_DIR, default .postline: see local/state.py), through the
 same service functions the API uses; with no such stack running they refuse. To add one, write a
 function taking the parsed arguments and decorate it with ``@command``:
 
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.local.settings import LocalSettings, local_settings
+from local.settings import LocalSettings, local_settings
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,8 @@ class CommandError(RuntimeError):
 
 def connect() -> LocalSettings:
     """Load the app against the stack running from the state directory, or explain why not."""
-    from chalicelib.local.operator import connect as connect_operator
-    from chalicelib.local.state import StackNotFound
+    from local.operator import connect as connect_operator
+    from local.state import StackNotFound
 
     try:
         return connect_operator()
@@ -65,7 +65,7 @@ def connect() -> LocalSettings:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from chalicelib.local import runtime
+    from local import runtime
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("pynamodb").setLevel(logging.WARNING)  # app.py does this too, after pynamodb's import chatter
@@ -111,7 +111,7 @@ def create_token(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m chalicelib.local", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
     subs = top.add_subparsers(dest="command", required=True, metavar="command")
     for name, (help_text, args, handler) in COMMANDS.items():
         sub = subs.add_parser(name, help=help_text, description=help_text)
@@ -123,8 +123,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from chalicelib.core.config import ConfigError
-    from chalicelib.local.emulator import EmulatorError
-    from chalicelib.local.scheduler import ScheduleError
+    from local.emulator import EmulatorError
+    from local.scheduler import ScheduleError
 
     args = parser().parse_args(argv)
     try:

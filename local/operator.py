@@ -1,7 +1,7 @@
 """Connecting an operator tool to the running local stack (found by its state directory).
 
 The local CLI and the domains and limits CLIs call ``connect()`` before they import any
-model: it finds the stack (chalicelib.local.state, or a one-line refusal), points boto3 and
+model: it finds the stack (local.state, or a one-line refusal), points boto3 and
 pynamodb at that stack's emulator with throwaway credentials, and loads the app with the
 stack's stage environment, so the tool sees exactly the tables the API sees.
 """
@@ -11,12 +11,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from chalicelib.local import state
-from chalicelib.local.settings import LocalSettings, local_settings
+from local import state
+from local.settings import LocalSettings, local_settings
 
 
 def connect() -> LocalSettings:
-    from chalicelib.local.runtime import load_app, prepare_environment
+    from local.runtime import load_app, prepare_environment
 
     ls = local_settings()
     running = state.find(ls).settings(ls)

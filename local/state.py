@@ -2,7 +2,7 @@
 
 `make run` writes ``<state dir>/stack.json`` once it is ready (its pid, ports, stage and the
 id of the CloudFormation stack it made on its emulator) and removes it when it stops. An
-operator tool (``python -m chalicelib.local ...``, the domains and limits CLIs) reads the
+operator tool (``python -m local ...``, the domains and limits CLIs) reads the
 record of POSTLINE_STATE_DIR and checks, before touching anything, that the process is
 alive and that the emulator on the recorded port is the one that process made (same stack
 id): a stack started from another directory on the default port is refused, never used.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.local.settings import HOST, LocalSettings, local_settings
+from local.settings import HOST, LocalSettings, local_settings
 
 STACK_FILE = "stack.json"
 
@@ -101,7 +101,7 @@ def _emulator_stack_id(record: RunningStack, stack_name: str) -> str | None:
 
 def find(ls: LocalSettings | None = None) -> RunningStack:
     """The stack running from ``ls.state_dir``, checked; raises StackNotFound."""
-    from chalicelib.local.stack import STACK_NAME
+    from local.stack import STACK_NAME
 
     ls = ls or local_settings()
     record_path = path(ls)
@@ -136,7 +136,7 @@ def record(ls: LocalSettings, smtp_ports: dict[tuple[str, bool], int]) -> Runnin
     """Write the record of this process's stack, now ready (the environment points at its emulator)."""
     from chalicelib import aws
     from chalicelib.core.config import settings
-    from chalicelib.local.stack import STACK_NAME
+    from local.stack import STACK_NAME
 
     stack_id = aws.client("cloudformation").describe_stacks(StackName=STACK_NAME)["Stacks"][0]["StackId"]
     return write(ls, settings().region, stack_id, {

@@ -1,6 +1,6 @@
 """The emulator's state as snapshot lines, and back: DynamoDB items and S3 objects.
 
-Runs inside the moto server process (chalicelib/local/moto_server.py), reading and writing
+Runs inside the moto server process (local/moto_server.py), reading and writing
 moto's backends directly: loading 100k items this way takes seconds, where the same items
 sent as BatchWriteItem requests took minutes. Items are kept in DynamoDB's wire format and
 object bodies in base64, so a snapshot does not depend on moto's classes. Tables and

@@ -30,11 +30,11 @@ from typing import Any
 from chalice.app import Chalice
 from chalice.config import Config
 
-from chalicelib.local import ports, state
-from chalicelib.local.emulator import Emulator, EmulatorError, SnapshotTimer
-from chalicelib.local.recording import RecordingError
-from chalicelib.local.scheduler import Scheduler
-from chalicelib.local.settings import HOST, PROJECT_DIR, LocalSettings
+from local import ports, state
+from local.emulator import Emulator, EmulatorError, SnapshotTimer
+from local.recording import RecordingError
+from local.scheduler import Scheduler
+from local.settings import HOST, PROJECT_DIR, LocalSettings
 
 log = logging.getLogger("postline.local")
 # A start after a kill replays at most about this much journal (~9 s): a journaled write costs
@@ -110,7 +110,7 @@ class LocalStack:
         self.snapshots: SnapshotTimer | None = None
 
     def start(self) -> None:
-        from chalicelib.local import recording
+        from local import recording
 
         started = time.monotonic()
         ports.check_free(self.ls)  # every listener's port, before anything starts
@@ -149,7 +149,7 @@ class LocalStack:
 
     def _start_aws(self) -> None:
         from chalicelib.core import redrive
-        from chalicelib.local import bootstrap, stack
+        from local import bootstrap, stack
 
         self.emulator.enable_step_functions()
         stack.deploy()
@@ -161,8 +161,8 @@ class LocalStack:
                                                           self.ls.api_url)
 
     def _start_services(self, app: Chalice, config: Config, scheduler: Scheduler) -> None:
-        from chalicelib.local.pump import EventPump
-        from chalicelib.local.server import ApiServer
+        from local.pump import EventPump
+        from local.server import ApiServer
 
         # Finds every consumer's queue first: a missing one fails before anything serves.
         pump = EventPump(app, function_prefix=function_prefix(config), timeouts=lambda_timeouts(app, config),

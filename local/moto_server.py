@@ -1,6 +1,6 @@
-"""``python -m chalicelib.local.moto_server``: moto's application, served by waitress, keeping what persists.
+"""``python -m local.moto_server``: moto's application, served by waitress, keeping what persists.
 
-With ``--state FILE`` (chalicelib/local/recording.py describes the file) the server:
+With ``--state FILE`` (local/recording.py describes the file) the server:
 - journals each DynamoDB, S3 and SES write once recording is on: under one lock held from
   the journal line to the write's effect, so lines never interleave (moto's own recorder
   wrote each line in pieces, unlocked: concurrent long lines tore) and their order is the
@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from chalicelib.local import ses_events, snapshot
-from chalicelib.local.recording import is_persistent_write, is_ses
+from local import ses_events, snapshot
+from local.recording import is_persistent_write, is_ses
 
 log = logging.getLogger("postline.local.moto_server")
 SERVER_THREADS = 64  # the pump long-polls each queue from a thread; API, SMTP, workers, Step Functions call too

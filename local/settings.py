@@ -12,7 +12,7 @@ from pathlib import Path
 
 from chalicelib.core.config import ConfigError
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"  # the local stack never listens beyond this machine
 
 

@@ -1,5 +1,0 @@
-import sys
-
-from chalicelib.local.cli import main
-
-sys.exit(main())
