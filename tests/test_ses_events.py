@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.sending import events
 from chalicelib.sending.models import Message
-from tests.events_support import bounce, complaint, delay, delivery, record_events, sns_envelope
+from tests.events_support import bounce, complaint, delay, delivery, record_events, sns_envelope, stamp
 from tests.sending_support import pump, verified_domain
 
 SEND, BULK = "send.postline.test", "bulk.postline.test"
@@ -55,7 +55,7 @@ def test_delivery_makes_the_message_delivered_and_the_log_shows_only_the_specs_e
     detail = log(api, message.message_id)
     assert detail["status"] == "delivered"
     # the record's own history (queued, sent with SES's id and the configuration set) stays inside
-    assert detail["events"] == [{"event_type": "delivery", "created_at": "2026-12-07T10:00:01.000Z",
+    assert detail["events"] == [{"event_type": "delivery", "created_at": stamp("10:00:01.000"),
                                  "details": {"recipient_mx": "203.0.113.9", "email_service_provider": "Other"}}]
     assert message.ses_message_id not in str(detail) and "configuration_set" not in str(detail)
 
@@ -135,13 +135,13 @@ def test_a_soft_bounce_keeps_the_message_enqueued_until_the_outcome(api, client,
     assert detail["events"][0]["event_type"] == "soft_bounce"
     assert detail["events"][0]["details"]["bounce_category"] == "overquota"
     assert suppressions(api, message.recipient) == []  # a soft bounce never suppresses
-    record_events(client, [delivery(message, at="2026-12-07T11:00:00.000Z")])
+    record_events(client, [delivery(message, at=stamp("11:00:00.000"))])
     assert log(api, message.message_id)["status"] == "delivered"
 
 
 def test_soft_bounces_then_ses_giving_up_end_in_one_bounce(api, client, domain):
     message = sent(api, client, domain)
-    delays = [delay(message, at=f"2026-12-07T1{i % 10}:00:00.000Z") for i in range(10)]
+    delays = [delay(message, at=stamp(f"1{i % 10}:00:00.000")) for i in range(10)]
     final = bounce(message, bounce_type="Transient", subtype="MailboxFull", status="4.2.2",
                    diagnostic="smtp; 452 4.2.2 Mailbox full")
     record_events(client, [delay(message)] + delays[:5])

@@ -102,7 +102,11 @@ def _drip(sock, data: bytes, every: float) -> int:
 
 def _closed_after(replies, expected: bytes) -> None:
     assert replies.readline() == expected
-    assert replies.readline() == b""  # and the server closed the connection
+    try:
+        rest = replies.readline()
+    except ConnectionResetError:  # closed with a byte of ours unread: the kernel resets the connection
+        rest = b""
+    assert rest == b""  # and the server closed the connection
 
 
 def test_a_silent_connection_is_closed_after_the_idle_timeout(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 from chalicelib.core import clock
 from chalicelib.sending import stats, tracking
 from chalicelib.sending.models import Message
-from tests.events_support import bounce, complaint, delay, delivery, record_events
+from tests.events_support import DAY, bounce, complaint, delay, delivery, record_events
 from tests.sending_support import pump, verified_domain
 
 BATCH = "send.postline.test"
@@ -70,7 +70,7 @@ def test_the_worked_example_and_the_sdk(api, client, domain, account):
 
     from tests.sdk import sdk_session
 
-    today = clock.now().date().isoformat()
+    today = DAY.isoformat()  # the day the notifications happened
     with sdk_session(client):
         sdk = mt.MailtrapClient(token=account[1], account_id=str(account[0].account_id)).stats_api
         params = StatsFilterParams(start_date=today, end_date=today)
