@@ -25,6 +25,7 @@ from chalicelib.core.permissions import (
     LEVEL_NAMES,
     OWNER,
     RESOURCE_ALIASES,
+    VIEWER,
     Grant,
     Principal,
 )
@@ -115,6 +116,15 @@ def require(principal: Principal, level: int, resource_type: str = "account",
             resource_id: int | None = None, parents: tuple[tuple[str, int], ...] = ()) -> None:
     if not principal.can(level, resource_type, resource_id, parents):
         raise Forbidden("Access forbidden")
+
+
+def require_domain_admin(principal: Principal, domain_id: int) -> None:
+    """Changing a record of a sending domain: a domain the caller can't see is 404 (its ids
+    can't be probed), one it sees but doesn't administer 403."""
+    visible = principal.resource_ids("domain", VIEWER)
+    if visible is not None and domain_id not in visible:
+        raise NotFound()
+    require(principal, ADMIN, "domain", domain_id)
 
 
 def require_manager(principal: Principal) -> None:

@@ -126,9 +126,6 @@ def create(principal: Principal, body: dict[str, Any]) -> tuple[dict[str, Any], 
 def delete(principal: Principal, opt_out_id: str) -> dict[str, Any]:
     """Tracking applies to the address's mail from the domain again."""
     item = _by_id(principal.account_id, opt_out_id)
-    visible = principal.resource_ids("domain", VIEWER)
-    if visible is not None and item.domain_id not in visible:
-        raise NotFound()
-    accounts.require(principal, ADMIN, "domain", item.domain_id)
+    accounts.require_domain_admin(principal, item.domain_id)
     item.delete()
     return to_wire(item)

@@ -341,10 +341,7 @@ def _live_domain(account_id: int, raw: Any) -> Any:
 def delete(principal: Principal, suppression_id: str) -> dict[str, Any]:
     """Reactivate: the address may receive the domain's mail on that stream again."""
     item = _by_id(principal.account_id, suppression_id)
-    visible = principal.resource_ids("domain", VIEWER)
-    if visible is not None and item.domain_id not in visible:
-        raise NotFound()
-    accounts.require(principal, ADMIN, "domain", item.domain_id)
+    accounts.require_domain_admin(principal, item.domain_id)
     item.delete()
     return to_wire(item)
 
