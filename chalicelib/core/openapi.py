@@ -1,6 +1,8 @@
 """Postline's OpenAPI 3 document, assembled from one fragment per capability.
 
-Each capability keeps ``openapi.yaml`` beside its routes. Under ``paths`` a key is either a
+Each capability keeps ``openapi.yaml`` beside its routes: the prose, the responses and the
+response schemas. Request bodies and query parameters come from the request models the
+routes declare (``core.request_models``), so what is documented is what is validated. Under ``paths`` a key is either a
 full path (``/api/health``) or, for account resources, the path below the account
 (``/api_tokens``) marked ``x-account-scoped: true``; such a path is published in both styles
 the API serves: ``/api/accounts/{account_id}/...`` and ``/api/...`` (or ``x-unprefixed``).
@@ -107,8 +109,107 @@ def document() -> dict[str, Any]:
         for section, entries in (fragment.get("components") or {}).items():
             doc["components"].setdefault(section, {}).update(entries)
         doc.setdefault("tags", []).extend(fragment.get("tags") or [])
+    _request_models(doc)
     _edge_responses(doc)
     return doc
+
+
+def _request_models(doc: dict[str, Any]) -> None:
+    """Each declared route's request body and query parameters, from its models."""
+    from pydantic.json_schema import models_json_schema
+
+    from chalicelib.core.request_models import DECLARED
+
+    bodies = {d.body for d in DECLARED.values() if d.body}
+    queries = {d.query for d in DECLARED.values() if d.query}
+    keys, schema = models_json_schema([(m, "validation") for m in sorted(bodies | queries, key=_qualname)],
+                                      ref_template="#/components/schemas/{model}")
+    defs = {name: openapi30(s) for name, s in schema.get("$defs", {}).items()}
+    query_defs = {keys[(m, "validation")]["$ref"].rsplit("/", 1)[1] for m in queries}
+    doc["components"]["schemas"].update({k: v for k, v in defs.items() if k not in query_defs})
+    for (method, path), declared in DECLARED.items():
+        op = (doc["paths"].get(path) or {}).get(method.lower())
+        if op is None:
+            continue  # tests/test_openapi.py fails on an undocumented route
+        if declared.body:
+            ref = keys[(declared.body, "validation")]
+            _body_schema(op, ref, declared.body.envelope)
+        if declared.query:
+            name = keys[(declared.query, "validation")]["$ref"].rsplit("/", 1)[1]
+            _query_parameters(op, defs[name], declared.query)
+
+
+def _qualname(model: type) -> str:
+    return f"{model.__module__}.{model.__qualname__}"
+
+
+def _body_schema(op: dict[str, Any], ref: dict[str, str], envelope: str | None) -> None:
+    schema: dict[str, Any] = dict(ref)
+    if envelope:  # Mailtrap's clients may wrap the fields in one key; both forms are accepted
+        schema = {"anyOf": [dict(ref), {"type": "object", "required": [envelope],
+                                        "properties": {envelope: dict(ref)}}]}
+    body = op.setdefault("requestBody", {"required": True})
+    media = body.setdefault("content", {}).setdefault("application/json", {})
+    media["schema"] = schema
+
+
+def _query_parameters(op: dict[str, Any], schema: dict[str, Any], model: type) -> None:
+    from chalicelib.core.request_models import is_list
+
+    written = {p.get("name"): p for p in op.get("parameters", []) if p.get("in") == "query"}
+    params = [p for p in op.get("parameters", []) if p.get("in") != "query"]
+    required = set(schema.get("required", []))
+    for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+        key = field.alias or name
+        prop = dict(schema["properties"][key])
+        prose = written.get(key) or written.get(f"{key}[]") or {}
+        description = prop.pop("description", None) or prose.get("description")
+        prop.pop("title", None)
+        prop.pop("nullable", None)  # an absent parameter is the "null"; a query has no null
+        if prop.get("default", 0) is None:
+            prop.pop("default")
+        param: dict[str, Any] = {"name": f"{key}[]" if is_list(field.annotation) else key, "in": "query",
+                                 "required": key in required, "schema": prop}
+        if is_list(field.annotation):
+            param.update(style="form", explode=True)
+        if description:
+            param["description"] = description
+        params.append(param)
+    op["parameters"] = params
+
+
+def openapi30(node: Any) -> Any:
+    """A pydantic (JSON Schema 2020-12) schema in OpenAPI 3.0's dialect: ``nullable`` for
+    ``null`` in a union, ``enum`` for ``const``, one ``example``, boolean exclusive bounds,
+    and no siblings beside a ``$ref`` (3.0 ignores them)."""
+    if isinstance(node, list):
+        return [openapi30(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: openapi30(v) for k, v in node.items()}
+    for union in ("anyOf", "oneOf"):
+        options = node.get(union)
+        if options and {"type": "null"} in options:
+            rest = [o for o in options if o != {"type": "null"}]
+            node.pop(union)
+            if len(rest) == 1:
+                merged = rest[0] if "$ref" not in rest[0] else {"allOf": [rest[0]]}
+                node = {**merged, **node}
+            else:
+                node[union] = rest
+            node["nullable"] = True
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    if "examples" in node:
+        examples = node.pop("examples")
+        node["example"] = examples[0] if isinstance(examples, list) and examples else examples
+    for bound, inclusive in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(node.get(bound), int | float) and not isinstance(node.get(bound), bool):
+            node[inclusive] = node.pop(bound)
+            node[bound] = True
+    if "$ref" in node and len(node) > 1:
+        node = {**{k: v for k, v in node.items() if k != "$ref"}, "allOf": [{"$ref": node["$ref"]}]}
+    return node
 
 
 def _edge_responses(doc: dict[str, Any]) -> None:

@@ -4,28 +4,24 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib.core.http import api_route, created, json_object, principal
+from chalicelib.core.http import api_route, created, principal, request_body, request_query
 from chalicelib.suppressions import service
+from chalicelib.suppressions.request_models import SuppressionCreate, SuppressionImportDefaults, SuppressionList
 
 bp = Blueprint(__name__)
 IMPORT_TYPES = ["application/json", "text/csv", "text/plain"]
-_LIST_PARAMS = ("email", "last_id", "start_time", "end_time", "domain_id", "type", "sending_stream")
 
 
-def _params(*names: str) -> dict[str, str]:
-    query = bp.current_request.query_params or {}
-    return {name: query[name] for name in names if query.get(name) not in (None, "")}
-
-
-@api_route(bp, "/suppressions", ["GET"])
+@api_route(bp, "/suppressions", ["GET"], query=SuppressionList)
 def list_suppressions(account_id=None):
-    return service.list_suppressions(principal(bp, account_id), _params(*_LIST_PARAMS))
+    who = principal(bp, account_id)
+    return service.list_suppressions(who, request_query(bp))
 
 
-@api_route(bp, "/suppressions", ["POST"])
+@api_route(bp, "/suppressions", ["POST"], body=SuppressionCreate)
 def create_suppression(account_id=None):
     who = principal(bp, account_id)
-    body, new = service.create(who, json_object(bp))
+    body, new = service.create(who, request_body(bp))
     return created({"data": body}) if new else {"data": body}
 
 
@@ -34,12 +30,13 @@ def delete_suppression(suppression_id, account_id=None):
     return service.delete(principal(bp, account_id), suppression_id)
 
 
-@api_route(bp, "/suppressions/import", ["POST"], content_types=IMPORT_TYPES)
+@api_route(bp, "/suppressions/import", ["POST"], query=SuppressionImportDefaults, content_types=IMPORT_TYPES)
 def import_suppressions(account_id=None):
     who = principal(bp, account_id)
+    defaults: SuppressionImportDefaults = request_query(bp)
     request = bp.current_request
     return service.import_request(who, request.raw_body or b"", request.headers.get("content-type"),
-                                  _params(*service.IMPORT_DEFAULTS))
+                                  defaults.model_dump(exclude_none=True))
 
 
 @api_route(bp, "/suppressions/export", ["GET"])

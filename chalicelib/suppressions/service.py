@@ -39,6 +39,7 @@ from chalicelib.suppressions.models import (
     address_of,
     scope_of,
 )
+from chalicelib.suppressions.request_models import SuppressionCreate, SuppressionList
 
 PAGE_SIZE = 1000  # the spec: up to 1000 suppressions per request
 MAX_PER_DOMAIN = 1000  # seed: up to 1,000 emails per selected domain in one insert
@@ -199,15 +200,6 @@ def record_delivery_event(message: Any, event_type: str, bounce_category: str | 
 # ---------------------------------------------------------------- API: list
 
 
-def _time(name: str, value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return clock.iso(clock.parse_iso(value))
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 date-time") from None
-
-
 def _by_id(account_id: int, suppression_id: str) -> Suppression:
     for item in Suppression.by_id.query(str(suppression_id)):
         if item.account_id == int(account_id):
@@ -215,37 +207,30 @@ def _by_id(account_id: int, suppression_id: str) -> Suppression:
     raise NotFound()
 
 
-def list_suppressions(principal: Principal, params: dict[str, Any]) -> list[dict[str, Any]]:
+def list_suppressions(principal: Principal, params: SuppressionList) -> list[dict[str, Any]]:
     """Oldest first, up to 1,000; ``last_id`` continues after that suppression."""
     visible = principal.resource_ids("domain", VIEWER)  # None: every domain of the account
     if visible is not None and not visible:
         accounts.require(principal, VIEWER)
     account_id = principal.account_id
-    lower, upper = _time("start_time", params.get("start_time")) or "0", "9"
-    end = _time("end_time", params.get("end_time"))
-    if end:
-        upper = f"{end}#\uffff"
-    last_id = params.get("last_id")
-    if last_id:
+    lower = clock.iso(params.start_time) if params.start_time else "0"
+    upper = f"{clock.iso(params.end_time)}#\uffff" if params.end_time else "9"
+    if params.last_id:
         try:
-            cursor = _by_id(account_id, last_id).list_key
+            cursor = _by_id(account_id, params.last_id).list_key
         except NotFound:
             raise BadRequest("last_id does not name a suppression of this account") from None
         lower = max(lower, cursor + "\x00")
     filters = []
-    for name, attr in (("type", "type"), ("sending_stream", "stream")):
-        if params.get(name):
-            filters.append(lambda s, a=attr, v=params[name]: getattr(s, a) == v)
-    if params.get("domain_id"):
-        try:
-            wanted = int(params["domain_id"])
-        except ValueError:
-            raise BadRequest("domain_id must be an integer") from None
-        filters.append(lambda s: s.domain_id == wanted)
+    for value, attr in ((params.type, "type"), (params.sending_stream, "stream")):
+        if value:
+            filters.append(lambda s, a=attr, v=value: getattr(s, a) == v)
+    if params.domain_id is not None:
+        filters.append(lambda s: s.domain_id == params.domain_id)
     if lower >= upper:
         return []
     condition = Suppression.list_key.between(lower, upper)
-    email = (params.get("email") or "").strip().lower()
+    email = (params.email or "").strip().lower()
     if email:
         found = Suppression.by_email.query(f"{account_id}#{email}", condition)
     else:
@@ -266,14 +251,14 @@ def export_csv(principal: Principal) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["id", "email", "domain_name", "sending_stream", "type", "created_at"])
-    params: dict[str, Any] = {}
+    params = SuppressionList()
     while True:
         page = list_suppressions(principal, params)
         for s in page:
             writer.writerow([s["id"], s["email"], s["domain_name"], s["sending_stream"], s["type"], s["created_at"]])
         if len(page) < PAGE_SIZE:
             return out.getvalue()
-        params = {"last_id": page[-1]["id"]}
+        params = SuppressionList(last_id=page[-1]["id"])
 
 
 # ---------------------------------------------------------------- API: add, remove
@@ -300,31 +285,13 @@ def _type_error(value: Any) -> str | None:
     return None
 
 
-def create(principal: Principal, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def create(principal: Principal, params: SuppressionCreate) -> tuple[dict[str, Any], bool]:
     """One manual suppression (the SDK's ``create``); returns it and whether it is new."""
-    from chalicelib.sending.validation import required_email  # one definition of a valid address
-
-    params = body.get("suppression") if isinstance(body.get("suppression"), dict) else body
-    errors: dict[str, list[str]] = {}
-    email = required_email(params, errors)
-    stream = params.get("sending_stream")
-    if problem := _stream_error(stream):
-        errors["sending_stream"] = [problem]
-    suppression_type = params.get("type") or MANUAL_IMPORT
-    if problem := _type_error(suppression_type):
-        errors["type"] = [problem]
-    domain = None
-    raw_domain = params.get("domain_id")
-    if raw_domain in (None, ""):
-        errors["domain_id"] = ["can't be blank"]
-    else:
-        domain = _live_domain(principal.account_id, raw_domain)
-        if domain is None:
-            errors["domain_id"] = ["is not a sending domain of this account"]
-    if errors:
-        raise Unprocessable(errors)
+    domain = _live_domain(principal.account_id, params.domain_id)
+    if domain is None:
+        raise Unprocessable.field("domain_id", "is not a sending domain of this account")
     accounts.require(principal, ADMIN, "domain", domain.domain_id)
-    item, new = suppress(principal.account_id, domain.domain_id, email, stream, suppression_type,
+    item, new = suppress(principal.account_id, domain.domain_id, params.email, params.sending_stream, params.type,
                          domain_name=domain.domain_name)
     return to_wire(item), new
 
