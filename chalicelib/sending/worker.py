@@ -53,6 +53,7 @@ TIME_BUDGET_SECONDS = 40.0  # stop starting chunks after this (the function time
 SNAPSHOT_BYTES = 150 * 1024  # records carried in a dispatch body (SQS allows 256 KB in all)
 DOMAIN_RECHECKS = 10  # seed: an unverified domain's status is re-checked 10 more times
 DOMAIN_RECHECK_SECONDS = 900  # every 15 minutes (the SQS maximum delay): 2.5 hours in all
+DOMAIN_CHECKED_SECONDS = 60  # the API (or SMTP ingress) checked the domain on acceptance: not asked again this soon
 
 LOST_AT_RESTART_REASON = ("the local stack was restarted before this message was sent, and its queued dispatch "
                           "went with the emulator's queues; send it again")
@@ -224,6 +225,9 @@ class Delivery:
         """Whether the dispatch's sending domain keeps it from going now (a dispatch holds one
         domain). Suspended: put back for DOMAIN_RECHECK_SECONDS, its logs saying why; after
         DOMAIN_RECHECKS more checks, or at once if the domain is gone, rejected."""
+        accepted = min(m.created_at for m in todo)
+        if not self.body.get("domain_checks") and clock.now() - accepted < timedelta(seconds=DOMAIN_CHECKED_SECONDS):
+            return False  # checked when it was accepted, a moment ago (saves a read per dispatch)
         why, final = hooks.sending_domain_block(self.account_id, todo[0].domain_id)
         if why is None:
             return False
