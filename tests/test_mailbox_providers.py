@@ -61,3 +61,21 @@ def test_stats_by_mailbox_provider_see_google_workspace_customers(api, client, a
     rows = {r["email_service_provider"]: r["stats"]["delivery_count"]
             for r in api.get("/api/stats/email_service_providers").json}
     assert rows == {"Google Workspace": 2, "Google": 1}
+
+
+def test_email_logs_filter_by_status_and_google_workspace(api, client, account, zone):  # noqa: F811
+    # seed-C 14 as written: Status in {Delivered, Opted Out} AND provider in {Google Workspace, Yahoo}
+    from tests.events_support import bounce, complaint
+
+    company = unique_domain("corp")
+    zone.set(company, "MX", "1 aspmx.l.google.com.")
+    domain = verified_domain(account[0].account_id)
+    workspace, bounced, yahoo, gmail = send_many(api, domain, [f"ann@{company}", f"bob@{company}", "cy@yahoo.com",
+                                                               "di@gmail.com"])
+    record_events(client, [delivery(workspace), bounce(bounced), delivery(yahoo), complaint(yahoo), delivery(gmail)])
+    query = ("/api/email_logs?filters[status][operator]=equal&filters[status][value][]=delivered"
+             "&filters[status][value][]=opted_out&filters[email_service_provider][operator]=equal"
+             "&filters[email_service_provider][value][]=Google%20Workspace"
+             "&filters[email_service_provider][value][]=Yahoo")
+    found = {m["message_id"]: m["status"] for m in api.get(query).json["messages"]}
+    assert found == {workspace.message_id: "delivered", yahoo.message_id: "opted_out"}

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from chalicelib.core import clock
+from chalicelib.limits import service as limits
 from chalicelib.limits.service import Hold
 from chalicelib.sending import idempotency, ses, worker
 from chalicelib.sending.models import Message
@@ -258,6 +259,7 @@ def test_auto_bcc_copies_with_their_own_headers(api, account, client):
     assert copy1["To"] == to and copy1["Bcc"] is None
     logs = api.get("/api/email_logs", headers={}).json["messages"]
     assert {m["to"] for m in logs} >= {to, bcc1, bcc2}
+    assert limits.monthly_used(account[0].account_id) == 3  # seed-C 19: usage grows by 3
 
 
 def create_template(api, **fields) -> dict:

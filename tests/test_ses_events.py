@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from chalicelib.sending import events
+from chalicelib.sending import events, unsubscribe
 from chalicelib.sending.models import Message
 from tests.events_support import bounce, complaint, delay, delivery, record_events, sns_envelope, stamp
 from tests.sending_support import pump, verified_domain
@@ -104,6 +104,20 @@ def test_a_complaint_opts_out_suppresses_and_keeps_the_delivery(api, client, dom
         ("spam", {"spam_feedback_type": "abuse"})]
     [suppression] = suppressions(api, message.recipient)
     assert suppression["type"] == "spam complaint" and suppression["sending_stream"] == "bulk"
+
+
+def test_an_unsubscribe_opts_out_suppresses_and_keeps_the_delivery(api, client, domain):
+    message = sent(api, client, domain, host=BULK)  # seed-C 5, the unsubscribe half
+    record_events(client, [delivery(message)])
+    r = client.http.post(f"/api/unsubscribe/{unsubscribe.token_for(message.message_id)}",
+                         headers={"Host": "postline.test", "Content-Type": "application/x-www-form-urlencoded"},
+                         body="List-Unsubscribe=One-Click")
+    assert r.status_code == 200
+    detail = log(api, message.message_id)
+    assert detail["status"] == "opted_out"
+    assert [e["event_type"] for e in detail["events"]] == ["delivery", "unsubscribe"]
+    [suppression] = suppressions(api, message.recipient)
+    assert suppression["type"] == "unsubscription" and suppression["sending_stream"] == "bulk"
 
 
 def test_a_notification_delivered_twice_changes_nothing(api, client, domain):

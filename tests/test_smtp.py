@@ -140,6 +140,23 @@ def test_message_goes_through_the_same_pipeline_with_bcc_from_the_envelope(smtp,
     assert out.get_content().strip() == "Your invoice"
 
 
+def test_a_custom_variables_header_over_1000_bytes_is_ignored_and_arrays_keep_their_first_value(
+        smtp, client, account, token, domain):
+    sender = f"app@{domain.domain_name}"
+    big, listed = rcpt("big"), rcpt("listed")
+    folded = ",\r\n ".join(f'"key{i}": "{"v" * 50}"' for i in range(20))  # 1,200 bytes on folded lines
+    with session(smtp, token) as smtp_client:
+        assert smtp_client.sendmail(sender, [big], mime(sender, [big], extra=(
+            f"X-MT-Custom-Variables: {{{folded}}}"))) == {}
+        assert smtp_client.sendmail(sender, [listed], mime(sender, [listed], extra=(
+            'X-MT-Custom-Variables: {"user_id": "123", "tags": ["index0", "index1", "index2"]}'))) == {}
+    messages = {m.recipient: m for m in stored(account)}
+    assert messages[big].custom_variables is None  # seed-C 16: ignored completely ...
+    assert messages[listed].custom_variables == {"user_id": "123", "tags": "index0"}  # seed-C 17
+    pump(client)
+    assert delivered_to(big) == 1 and delivered_to(listed) == 1  # ... and the email is still sent
+
+
 def test_bulk_listener_is_the_bulk_stream_and_mime_parts_survive(smtp, account, token, domain):
     sender = f"news@{domain.domain_name}"
     message = email.message.EmailMessage(policy=email.policy.SMTP)

@@ -150,6 +150,15 @@ def test_suppressions_are_per_domain_and_stream(api, client, account, domain):
         [domain.domain_name, other.domain_name])
 
 
+def test_an_any_stream_suppression_blocks_both_streams(api, client, domain):
+    email = rcpt("any")  # seed-C 3: stream `any` blocks both
+    api.post("/api/suppressions", {"email": email, "domain_id": domain.domain_id, "sending_stream": "any"})
+    ids = send(api, domain, [email], host=BULK) + send(api, domain, [email], host=SEND)
+    pump(client)
+    assert sent_to(email) == []
+    assert [api.get(f"/api/email_logs/{i}").json["status"] for i in ids] == ["not_delivered"] * 2
+
+
 def test_reactivating_lets_the_next_send_through(api, client, domain):
     email = rcpt("back")
     created = api.post("/api/suppressions", {"email": email, "domain_id": domain.domain_id,

@@ -85,6 +85,13 @@ def test_the_pixel_records_an_open_and_a_link_a_click_then_redirects(api, client
     clicks = [e for e in detail["events"] if e["event_type"] == "click"]
     assert detail["clicks_count"] == 5 and len(clicks) == 5  # seed-C 10: every click is an event
     assert {c["details"]["click_url"] for c in clicks} == {"https://shop.test/a?x=1&y=2", "https://shop.test/b"}
+    from chalicelib.sending import events
+    from chalicelib.sending.models import Message
+
+    stored = Message.get(message_id, consistent_read=True)  # seed-C 29: a click's webhook payload
+    click = events.webhook_payload(stored, next(e for e in stored.events if e["event_type"] == "click"))
+    assert click["url"] == "https://shop.test/a?x=1&y=2" and click["user_agent"] == "Mozilla/5.0 (Macintosh)"
+    assert click["ip"] and click["event"] == "click"
 
 
 def test_forged_tokens_and_other_hosts_answer_404(api, client, domain):

@@ -8,6 +8,9 @@
 - ``sending_hold``: whether a dispatch must wait for the account's hourly rate or the
   domain's and SES's sending rates, which one and until when (seed: Sending Limits; over
   the hourly rate mail is queued, never dropped).
+- ``sending_domain_block``: why the dispatch's sending domain may not send now (its DNS
+  records stopped verifying past the grace period, it lost compliance, it was deleted),
+  asked at every delivery attempt: mail accepted earlier waits for it (seed: Suspension).
 - ``quota_refusal``: why the account may not hand in more mail at all (its monthly quota
   is used up), asked when a send or batch call arrives, as the SMTP ingress asks at AUTH.
 - ``record_delivery_event``, ``is_hard_bounce``, ``contact_bounced``: what an SES notification
@@ -61,6 +64,19 @@ def sending_hold(account_id: int, domain_id: int, count: int, hourly: bool = Tru
     from chalicelib.limits import service as limits
 
     return limits.sending_hold(account_id, domain_id, count, hourly)
+
+
+def sending_domain_block(account_id: int, domain_id: int) -> tuple[str | None, bool]:
+    """(why mail from this domain can't go now, completing "<domain> can't send because ...",
+    or None; whether that is final: the domain is gone)."""
+    from chalicelib.core.errors import NotFound
+    from chalicelib.domains import service as domains
+
+    try:
+        domain = domains.get_live(account_id, domain_id)
+    except NotFound:
+        return "it has been deleted", True
+    return domains.blocked_reason(domain), False
 
 
 def quota_refusal(account_id: int) -> str | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.header import Header
@@ -135,7 +134,9 @@ def _attachment_leaf(cache: PartCache, item: Attachment) -> bytes:
 
 
 def _multipart(subtype: str, parts: list[bytes]) -> bytes:
-    boundary = f"=_pl_{uuid.uuid4().hex}"  # "=_" never occurs in QP or base64 bodies
+    # "=_" never occurs in QP or base64 bodies, so a fixed boundary per subtype (nested
+    # parts differ by subtype) is safe, and costs no random draw per part
+    boundary = f"=_pl_{subtype}"
     out = [f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'.encode()]
     delimiter = f"--{boundary}\r\n".encode()
     for part in parts:

@@ -7,7 +7,9 @@ suppression hooks (a dispatch over a sending rate goes back on its queue, its me
 logs saying why and until when), then per chunk of messages: render, build MIME, store the raw copies in
 S3, mark the chunk in flight, submit each to SES, and record what SES said. SES throttling
 and 5xx put the rest back on the queue with an exponential delay (same dispatch id);
-refusals end ``rejected``/``failed`` with the reason.
+refusals end ``rejected``/``failed`` with the reason. Mail whose sending domain may not send
+when its turn comes (DNS no longer verified, not compliant) is suspended: re-checked every
+15 minutes, 10 more times, then rejected (seed: Suspension).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import random
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from chalicelib import aws
@@ -48,6 +51,9 @@ RETRY_BASE_SECONDS = 30
 MAX_DELAY_SECONDS = 900  # the SQS maximum
 TIME_BUDGET_SECONDS = 40.0  # stop starting chunks after this (the function times out at 60 s)
 SNAPSHOT_BYTES = 150 * 1024  # records carried in a dispatch body (SQS allows 256 KB in all)
+DOMAIN_RECHECKS = 10  # seed: an unverified domain's status is re-checked 10 more times
+DOMAIN_RECHECK_SECONDS = 900  # every 15 minutes (the SQS maximum delay): 2.5 hours in all
+DOMAIN_CHECKED_SECONDS = 60  # the API (or SMTP ingress) checked the domain on acceptance: not asked again this soon
 
 LOST_AT_RESTART_REASON = ("the local stack was restarted before this message was sent, and its queued dispatch "
                           "went with the emulator's queues; send it again")
@@ -63,14 +69,17 @@ def backoff_seconds(attempt: int) -> int:
 
 
 def dispatch_body(dispatch_id: str, account_id: int, stream: str, messages: list[Message], ref: dict[str, Any],
-                  attempt: int = 0, version: int = 0, deferred: bool = False) -> dict[str, Any]:
+                  attempt: int = 0, version: int = 0, deferred: bool = False, domain_checks: int = 0) -> dict[str, Any]:
     """What goes on the queue: the message ids, their records as of ledger ``version`` if they fit.
 
     ``deferred``: the records are not written yet and the snapshots are their only copy
-    (set only when the snapshots fit; the caller writes the records otherwise)."""
+    (set only when the snapshots fit; the caller writes the records otherwise).
+    ``domain_checks``: how many times the sending domain was found unable to send."""
     body = {"v": 1, "dispatch_id": dispatch_id, "account_id": account_id, "stream": stream,
             "message_ids": [m.message_id for m in messages], "content": ref, "attempt": attempt,
             "ledger_version": version}
+    if domain_checks:
+        body["domain_checks"] = domain_checks
     snapshots = [m.serialize() for m in messages]
     if len(json.dumps(snapshots)) <= SNAPSHOT_BYTES:
         body["snapshots"] = snapshots
@@ -89,6 +98,16 @@ def _fail(message: Message, status: str, reason: str) -> None:
     message.status = status
     message.status_reason = reason
     events.add(message, "reject", {"reject_reason": reason})
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainHold:
+    """Mail waiting for its sending domain to be able to send again (shaped like limits.Hold)."""
+
+    reason: str
+    until: Any
+    seconds: int = DOMAIN_RECHECK_SECONDS
+    limit: str = "sending_domain"
 
 
 class Delivery:
@@ -115,6 +134,8 @@ class Delivery:
             return  # a copy of this dispatch already finished it
         todo = [m for m in self._messages(lease) if m.status == QUEUED]
         counted = lease.counted  # a retry, a continuation or a crashed holder's copy: counted already
+        if todo and self._domain_blocked(lease, todo):
+            return None
         if todo:
             hourly = not counted  # the hour once; the per-minute rates on every attempt
             hold = hooks.sending_hold(self.account_id, todo[0].domain_id, len(todo), hourly)
@@ -200,6 +221,34 @@ class Delivery:
                     self.records.stage(message)
         return allowed
 
+    def _domain_blocked(self, lease: idempotency.Lease, todo: list[Message]) -> bool:
+        """Whether the dispatch's sending domain keeps it from going now (a dispatch holds one
+        domain). Suspended: put back for DOMAIN_RECHECK_SECONDS, its logs saying why; after
+        DOMAIN_RECHECKS more checks, or at once if the domain is gone, rejected."""
+        accepted = min(m.created_at for m in todo)
+        if not self.body.get("domain_checks") and clock.now() - accepted < timedelta(seconds=DOMAIN_CHECKED_SECONDS):
+            return False  # checked when it was accepted, a moment ago (saves a read per dispatch)
+        why, final = hooks.sending_domain_block(self.account_id, todo[0].domain_id)
+        if why is None:
+            return False
+        name = todo[0].domain_name
+        checks = int(self.body.get("domain_checks") or 0)
+        if final or checks >= DOMAIN_RECHECKS:
+            for message in todo:
+                _fail(message, REJECTED, f"not sent: the sending domain {name} can't send because {why}"
+                      + ("" if final else f" (checked {checks + 1} times over {checks * DOMAIN_RECHECK_SECONDS // 60}"
+                                          " minutes)"))
+                self.records.stage(message)
+            self.records.flush()
+            lease.complete()
+            return True
+        hold = DomainHold(f"suspended: the sending domain {name} can't send because {why}; checked again every "
+                          f"{DOMAIN_RECHECK_SECONDS // 60} minutes, {DOMAIN_RECHECKS} times",
+                          clock.now() + timedelta(seconds=DOMAIN_RECHECK_SECONDS))
+        self._hold(todo, hold)
+        self._requeue(lease, todo, hold.seconds, self.attempt, domain_checks=checks + 1)
+        return True
+
     def _hold(self, todo: list[Message], hold: Any) -> None:
         """Say in each message's log why it waits and until when: a ``suspension`` event
         (Mailtrap's event for mail held back; its ``reject_reason`` is what the SDK reads)
@@ -221,7 +270,8 @@ class Delivery:
                 return todo[:i], todo[i:]
         return todo, []
 
-    def _requeue(self, lease: idempotency.Lease, messages: list[Message], delay: int, attempt: int) -> None:
+    def _requeue(self, lease: idempotency.Lease, messages: list[Message], delay: int, attempt: int,
+                 domain_checks: int = 0) -> None:
         log.info("dispatch %s: %d messages back on the queue for %d s (attempt %d)",
                  self.dispatch_id, len(messages), delay, attempt)
         self.records.flush()
@@ -229,7 +279,7 @@ class Delivery:
         version = lease.release()
         queues.send(streams.queue_for(self.stream),
                     dispatch_body(self.dispatch_id, self.account_id, self.stream, messages, self.body["content"],
-                                  attempt, version), delay)
+                                  attempt, version, domain_checks=domain_checks), delay)
 
     def _retry(self, lease: idempotency.Lease, messages: list[Message]) -> None:
         attempt = self.attempt + 1
