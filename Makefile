@@ -68,7 +68,7 @@ bench: install
 	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: install
-	$(VENV)/bin/ruff check app.py chalicelib local tests bench infra mailtrap_cli
+	$(VENV)/bin/ruff check app.py chalicelib local tests bench infra
 
 clean:
 	rm -rf $(VENV) build .postline
