@@ -60,7 +60,7 @@ def test_invalid_input_is_422_with_field_messages(api):
 ])
 def test_contact_email_validity_is_the_sending_definition_in_mailtrap_words(email, errors):
     from chalicelib.contacts.common import email_errors
-    from chalicelib.sending.validation import valid_email
+    from chalicelib.core.emails import valid_email
     assert email_errors(email) == errors
     if errors != ["top level domain is too short"]:  # the one rule contacts adds on top
         assert (valid_email(email) is not None) == (errors == [])

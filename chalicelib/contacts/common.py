@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from chalicelib.core import clock
-from chalicelib.sending.validation import valid_email
+from chalicelib.core.emails import valid_email
 
 MAX_TEXT = 255  # text field values, event names, param keys and values
 MAX_BULK = 1000  # contacts per bulk operation (seed 001: 1,000 at once)

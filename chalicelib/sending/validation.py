@@ -18,7 +18,7 @@ from typing import Any
 
 from chalicelib.core import ids
 from chalicelib.core.config import settings
-from chalicelib.core.emails import required_email, valid_email  # noqa: F401 (re-exported for callers)
+from chalicelib.core.emails import valid_email
 from chalicelib.sending import header_safety
 
 MAX_RECIPIENTS_PER_FIELD = 1000

@@ -25,6 +25,7 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.accounts import service as accounts
 from chalicelib.core import clock, db, jsonbody
+from chalicelib.core.emails import required_email, valid_email
 from chalicelib.core.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.suppressions.models import (
@@ -280,8 +281,6 @@ def export_csv(principal: Principal) -> str:
 
 
 def _valid_email(value: Any) -> str | None:
-    from chalicelib.sending.validation import valid_email  # one definition of a valid address
-
     email = valid_email(value)
     return email.lower() if email else None
 
@@ -302,8 +301,6 @@ def _type_error(value: Any) -> str | None:
 
 def create(principal: Principal, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """One manual suppression (the SDK's ``create``); returns it and whether it is new."""
-    from chalicelib.sending.validation import required_email  # one definition of a valid address
-
     params = body.get("suppression") if isinstance(body.get("suppression"), dict) else body
     errors: dict[str, list[str]] = {}
     email = required_email(params, errors)
