@@ -7,7 +7,7 @@ import email.policy
 import json
 from typing import Any
 
-from chalicelib import aws
+from chalicelib.core import aws
 from chalicelib.sending import streams
 
 FUNCTIONS = {streams.TRANSACTIONAL: "deliver_transactional", streams.BULK: "deliver_bulk"}

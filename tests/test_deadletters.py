@@ -10,10 +10,9 @@ import uuid
 
 import pytest
 
-from chalicelib import aws
 from chalicelib.contacts import imports, outbox, tasks
 from chalicelib.contacts.models import ExportJob
-from chalicelib.core import deadletters, queues
+from chalicelib.core import aws, deadletters, queues
 from chalicelib.domains import dnscheck, instructions, verification
 from chalicelib.domains.models import Domain, SetupInstructionRequest
 from chalicelib.sending import streams, system_mail

@@ -7,8 +7,7 @@ import uuid
 
 import pytest
 
-from chalicelib import aws
-from chalicelib.core import config
+from chalicelib.core import aws, config
 from chalicelib.domains import instructions, service
 from chalicelib.domains.models import SetupInstructionRequest
 from tests.conftest import Api

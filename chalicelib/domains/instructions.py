@@ -18,8 +18,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import aws
-from chalicelib.core import clock, db, deadletters, ids, queues, ratelimit
+from chalicelib.core import aws, clock, db, deadletters, ids, queues, ratelimit
 from chalicelib.core.errors import Unprocessable
 from chalicelib.core.permissions import ADMIN, Principal
 from chalicelib.domains import service

@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.utils
 import threading
 
-from chalicelib import aws
+from chalicelib.core import aws
 from chalicelib.core.config import settings
 
 _identities: set[str] = set()  # sender domains whose SES identity this process has made sure of

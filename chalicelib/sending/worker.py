@@ -20,8 +20,7 @@ import time
 import uuid
 from typing import Any
 
-from chalicelib import aws
-from chalicelib.core import clock, deadletters, queues, redrive
+from chalicelib.core import aws, clock, deadletters, queues, redrive
 from chalicelib.sending import (
     content,
     events,
