@@ -13,9 +13,9 @@ import pytest
 from chalicelib.contacts import imports, outbox, tasks
 from chalicelib.contacts.models import ExportJob
 from chalicelib.core import aws, deadletters, queues
-from chalicelib.domains import dnscheck, instructions, verification
+from chalicelib.domains import dnscheck, instructions, system_mail, verification
 from chalicelib.domains.models import Domain, SetupInstructionRequest
-from chalicelib.sending import streams, system_mail
+from chalicelib.sending import streams
 from tests.contacts_support import make_contact
 from tests.queue_support import clear, through_dead_letter_queue, waiting
 from tests.sending_support import take, verified_domain

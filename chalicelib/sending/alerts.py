@@ -180,7 +180,7 @@ def _claim_and_send(account: Any, domain: Any, kind: str, start: date, end: date
             return 0  # already sent for this period
         raise
     try:
-        from chalicelib.sending import system_mail
+        from chalicelib.domains import system_mail
 
         system_mail.send(recipient, *render(alert))
     except Exception:
