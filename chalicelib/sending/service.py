@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.core import clock, ids, queues
+from chalicelib.core import clock, header_safety, ids, queues
 from chalicelib.core.permissions import Principal
-from chalicelib.sending import content, events, header_safety, hooks, streams, templating, worker
+from chalicelib.sending import content, events, hooks, streams, templating, worker
 from chalicelib.sending.models import QUEUED, Message
 from chalicelib.sending.senders import SenderDomain, SenderResolver
 from chalicelib.sending.validation import (
