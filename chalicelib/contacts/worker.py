@@ -1,13 +1,15 @@
-"""Queue consumers and the schedule of the contacts capability (app.py wires them)."""
+"""Queue consumers and the schedule of the contacts capability (app.py wires them), and what
+it does when sending reports a hard bounce."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.contacts import exports, imports, outbox, tasks
+from chalicelib.contacts import exports, imports, outbox, status, tasks
 from chalicelib.contacts.models import ExportJob, ImportJob
 from chalicelib.core import deadletters, queues, redrive
 from chalicelib.core.errors import NotFound
+from chalicelib.sending import hooks
 
 
 def import_batch(event: Any) -> dict[str, list[dict[str, str]]]:
@@ -23,6 +25,17 @@ def task_batch(event: Any) -> dict[str, list[dict[str, str]]]:
 def sweep_events() -> dict[str, int]:
     """Publish change events an API write could not publish (it crashed in between)."""
     return {"swept": outbox.sweep()}
+
+
+@hooks.on_hard_bounce("contacts")
+def mark_bounced(account_id: int, email: str) -> None:
+    """A marketing message to ``email`` hard-bounced (sending's events worker tells): the
+    contact, if there is one, becomes ``bounced`` (``status.mark`` keeps an unsubscribed
+    contact unsubscribed)."""
+    try:
+        status.mark(int(account_id), email, "bounced", source="bounce")
+    except NotFound:
+        pass  # not a contact of the account: nothing to mark
 
 
 @deadletters.register(imports.QUEUE)
