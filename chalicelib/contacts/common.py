@@ -1,4 +1,4 @@
-"""Small pieces every contacts module uses: time in ms, contact ids, email rules, limits."""
+"""Small pieces every contacts module uses: time in ms, contact ids, email rules, limits, who may be mailed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import Any
 
+from chalicelib.contacts.models import Contact
 from chalicelib.core import clock
 from chalicelib.core.emails import valid_email
 
@@ -47,6 +48,12 @@ def email_errors(email: Any) -> list[str]:
     if len(normalised.rsplit(".", 1)[1]) < 2:  # valid_email takes one-letter TLDs; Mailtrap does not
         return ["top level domain is too short"]
     return []
+
+
+def mailable(contact: Contact) -> bool:
+    """Whether marketing email may go to the contact: only subscribed ones (not pending,
+    bounced or unsubscribed). Lists, segments and automations ask this before sending."""
+    return contact.status == "subscribed"
 
 
 def ms_to_iso(ms: int | None) -> str | None:

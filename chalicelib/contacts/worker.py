@@ -19,7 +19,20 @@ def import_batch(event: Any) -> dict[str, list[dict[str, str]]]:
 
 def task_batch(event: Any) -> dict[str, list[dict[str, str]]]:
     """``contact-tasks``: exports and clean-up after a field or list is deleted."""
-    return queues.process_batch(event, tasks.handle)
+    return queues.process_batch(event, run_task)
+
+
+def run_task(body: dict[str, Any]) -> None:
+    """One ``contact-tasks`` message: an export, or a deleted field's or list's clean-up."""
+    kind = body.get("kind")
+    if kind == "export":
+        exports.run(int(body["account_id"]), int(body["export_id"]))
+    elif kind == "purge_field":
+        tasks.purge_field(int(body["account_id"]), int(body["field_id"]))
+    elif kind == "purge_list":
+        tasks.purge_list(int(body["account_id"]), int(body["list_id"]))
+    else:
+        raise ValueError(f"unknown contact task {kind!r}")
 
 
 def sweep_events() -> dict[str, int]:
