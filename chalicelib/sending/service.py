@@ -115,6 +115,12 @@ class Submission:
                     batch.save(message)
         queues.send_many(streams.queue_for(self.stream), bodies)
 
+    def forget(self) -> None:
+        """Remove the records a failed ``commit`` wrote itself, so the client's retry is the only copy."""
+        with Message.batch_write() as batch:
+            for message in self.written:
+                batch.delete(message)
+
 
 def _dispatches(messages: list[Message]) -> list[list[Message]]:
     """Up to ``DISPATCH_SIZE`` messages each, all from one sending domain: the worker counts a
