@@ -67,8 +67,11 @@ bench: install
 	@for b in $(if $(BENCH),bench/$(BENCH).py,$(filter-out bench/_%,$(wildcard bench/*.py))); do \
 	  echo "== $$b"; $(PY) $$b || exit 1; done
 
+# ruff, then the import contracts in .importlinter (layers, no cycles, each capability's
+# tables its own, chalicelib never importing local/ or app.py).
 lint: install
 	$(VENV)/bin/ruff check app.py chalicelib local tests bench infra
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 clean:
 	rm -rf $(VENV) build .postline

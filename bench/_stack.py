@@ -35,7 +35,7 @@ def emulated_aws():
 
 def run_queue(client, handler: str, queue: str) -> int:
     """Deliver a queue's messages to its @app.on_sqs_message handler, as the event pump does."""
-    from chalicelib import aws
+    from chalicelib.core import aws
     from chalicelib.core.config import settings
 
     sqs = aws.client("sqs")

@@ -59,7 +59,7 @@ def main() -> None:
 
 
 def _pump(queue: str, handler, stop: threading.Event) -> None:
-    from chalicelib import aws
+    from chalicelib.core import aws
 
     sqs = aws.client("sqs")
     url = aws.queue_url(queue)
@@ -82,13 +82,13 @@ def _pump(queue: str, handler, stop: threading.Event) -> None:
 
 def run_bench() -> None:
     import app as app_module
-    from chalicelib import aws
     from chalicelib.accounts import service as accounts
     from chalicelib.automations import machines
     from chalicelib.automations.models import Run, StepStat, automation_key
     from chalicelib.automations.service import load
     from chalicelib.contacts import contacts as contact_service
     from chalicelib.contacts import fields as contact_fields
+    from chalicelib.core import aws
     from chalicelib.core.permissions import ADMIN, Grant, Principal
     from chalicelib.domains import service as domains
     from chalicelib.domains.models import Domain

@@ -30,7 +30,7 @@ LATENCY_MS = 5.0
 def drain(queue: str, stop: threading.Event) -> None:
     """Take the change events off their queue as the automation-triggers consumer does: moto
     works out every queue attribute on each send, a cost that grows with the queue (AWS has none)."""
-    from chalicelib import aws
+    from chalicelib.core import aws
 
     sqs, url = aws.client("sqs"), aws.queue_url(queue)
     while not stop.is_set():

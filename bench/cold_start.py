@@ -65,8 +65,9 @@ def functions() -> list[tuple[str, str]]:
 
     found = [("api_handler", "app")] if app.app.routes else []
     found += [(source.name, source.handler_string.split(".", 1)[1]) for source in app.app.event_sources]
-    found += [(name, name) for name in getattr(app.app, "pure_lambda_functions", [])
-              if name not in {f for f, _ in found}]
+    found += [(function.name, function.handler_string.split(".", 1)[1])
+              for function in getattr(app.app, "pure_lambda_functions", [])
+              if function.name not in {f for f, _ in found}]
     return found
 
 

@@ -85,8 +85,8 @@ def main() -> None:
         from chalice.test import Client
 
         import app as app_module
-        from chalicelib import aws
         from chalicelib.accounts import service as accounts
+        from chalicelib.core import aws
         from chalicelib.core.config import settings
         from chalicelib.sending import event_worker
         from chalicelib.sending.models import Message

@@ -60,8 +60,7 @@ class Started:
     """A fresh emulator on ``state`` with the template's resources created."""
 
     def __init__(self, state: Path, moto_recording: Path | None = None) -> None:
-        from chalicelib import aws
-        from chalicelib.core import config
+        from chalicelib.core import aws, config
         from local import stack
         from local.emulator import Emulator
         from local.testing import free_port
@@ -78,7 +77,7 @@ class Started:
         stack.deploy()
 
     def count(self, table: str) -> int:
-        from chalicelib import aws
+        from chalicelib.core import aws
 
         return sum(page["Count"] for page in aws.client("dynamodb").get_paginator("scan").paginate(
             TableName=table, Select="COUNT"))
@@ -95,8 +94,8 @@ class Started:
 
 
 def main() -> None:
-    from chalicelib import aws
     from chalicelib.contacts.models import Contact
+    from chalicelib.core import aws
     from local import recording
 
     table = Contact.Meta.table_name

@@ -95,7 +95,7 @@ def main() -> None:
             {"to": [{"email": f"c{b * PER_BATCH + i}@bench-rcpt.example"}], "template_variables": variables(i)}
             for i in range(PER_BATCH)]} for b in range(MESSAGES // PER_BATCH)]
 
-        from chalicelib import aws
+        from chalicelib.core import aws
         from chalicelib.sending import ses
 
         sesv2 = aws.client("sesv2")

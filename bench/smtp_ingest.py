@@ -278,7 +278,7 @@ def drain(stopping: Callable[[float], bool]) -> dict[str, Any]:
     moto's SendMessage works out every queue attribute on each call, a cost that grows with
     the queue's length (AWS has no such cost); draining keeps the queue as short as a running
     stack keeps it. ``stopping(seconds)`` waits up to that long and says whether to finish."""
-    from chalicelib import aws
+    from chalicelib.core import aws
     from chalicelib.sending import streams
 
     sqs = aws.client("sqs")

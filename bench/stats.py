@@ -71,9 +71,8 @@ def main() -> None:
         from chalice.test import Client
 
         import app as app_module
-        from chalicelib import aws
         from chalicelib.accounts import service as accounts
-        from chalicelib.core import clock
+        from chalicelib.core import aws, clock
         from chalicelib.sending import stats
         from tests.sending_support import verified_domain
 

@@ -22,8 +22,7 @@ from typing import Any
 from chalice.app import Chalice, SQSEventConfig
 from chalice.local import LambdaContext
 
-from chalicelib import aws
-from chalicelib.core import queues
+from chalicelib.core import aws, queues
 from chalicelib.core.config import settings
 
 log = logging.getLogger("postline.local.pump")

@@ -69,7 +69,7 @@ def load_app(stage: str) -> tuple[Chalice, Config]:
     """
     from chalice.constants import DEFAULT_APIGATEWAY_STAGE_NAME, DEFAULT_ENDPOINT_TYPE
 
-    from chalicelib import aws
+    from chalicelib.core import aws
     from chalicelib.core import config as core_config
 
     params: dict[str, Any] = {}

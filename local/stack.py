@@ -26,7 +26,7 @@ from typing import Any
 import requests
 import yaml
 
-from chalicelib import aws
+from chalicelib.core import aws
 from chalicelib.core.config import settings
 
 log = logging.getLogger("postline.local.stack")

@@ -134,7 +134,7 @@ def find(ls: LocalSettings | None = None) -> RunningStack:
 
 def record(ls: LocalSettings, smtp_ports: dict[tuple[str, bool], int]) -> RunningStack:
     """Write the record of this process's stack, now ready (the environment points at its emulator)."""
-    from chalicelib import aws
+    from chalicelib.core import aws
     from chalicelib.core.config import settings
     from local.stack import STACK_NAME
 

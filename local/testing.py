@@ -29,7 +29,7 @@ def in_process_aws(execute_state_machines: bool = True) -> Iterator[None]:
     """``execute_state_machines``: moto runs Step Functions executions, as the local stack does."""
     from moto import mock_aws
 
-    from chalicelib import aws
+    from chalicelib.core import aws
     from local import stack
 
     config = {"stepfunctions": {"execute_state_machine": True}} if execute_state_machines else None
@@ -54,8 +54,7 @@ def running_emulator(recording: Path | None = None, port: int | None = None,
 @contextmanager
 def emulator_aws(recording: Path | None = None, step_functions: bool = True) -> Iterator[Emulator]:
     """The emulator with the stack deployed, boto3 and pynamodb of this process pointed at it."""
-    from chalicelib import aws
-    from chalicelib.core import config
+    from chalicelib.core import aws, config
     from local import stack
 
     with running_emulator(recording, timeout=60) as emulator:

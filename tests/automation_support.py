@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib import aws
 from chalicelib.automations import adapters
 from chalicelib.automations.models import Run, automation_key
+from chalicelib.core import aws
 
 
 @dataclass

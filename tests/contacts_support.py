@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws
 from chalicelib.contacts import imports, outbox, tasks
+from chalicelib.core import aws
 from chalicelib.core.config import settings
 
 HANDLERS = {imports.QUEUE: "contact_imports", tasks.QUEUE: "contact_tasks"}

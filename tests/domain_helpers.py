@@ -8,8 +8,7 @@ import uuid
 
 import pytest
 
-from chalicelib import aws
-from chalicelib.core import config
+from chalicelib.core import aws, config
 from tests.dnsstub import StubZone, start
 
 _zone: StubZone | None = None

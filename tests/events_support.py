@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import aws
+from chalicelib.core import aws
 from chalicelib.core.config import settings
 from chalicelib.sending import event_worker
 from tests.domain_helpers import drain, sqs_event

@@ -8,8 +8,7 @@ from datetime import timedelta
 
 from botocore.exceptions import ClientError
 
-from chalicelib import aws
-from chalicelib.core import clock, deadletters
+from chalicelib.core import aws, clock, deadletters
 from chalicelib.core.config import settings
 from local.pump import QueuePoller, consumers
 

@@ -7,7 +7,7 @@ import email.policy
 import json
 from typing import Any
 
-from chalicelib import aws
+from chalicelib.core import aws
 from chalicelib.sending import streams
 
 FUNCTIONS = {streams.TRANSACTIONAL: "deliver_transactional", streams.BULK: "deliver_bulk"}
@@ -95,7 +95,7 @@ def sent_to(address: str) -> list[email.message.EmailMessage]:
 
 
 def system_mail_to(address: str) -> list[dict[str, str]]:
-    """Postline's own mail (chalicelib/sending/system_mail.py) SES accepted for this address:
+    """Postline's own mail (chalicelib/domains/system_mail.py) SES accepted for this address:
     From, Subject and body of each, oldest first."""
     return [{"From": item.source, "Subject": item.subject, "body": item.body}
             for item in ses_outbox()

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import aws
 from chalicelib.automations import compiler, definition, machines
+from chalicelib.core import aws
 from tests.automation_examples import EXAMPLES, ONBOARDING_LIST, VIP_LIST
 from tests.automation_support import (
     World,

@@ -9,9 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib import aws
 from chalicelib.automations import matcher
-from chalicelib.core import clock
+from chalicelib.core import aws, clock
 from tests.automation_examples import EVENT_DRIVEN_FLOW, ONBOARDING_FLOW, ONBOARDING_LIST, VIP_LIST
 from tests.automation_support import World, all_ended, materialise, pump_events, pump_until, record_sends, runs_of
 from tests.contacts_support import run_workers

@@ -9,11 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib import aws
 from chalicelib.automations import definition, enrollment, machines, service, worker
 from chalicelib.automations.adapters import ContactView
 from chalicelib.automations.models import Run
-from chalicelib.core import clock
+from chalicelib.core import aws, clock
 from tests.automation_examples import WELCOME_SERIES
 from tests.automation_support import (
     World,

@@ -11,8 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Each costs CPU at import and serves only some requests: pybars builds its grammar (~0.4 s),
-# dnspython is for the DNS checks, PyYAML for the OpenAPI document.
-DEFERRED = ("pybars", "pymeta", "dns", "yaml")
+# dnspython is for the DNS checks, PyYAML for the OpenAPI document, email_validator (~15 ms of
+# pattern compiling) for the first address checked.
+DEFERRED = ("pybars", "pymeta", "dns", "yaml", "email_validator")
 
 
 def _modules_after(code: str) -> set[str]:

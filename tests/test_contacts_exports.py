@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from chalicelib import aws
 from chalicelib.contacts.models import ExportJob
+from chalicelib.core import aws
 from tests.contacts_support import fresh_events, make_contact, make_field, make_list, run_workers  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fresh_events")

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from chalicelib import aws
 from chalicelib.contacts import imports, outbox
 from chalicelib.contacts.models import ImportJob
+from chalicelib.core import aws
 from tests.contacts_support import contact_events, fresh_events, make_contact, make_field, make_list, run_workers  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fresh_events")

@@ -10,13 +10,12 @@ import uuid
 
 import pytest
 
-from chalicelib import aws
 from chalicelib.contacts import imports, outbox, tasks
 from chalicelib.contacts.models import ExportJob
-from chalicelib.core import deadletters, queues
-from chalicelib.domains import dnscheck, instructions, verification
+from chalicelib.core import aws, deadletters, queues
+from chalicelib.domains import dnscheck, instructions, system_mail, verification
 from chalicelib.domains.models import Domain, SetupInstructionRequest
-from chalicelib.sending import streams, system_mail
+from chalicelib.sending import streams
 from tests.contacts_support import make_contact
 from tests.queue_support import clear, through_dead_letter_queue, waiting
 from tests.sending_support import take, verified_domain

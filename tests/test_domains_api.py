@@ -7,8 +7,7 @@ import uuid
 
 import pytest
 
-from chalicelib import aws
-from chalicelib.core import config
+from chalicelib.core import aws, config
 from chalicelib.domains import instructions, service
 from chalicelib.domains.models import SetupInstructionRequest
 from tests.conftest import Api
@@ -300,8 +299,7 @@ def test_send_setup_instructions_emails_every_record(api, account, client):
 
 def test_concurrent_deliveries_of_setup_instructions_send_once_and_a_failed_send_is_retried(api, client,
                                                                                               monkeypatch):
-    from chalicelib.domains import instructions
-    from chalicelib.sending import system_mail
+    from chalicelib.domains import instructions, system_mail
     from tests.sending_support import system_mail_to
 
     domain = create(api)

@@ -82,7 +82,7 @@ def test_b_can_add_the_same_name_but_not_verify_or_send_as_a(victim_and_attacker
         service.sender_check(b.account_id, f"ceo@{domain['domain_name']}", ["x@example.org"])
     # deleting B's copy leaves A's SES identity in place
     api_b.delete(f"/api/domains/{copy['id']}")
-    from chalicelib import aws
+    from chalicelib.core import aws
     assert aws.client("sesv2").get_email_identity(EmailIdentity=domain["domain_name"])
 
 

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from chalicelib import aws
+from chalicelib.core import aws
 from local import stack
 
 TINY = """

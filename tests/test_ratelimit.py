@@ -69,7 +69,7 @@ def test_counts_are_shared_through_dynamodb_and_old_slices_are_removed(settings_
         clock.advance(timedelta(seconds=61))
     item = ratelimit.RateWindow.get(scope, consistent_read=True)
     assert item.expires > clock.now()
-    from chalicelib import aws
+    from chalicelib.core import aws
 
     raw = aws.client("dynamodb").get_item(TableName=ratelimit.RateWindow.Meta.table_name,
                                          Key={"key": {"S": scope}})["Item"]

@@ -96,7 +96,7 @@ def test_each_bounce_category_has_an_address(api, client, domain, publishing, ca
 
 
 def test_a_send_without_a_configuration_set_publishes_nothing(domain, publishing):
-    from chalicelib import aws
+    from chalicelib.core import aws
 
     sender = f"app@{domain.domain_name}"
     aws.client("sesv2").send_email(FromEmailAddress=sender, Destination={"ToAddresses": [f"success@{SIM}"]},

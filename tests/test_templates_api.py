@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from chalicelib import aws
 from chalicelib.accounts import service as accounts
+from chalicelib.core import aws
 from chalicelib.core.errors import Forbidden, NotFound
 from chalicelib.core.permissions import ADMIN, VIEWER, Grant, Principal
 from chalicelib.templates import service

@@ -6,9 +6,10 @@ from chalice import Blueprint
 
 from chalicelib.accounts import service
 from chalicelib.core import ids
-from chalicelib.core.http import api_route, json_object, no_content, principal
+from chalicelib.core.http import api_route, authenticator, json_object, no_content, principal
 
 bp = Blueprint(__name__)
+authenticator(service.authenticate)  # every route's principal() asks accounts who a token is
 
 
 @api_route(bp, "/api/accounts", ["GET"], prefixed=False)

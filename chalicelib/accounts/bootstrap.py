@@ -15,8 +15,8 @@ from typing import Any
 from chalicelib.accounts import service as accounts
 from chalicelib.accounts.models import Account
 from chalicelib.core.db import condition_failed
+from chalicelib.core.emails import valid_email
 from chalicelib.core.ids import Counter
-from chalicelib.sending.validation import valid_email
 
 log = logging.getLogger("postline.accounts.bootstrap")
 

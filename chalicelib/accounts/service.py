@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -76,6 +77,11 @@ def get_account(account_id: int) -> Account:
         return Account.get(int(account_id))
     except DoesNotExist:
         raise NotFound() from None
+
+
+def owners() -> Iterator[Account]:
+    """Every account, with only its id and owner's email read (a schedule that mails owners)."""
+    return Account.scan(attributes_to_get=["account_id", "owner_email"])
 
 
 def list_accounts(principal: Principal) -> list[dict[str, Any]]:

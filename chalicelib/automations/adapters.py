@@ -17,7 +17,7 @@ class ContactView:
     id: str
     email: str
     # subscribed | unsubscribed | pending | bounced; "" when not read from contacts (a view
-    # built from an event carries only id and email). Ask ``contacts.mailable`` before mailing.
+    # built from an event carries only id and email). Ask ``mailable`` before mailing.
     status: str = ""
     fields: dict[str, Any] = field(default_factory=dict)  # by merge tag
     list_ids: set[int] = field(default_factory=set)
@@ -80,11 +80,11 @@ class ContactsService:
 
     @staticmethod
     def mailable(contact: ContactView) -> bool:
-        """contacts.mailable on the record ``get`` read; a view without one (built from an
-        event) is not known to be mailable."""
-        from chalicelib.contacts import contacts
+        """The contacts' ``mailable`` rule on the record ``get`` read; a view without one (built
+        from an event) is not known to be mailable."""
+        from chalicelib.contacts.common import mailable
 
-        return contact.raw is not None and contacts.mailable(contact.raw)
+        return contact.raw is not None and mailable(contact.raw)
 
     @staticmethod
     def _upsert(account_id: int, contact_id: str, body: dict[str, Any]) -> None:

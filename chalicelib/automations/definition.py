@@ -12,11 +12,11 @@ its automation and kept across edits (per-step stats follow it).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from chalicelib.automations import conditions
+from chalicelib.core.emails import valid_email
 from chalicelib.core.errors import Unprocessable
 
 # ------------------------------------------------------------------ triggers
@@ -62,7 +62,6 @@ MAX_SPLIT_DEPTH = 10
 MAX_LISTS = 50
 # Step Functions standard workflows run for at most a year; so does any path through the tree.
 MAX_PATH_DELAY_SECONDS = 365 * 86400
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _fail(path: str, message: str) -> Unprocessable:
@@ -282,9 +281,10 @@ def _send_email(item: dict[str, Any], where: str) -> dict[str, Any]:
             out["from_name"] = str(sender["name"])
         sender = sender.get("email")
     if sender is not None:
-        if not isinstance(sender, str) or not _EMAIL.match(sender.strip()):
+        email = valid_email(sender)  # the sending API's definition, so a valid step is sendable
+        if email is None:
             raise _fail(f"{where}.from_email", "is invalid")
-        out["from_email"] = sender.strip()
+        out["from_email"] = email
     name = item.get("from_name")
     if name is not None:
         if not isinstance(name, str) or len(name) > 255:

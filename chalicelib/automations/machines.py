@@ -14,10 +14,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import aws
 from chalicelib.automations import compiler
 from chalicelib.automations.models import AutomationVersion
-from chalicelib.core import queues
+from chalicelib.core import aws, queues
 from chalicelib.core.config import settings
 
 log = logging.getLogger("postline.automations")

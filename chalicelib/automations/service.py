@@ -39,6 +39,7 @@ from chalicelib.core import clock, db, ids
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
+from chalicelib.sending import hooks
 
 MAX_NAME = 255
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000  # TopMail's paging (003)
@@ -55,6 +56,7 @@ TRANSITIONS = {
 # ------------------------------------------------------------------ engagement (sending calls)
 
 
+@hooks.on_engagement("automations")
 def record_engagement(account_id: int, custom_variables: dict[str, Any] | None, event_type: str) -> bool:
     """An email was opened or clicked for the first time: if an automation step sent it, that
     step's ``opens`` / ``clicks`` go up by one. Whether it was one is the caller's no concern."""

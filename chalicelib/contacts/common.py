@@ -1,4 +1,4 @@
-"""Small pieces every contacts module uses: time in ms, contact ids, email rules, limits."""
+"""Small pieces every contacts module uses: time in ms, contact ids, email rules, limits, who may be mailed."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import time
 import uuid
 from typing import Any
 
+from chalicelib.contacts.models import Contact
 from chalicelib.core import clock
-from chalicelib.sending.validation import valid_email
+from chalicelib.core.emails import valid_email
 
 MAX_TEXT = 255  # text field values, event names, param keys and values
 MAX_BULK = 1000  # contacts per bulk operation (seed 001: 1,000 at once)
@@ -47,6 +48,12 @@ def email_errors(email: Any) -> list[str]:
     if len(normalised.rsplit(".", 1)[1]) < 2:  # valid_email takes one-letter TLDs; Mailtrap does not
         return ["top level domain is too short"]
     return []
+
+
+def mailable(contact: Contact) -> bool:
+    """Whether marketing email may go to the contact: only subscribed ones (not pending,
+    bounced or unsubscribed). Lists, segments and automations ask this before sending."""
+    return contact.status == "subscribed"
 
 
 def ms_to_iso(ms: int | None) -> str | None:

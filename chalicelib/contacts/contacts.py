@@ -20,7 +20,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.contacts import changes, lists, meta, outbox
 from chalicelib.contacts import fields as fields_mod
 from chalicelib.contacts.common import email_errors, email_key, new_contact_id, now_ms
-from chalicelib.contacts.models import Contact
+from chalicelib.contacts.models import Contact, TimelineEntry, timeline_key
 from chalicelib.core import db
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Conflict, NotFound, PostlineError, Unprocessable
@@ -90,12 +90,6 @@ def find(account_id: int, identifier: str) -> Contact | None:
     for found in Contact.by_id.query(int(account_id), Contact.contact_id == identifier.lower()):
         return found
     return None
-
-
-def mailable(contact: Contact) -> bool:
-    """Whether marketing email may go to the contact: only subscribed ones (not pending,
-    bounced or unsubscribed). Campaigns and automations ask this before sending."""
-    return contact.status == "subscribed"
 
 
 def require(account_id: int, identifier: str) -> Contact:
@@ -322,9 +316,13 @@ def delete_contact(account_id: int, identifier: str) -> None:
             raise
         raise ContactsNotFound() from None
     meta.release_contacts(account_id, 1)
-    from chalicelib.contacts import events  # the timeline goes with the contact
+    _delete_timeline(int(account_id), contact.contact_id)  # the timeline goes with the contact
 
-    events.delete_timeline(int(account_id), contact.contact_id)
+
+def _delete_timeline(account_id: int, contact_id: str) -> None:
+    with TimelineEntry.batch_write() as batch:
+        for item in TimelineEntry.query(timeline_key(account_id, contact_id)):
+            batch.delete(item)
 
 
 # ---------------------------------------------------------------- listing

@@ -13,15 +13,11 @@ from typing import Any
 from chalicelib.contacts import contacts, outbox
 from chalicelib.contacts.common import MAX_TEXT, ms_to_iso, now_ms
 from chalicelib.contacts.meta import plain
-from chalicelib.contacts.models import Contact, TimelineEntry
+from chalicelib.contacts.models import Contact, TimelineEntry, timeline_key
 from chalicelib.core.errors import Unprocessable
 
 MAX_PARAMS = 50
 MAX_EVENT_NAMES = 100  # distinct names remembered per contact for segments (oldest dropped)
-
-
-def _timeline_key(account_id: int, contact_id: str) -> str:
-    return f"{int(account_id)}#{contact_id}"
 
 
 def validate(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -75,7 +71,7 @@ def record(account_id: int, identifier: str, body: dict[str, Any]) -> dict[str, 
         return [outbox.new_event(contact, "custom_event", {"name": name, "params": params}, "api", at)]
 
     contact = contacts.update_with_retry(account_id, identifier, add_event, found=found)
-    TimelineEntry(_timeline_key(account_id, contact.contact_id), seen["seq"], name=name,
+    TimelineEntry(timeline_key(account_id, contact.contact_id), seen["seq"], name=name,
                   params=json.dumps(params, separators=(",", ":")), at=at).save()
     return {"contact_id": contact.contact_id, "contact_email": contact.email, "name": name, "params": params}
 
@@ -84,7 +80,7 @@ def timeline(account_id: int, identifier: str, limit: int = 100) -> dict[str, An
     """Custom events and list/status history, newest first."""
     contact = contacts.require(account_id, identifier)
     entries: list[dict[str, Any]] = []
-    for item in TimelineEntry.query(_timeline_key(account_id, contact.contact_id), scan_index_forward=False,
+    for item in TimelineEntry.query(timeline_key(account_id, contact.contact_id), scan_index_forward=False,
                                     limit=limit):
         entries.append({"type": "custom_event", "name": item.name, "params": json.loads(item.params),
                         "at": ms_to_iso(int(item.at))})
@@ -95,9 +91,3 @@ def timeline(account_id: int, identifier: str, limit: int = 100) -> dict[str, An
         entries.append({"type": kind, **entry, "at": ms_to_iso(int(at))})
     entries.sort(key=lambda e: e["at"], reverse=True)
     return {"contact_id": contact.contact_id, "data": entries[:limit]}
-
-
-def delete_timeline(account_id: int, contact_id: str) -> None:
-    with TimelineEntry.batch_write() as batch:
-        for item in TimelineEntry.query(_timeline_key(account_id, contact_id)):
-            batch.delete(item)

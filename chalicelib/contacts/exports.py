@@ -18,13 +18,12 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import aws
 from chalicelib.contacts import fields as fields_mod
 from chalicelib.contacts import lists, meta, tasks
 from chalicelib.contacts.changes import STATUSES
 from chalicelib.contacts.common import ms_to_iso, now_ms
 from chalicelib.contacts.models import Contact, ContactMeta, ExportJob
-from chalicelib.core import db, ids
+from chalicelib.core import aws, db, ids
 from chalicelib.core.errors import NotFound, Unprocessable
 
 PREVIOUS_EXPORT = "There is a previous export initiated. You will be notified by email once it is completed."

@@ -22,12 +22,11 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
-from chalicelib import aws
 from chalicelib.contacts import changes, lists, meta, outbox
 from chalicelib.contacts import fields as fields_mod
 from chalicelib.contacts.common import MAX_IMPORT, email_errors, email_key, new_contact_id, now_ms
 from chalicelib.contacts.models import Contact, ImportJob
-from chalicelib.core import db, ids, queues
+from chalicelib.core import aws, db, ids, queues
 from chalicelib.core.config import settings
 from chalicelib.core.errors import NotFound, PayloadTooLarge, Unprocessable
 

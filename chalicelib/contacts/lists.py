@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.contacts import meta, tasks
-from chalicelib.contacts.common import now_ms
+from chalicelib.contacts.common import mailable, now_ms
+from chalicelib.contacts.models import Contact
 from chalicelib.core import ids
 from chalicelib.core.errors import NotFound, Unprocessable
 
@@ -127,10 +128,7 @@ def delete_list(account_id: int, list_id: Any) -> None:
 
 
 def recipients(account_id: int, list_id: Any):
-    """The contacts a campaign to this list may mail: its members that contacts.mailable allows."""
-    from chalicelib.contacts.contacts import mailable  # contacts imports this module
-    from chalicelib.contacts.models import Contact
-
+    """The contacts a campaign to this list may mail: its members that common.mailable allows."""
     current = get_list(account_id, list_id)
     members = Contact.query(int(account_id), filter_condition=Contact.list_ids.contains(current.id))
     return (contact for contact in members if mailable(contact))

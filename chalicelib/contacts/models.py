@@ -150,8 +150,13 @@ class TimelineEntry(BaseModel):
     class Meta:
         table_name = table_name("contact_timeline")
 
-    contact_key = UnicodeAttribute(hash_key=True)  # "<account id>#<contact id>"
+    contact_key = UnicodeAttribute(hash_key=True)  # timeline_key: "<account id>#<contact id>"
     seq = NumberAttribute(range_key=True)
     name = UnicodeAttribute()
     params = UnicodeAttribute()  # JSON object
     at = NumberAttribute()
+
+
+def timeline_key(account_id: int, contact_id: str) -> str:
+    """A contact's key in the timeline table."""
+    return f"{int(account_id)}#{contact_id}"

@@ -24,11 +24,10 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import aws
 from chalicelib.contacts.common import ms_to_iso, now_ms
 from chalicelib.contacts.meta import plain
 from chalicelib.contacts.models import Contact, ImportJob
-from chalicelib.core import db, queues
+from chalicelib.core import aws, db, queues
 
 log = logging.getLogger("postline.contacts.events")
 

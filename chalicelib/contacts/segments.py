@@ -33,8 +33,8 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.contacts import fields as fields_mod
 from chalicelib.contacts import lists as lists_mod
 from chalicelib.contacts.changes import STATUSES
-from chalicelib.contacts.common import now_ms
-from chalicelib.contacts.contacts import View, mailable
+from chalicelib.contacts.common import mailable, now_ms
+from chalicelib.contacts.contacts import View
 from chalicelib.contacts.meta import plain
 from chalicelib.contacts.models import Contact, Segment
 from chalicelib.core import clock, ids

@@ -1,5 +1,7 @@
 """Background work on the ``contact-tasks`` queue: exports, and removing a deleted field's
-values or a deleted list's id from the contacts that still carry them."""
+values or a deleted list's id from the contacts that still carry them. The consumer
+(``worker.run_task``) routes each message; this module only queues and does the clean-ups,
+so fields and lists, which queue them, do not import exports."""
 
 from __future__ import annotations
 
@@ -15,20 +17,6 @@ QUEUE = queues.register("contact-tasks")
 
 def enqueue(body: dict[str, Any]) -> None:
     queues.send(QUEUE, body)
-
-
-def handle(body: dict[str, Any]) -> None:
-    kind = body.get("kind")
-    if kind == "export":
-        from chalicelib.contacts import exports
-
-        exports.run(int(body["account_id"]), int(body["export_id"]))
-    elif kind == "purge_field":
-        purge_field(int(body["account_id"]), int(body["field_id"]))
-    elif kind == "purge_list":
-        purge_list(int(body["account_id"]), int(body["list_id"]))
-    else:
-        raise ValueError(f"unknown contact task {kind!r}")
 
 
 def _each_update(account_id: int, condition: Any, action_for: Any) -> int:

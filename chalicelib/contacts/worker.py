@@ -1,13 +1,15 @@
-"""Queue consumers and the schedule of the contacts capability (app.py wires them)."""
+"""Queue consumers and the schedule of the contacts capability (app.py wires them), and what
+it does when sending reports a hard bounce."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.contacts import exports, imports, outbox, tasks
+from chalicelib.contacts import exports, imports, outbox, status, tasks
 from chalicelib.contacts.models import ExportJob, ImportJob
 from chalicelib.core import deadletters, queues, redrive
 from chalicelib.core.errors import NotFound
+from chalicelib.sending import hooks
 
 
 def import_batch(event: Any) -> dict[str, list[dict[str, str]]]:
@@ -17,12 +19,36 @@ def import_batch(event: Any) -> dict[str, list[dict[str, str]]]:
 
 def task_batch(event: Any) -> dict[str, list[dict[str, str]]]:
     """``contact-tasks``: exports and clean-up after a field or list is deleted."""
-    return queues.process_batch(event, tasks.handle)
+    return queues.process_batch(event, run_task)
+
+
+def run_task(body: dict[str, Any]) -> None:
+    """One ``contact-tasks`` message: an export, or a deleted field's or list's clean-up."""
+    kind = body.get("kind")
+    if kind == "export":
+        exports.run(int(body["account_id"]), int(body["export_id"]))
+    elif kind == "purge_field":
+        tasks.purge_field(int(body["account_id"]), int(body["field_id"]))
+    elif kind == "purge_list":
+        tasks.purge_list(int(body["account_id"]), int(body["list_id"]))
+    else:
+        raise ValueError(f"unknown contact task {kind!r}")
 
 
 def sweep_events() -> dict[str, int]:
     """Publish change events an API write could not publish (it crashed in between)."""
     return {"swept": outbox.sweep()}
+
+
+@hooks.on_hard_bounce("contacts")
+def mark_bounced(account_id: int, email: str) -> None:
+    """A marketing message to ``email`` hard-bounced (sending's events worker tells): the
+    contact, if there is one, becomes ``bounced`` (``status.mark`` keeps an unsubscribed
+    contact unsubscribed)."""
+    try:
+        status.mark(int(account_id), email, "bounced", source="bounce")
+    except NotFound:
+        pass  # not a contact of the account: nothing to mark
 
 
 @deadletters.register(imports.QUEUE)

@@ -13,8 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chalicelib import aws
-from chalicelib.core import queues
+from chalicelib.core import aws, queues
 from chalicelib.core.db import ALL_MODELS
 
 CACHE_SECONDS = 10.0

@@ -20,8 +20,7 @@ from typing import Any
 
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute
 
-from chalicelib import aws
-from chalicelib.core import clock, logs
+from chalicelib.core import aws, clock, logs
 from chalicelib.core.db import BaseModel, table_name
 
 log = logging.getLogger("postline.queues")

@@ -23,8 +23,7 @@ from botocore.exceptions import ClientError
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from chalicelib import aws
-from chalicelib.core import clock
+from chalicelib.core import aws, clock
 from chalicelib.core.db import BaseModel, table_name
 from chalicelib.core.errors import RateLimited
 

@@ -3,7 +3,7 @@
 The API stores the request (``queued``) and puts it on the ``setup-instructions`` queue; the
 consumer renders the email (subject, text and HTML with every DNS record), keeps a copy in
 the data bucket at ``setup-instructions/<account>/<request>.json``, sends it as Postline's
-own mail (sending/system_mail.py: not the account's mail, so none of its limits or logs) and
+own mail (system_mail.py: not the account's mail, so none of its limits or logs) and
 marks the request ``sent`` with SES's message id. If SES refuses, the queue retries it; a
 request is claimed before its email goes, so it is sent once (``handle``).
 """
@@ -18,13 +18,11 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import aws
-from chalicelib.core import clock, db, deadletters, ids, queues, ratelimit
+from chalicelib.core import aws, clock, db, deadletters, ids, queues, ratelimit
 from chalicelib.core.errors import Unprocessable
 from chalicelib.core.permissions import ADMIN, Principal
-from chalicelib.domains import service
+from chalicelib.domains import service, system_mail
 from chalicelib.domains.models import Domain, SetupInstructionRequest
-from chalicelib.sending import system_mail
 
 log = logging.getLogger("postline.domains.instructions")
 QUEUE = queues.register("setup-instructions")

@@ -18,13 +18,12 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.accounts import service as accounts
-from chalicelib.core import clock, db, ids, resources
+from chalicelib.core import clock, db, emails, ids, resources
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Forbidden, NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.domains import compliance, names, records, ses
 from chalicelib.domains.models import AutoBccHeader, Domain, DomainAccountSettings
-from chalicelib.sending import validation
 
 COMPLIANT, DEMO = "compliant", "demo"
 BOOLEAN_SETTINGS = ("open_tracking_enabled", "click_tracking_enabled", "custom_domain_tracking_enabled",
@@ -277,7 +276,7 @@ def _bool(field: str, value: Any) -> bool:
 def valid_email(field: str, value: Any) -> str:
     """The address normalised by the sending rules (one definition of a valid address), or a
     422 on ``field``."""
-    email = validation.valid_email(value)
+    email = emails.valid_email(value)
     if email is None:
         raise Unprocessable.field(field, f"'{value}' is not a valid email address")
     return email

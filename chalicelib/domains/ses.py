@@ -14,8 +14,7 @@ import logging
 
 from botocore.exceptions import ClientError
 
-from chalicelib import aws
-from chalicelib.core import redrive
+from chalicelib.core import aws, redrive
 from chalicelib.core.config import settings
 
 log = logging.getLogger("postline.domains.ses")

@@ -72,7 +72,7 @@ def send_due(account_id: int, scope: str, month: str, limit: int, used: int, not
 
 def _deliver(account_id: int, notice: dict[str, str]) -> None:
     from chalicelib.accounts import service as accounts
-    from chalicelib.sending import system_mail
+    from chalicelib.domains import system_mail
 
     owner = accounts.get_account(account_id).owner_email
     system_mail.send(owner, notice["subject"], notice["text"])

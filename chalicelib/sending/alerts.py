@@ -156,10 +156,10 @@ def run_critical(now: datetime | None = None) -> int:
 
 def _accounts(setting: str):
     """(account, its live domains with ``setting`` on) for each account that has one."""
-    from chalicelib.accounts.models import Account
+    from chalicelib.accounts import service as accounts
     from chalicelib.domains.service import account_domains
 
-    for account in Account.scan(attributes_to_get=["account_id", "owner_email"]):
+    for account in accounts.owners():
         domains = [d for d in account_domains(account.account_id) if getattr(d, setting)]
         if domains:
             yield account, domains
@@ -180,7 +180,7 @@ def _claim_and_send(account: Any, domain: Any, kind: str, start: date, end: date
             return 0  # already sent for this period
         raise
     try:
-        from chalicelib.sending import system_mail
+        from chalicelib.domains import system_mail
 
         system_mail.send(recipient, *render(alert))
     except Exception:

@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib import aws
-from chalicelib.core import cache, clock
+from chalicelib.core import aws, cache, clock
 from chalicelib.sending.validation import Address, Attachment, SendRequest
 
 INLINE_LIMIT = 48 * 1024  # bytes of JSON carried in the SQS body instead of S3 (SQS allows 256 KB)

@@ -16,8 +16,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import aws
-from chalicelib.core import clock
+from chalicelib.core import aws, clock
 from chalicelib.core.config import settings
 from chalicelib.core.errors import BadRequest, NotFound
 from chalicelib.core.permissions import VIEWER, Principal

@@ -17,6 +17,10 @@
   means for the suppression list and the contact (the events worker asks).
 - ``email_engaged``: a message was opened or clicked for the first time; the automations
   capability counts it for the step that sent it, if one did.
+
+Suppressions and limits sit below sending, which asks them directly. Contacts and
+automations sit above it: they register a listener (``on_hard_bounce``, ``on_engagement``)
+that ``contact_bounced`` and ``email_engaged`` call, so sending never imports them.
 - ``record_unsubscribe``: an unsubscribe link was used; the suppressions capability keeps
   opt-outs as ``unsubscription`` suppressions, so the list shows them and reactivating one
   lets mail through again.
@@ -24,8 +28,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+EngagementListener = Callable[[int, "dict[str, Any] | None", str], Any]  # account id, custom variables, type
+BounceListener = Callable[[int, str], Any]  # account id, recipient
+_engagement_listeners: dict[str, EngagementListener] = {}
+_bounce_listeners: dict[str, BounceListener] = {}
+
+
+def on_engagement(name: str) -> Callable[[EngagementListener], EngagementListener]:
+    """Register ``listener(account_id, custom_variables, event_type)`` under ``name`` (one per
+    capability; re-registering replaces it), called at a message's first open or click."""
+    def decorate(listener: EngagementListener) -> EngagementListener:
+        _engagement_listeners[name] = listener
+        return listener
+    return decorate
+
+
+def on_hard_bounce(name: str) -> Callable[[BounceListener], BounceListener]:
+    """Register ``listener(account_id, email)`` under ``name``, called when a marketing message
+    to ``email`` hard-bounced."""
+    def decorate(listener: BounceListener) -> BounceListener:
+        _bounce_listeners[name] = listener
+        return listener
+    return decorate
 
 
 @dataclass(frozen=True)
@@ -88,9 +116,8 @@ def quota_refusal(account_id: int) -> str | None:
 
 def email_engaged(message: Any, event_type: str) -> None:
     """The first ``open`` or ``click`` of ``message`` (called once per message and type)."""
-    from chalicelib.automations import service as automations
-
-    automations.record_engagement(message.account_id, message.custom_variables, event_type)
+    for listener in list(_engagement_listeners.values()):
+        listener(message.account_id, message.custom_variables, event_type)
 
 
 def record_unsubscribe(message: Any) -> None:
@@ -117,11 +144,6 @@ def is_hard_bounce(bounce_category: str | None) -> bool:
 
 def contact_bounced(account_id: int, email: str) -> None:
     """A marketing message to ``email`` hard-bounced: the contact, if there is one, becomes
-    ``bounced`` (the contacts capability keeps an unsubscribed contact unsubscribed)."""
-    from chalicelib.contacts import status
-    from chalicelib.core.errors import NotFound
-
-    try:
-        status.mark(int(account_id), email, "bounced", source="bounce")
-    except NotFound:
-        pass  # not a contact of the account: nothing to mark
+    ``bounced`` (the contacts capability listens, and keeps an unsubscribed contact unsubscribed)."""
+    for listener in list(_bounce_listeners.values()):
+        listener(account_id, email)

@@ -23,7 +23,7 @@ from email.header import Header
 from email.utils import encode_rfc2231, format_datetime, formataddr
 from typing import Any
 
-from chalicelib.sending.header_safety import UnsafeHeader, check, valid_name
+from chalicelib.core.header_safety import UnsafeHeader, check, valid_name
 from chalicelib.sending.validation import Address, Attachment
 
 CRLF = b"\r\n"

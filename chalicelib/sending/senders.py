@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core.config import settings
+from chalicelib.core.emails import valid_email
 from chalicelib.core.errors import Forbidden
 from chalicelib.core.permissions import ADMIN, Principal
-from chalicelib.sending.validation import SendError, SendRequest, valid_email
+from chalicelib.sending.validation import SendError, SendRequest
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.core import clock, ids, queues
+from chalicelib.core import clock, header_safety, ids, queues
 from chalicelib.core.permissions import Principal
-from chalicelib.sending import content, events, header_safety, hooks, streams, templating, worker
+from chalicelib.sending import content, events, hooks, streams, templating, worker
 from chalicelib.sending.models import QUEUED, Message
 from chalicelib.sending.senders import SenderDomain, SenderResolver
 from chalicelib.sending.validation import (
@@ -114,6 +114,12 @@ class Submission:
                 for message in written:
                     batch.save(message)
         queues.send_many(streams.queue_for(self.stream), bodies)
+
+    def forget(self) -> None:
+        """Remove the records a failed ``commit`` wrote itself, so the client's retry is the only copy."""
+        with Message.batch_write() as batch:
+            for message in self.written:
+                batch.delete(message)
 
 
 def _dispatches(messages: list[Message]) -> list[list[Message]]:

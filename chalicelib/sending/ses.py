@@ -15,7 +15,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
 )
 
-from chalicelib import aws
+from chalicelib.core import aws
 from chalicelib.sending.notifications import MESSAGE_TAG
 
 SENT, RETRY, REJECTED, FAILED, UNKNOWN = "sent", "retry", "rejected", "failed", "unknown"

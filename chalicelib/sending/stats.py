@@ -28,8 +28,7 @@ from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
-from chalicelib import aws
-from chalicelib.core import clock
+from chalicelib.core import aws, clock
 from chalicelib.core.db import BaseModel, table_name
 from chalicelib.core.errors import BadRequest
 from chalicelib.core.permissions import VIEWER, Principal

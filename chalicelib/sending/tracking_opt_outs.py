@@ -14,10 +14,10 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.accounts import service as accounts
 from chalicelib.core import clock, db
+from chalicelib.core.emails import required_email
 from chalicelib.core.errors import BadRequest, NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.sending.models import TrackingOptOut
-from chalicelib.sending.validation import required_email
 
 PAGE_SIZE = 1000  # the SDK: up to 1000 records per request
 

@@ -16,10 +16,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.core import ids
+from chalicelib.core import header_safety, ids
 from chalicelib.core.config import settings
-from chalicelib.core.emails import required_email, valid_email  # noqa: F401 (re-exported for callers)
-from chalicelib.sending import header_safety
+from chalicelib.core.emails import valid_email
 
 MAX_RECIPIENTS_PER_FIELD = 1000
 MAX_BATCH_REQUESTS = 500

@@ -23,8 +23,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from chalicelib import aws
-from chalicelib.core import clock, deadletters, queues, redrive
+from chalicelib.core import aws, clock, deadletters, queues, redrive
 from chalicelib.sending import (
     content,
     events,

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core.permissions import Principal
-from chalicelib.sending.models import Message
 from chalicelib.sending.senders import SenderResolver
 from chalicelib.sending.service import Submission
 from chalicelib.sending.validation import SendRequest
@@ -167,17 +166,15 @@ class Committer:
             submission.commit(defer_records=True)
         except Exception:
             log.exception("storing %d SMTP messages failed; each session is told to retry", accepted)
-            _forget(submission.written)
+            _forget(submission)
             return [r if isinstance(r, BaseException) else CommitFailed("could not store the message")
                     for r in results]
         return results
 
 
-def _forget(messages: list[Message]) -> None:
+def _forget(submission: Submission) -> None:
     """Remove the records of a failed commit, so the client's retry is the only copy."""
     try:
-        with Message.batch_write() as batch:
-            for message in messages:
-                batch.delete(message)
+        submission.forget()
     except Exception:
-        log.exception("could not remove %d records of a failed SMTP commit", len(messages))
+        log.exception("could not remove %d records of a failed SMTP commit", len(submission.written))

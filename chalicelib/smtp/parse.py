@@ -30,7 +30,8 @@ from email import errors as mime_errors
 from email.message import Message
 from typing import Any
 
-from chalicelib.sending.validation import MAX_CUSTOM_VARIABLES_BYTES, SendError, SendRequest, parse_send, valid_email
+from chalicelib.core.emails import valid_email
+from chalicelib.sending.validation import MAX_CUSTOM_VARIABLES_BYTES, SendError, SendRequest, parse_send
 from chalicelib.smtp import replies
 
 _HEADERS = email.policy.default  # RFC 5322 header parsing (addresses, encoded words, defects)

@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Session
 
 from chalicelib.accounts import service as accounts
+from chalicelib.core.emails import valid_email
 from chalicelib.core.errors import TooManyFailures, Unauthorized
 from chalicelib.core.permissions import Principal
-from chalicelib.sending.validation import SendError, valid_email
+from chalicelib.sending.validation import SendError
 from chalicelib.smtp import ingest, parse, replies
 
 if TYPE_CHECKING:

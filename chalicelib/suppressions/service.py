@@ -25,6 +25,7 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.accounts import service as accounts
 from chalicelib.core import clock, db, jsonbody
+from chalicelib.core.emails import valid_email
 from chalicelib.core.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.suppressions.models import (
@@ -265,8 +266,6 @@ def export_csv(principal: Principal) -> str:
 
 
 def _valid_email(value: Any) -> str | None:
-    from chalicelib.sending.validation import valid_email  # one definition of a valid address
-
     email = valid_email(value)
     return email.lower() if email else None
 

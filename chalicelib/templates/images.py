@@ -15,8 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import aws
-from chalicelib.core import ids
+from chalicelib.core import aws, ids
 from chalicelib.core.config import settings
 from chalicelib.core.errors import NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, Principal

@@ -15,11 +15,9 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import aws
-from chalicelib.core import cache, clock, db, ids
+from chalicelib.core import aws, cache, clock, db, header_safety, ids
 from chalicelib.core.errors import Forbidden, NotFound, PostlineError, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
-from chalicelib.sending import header_safety
 from chalicelib.templates import engine, syntax
 from chalicelib.templates.engine import TemplateError
 from chalicelib.templates.models import INLINE_BODY_BYTES, EmailTemplate

@@ -7,7 +7,7 @@ mail software; a lone UTF-16 surrogate can't be encoded at all. Tab is allowed (
 
 Such characters are refused, never stripped: whoever sent them learns their data is wrong
 instead of getting a message with a silently altered subject. The send API and SMTP ingress
-(``validation.parse_send``, which both use) refuse them per field; the templates capability
+(``sending.validation.parse_send``, which both use) refuse them per field; the templates capability
 refuses them in a template's subject and category; a template rendered with variables is
 checked at send time and again by the MIME builder, which checks every header value it
 writes (``check``), so a value that got past everything else still can't make a header.

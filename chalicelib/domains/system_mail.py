@@ -3,7 +3,8 @@
 It goes straight to SES from ``POSTLINE_SYSTEM_SENDER`` (by default an address on the
 deployment's demo domain, whose SES identity the operator verifies once), not through an
 account's streams: it is not the account's mail, so it takes none of its sending limits and
-shows in none of its email logs.
+shows in none of its email logs. It lives with the domains capability, which owns the SES
+identity it sends from, below the limits and sending capabilities that mail through it too.
 """
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ from __future__ import annotations
 import email.utils
 import threading
 
-from chalicelib import aws
+from chalicelib.core import aws
 from chalicelib.core.config import settings
+from chalicelib.domains import ses  # the domains capability owns SES identities
 
 _identities: set[str] = set()  # sender domains whose SES identity this process has made sure of
 _lock = threading.Lock()
 
 
 def _ensure_sender_identity(sender: str) -> None:
-    from chalicelib.domains import ses  # the domains capability owns SES identities
-
     domain = email.utils.parseaddr(sender)[1].rpartition("@")[2].lower()
     with _lock:
         if domain in _identities:
