@@ -18,6 +18,7 @@ from typing import Any
 from chalicelib.automations import adapters
 from chalicelib.automations.models import Run, automation_key
 from chalicelib.core import aws
+from tests.queue_support import deliver_waiting
 
 
 @dataclass
@@ -71,31 +72,11 @@ def record_sends(monkeypatch) -> RecordingSending:
 # ------------------------------------------------------------------ the pump
 
 
-QUEUES = {"automation-actions": "automation_actions", "contact-events.fifo": "automation_triggers"}
+def pump_once(queue: str = "automation-actions") -> int:
+    """Deliver one batch from ``queue`` to its consumer (tests/queue_support.py); return how many."""
+    import app as app_module
 
-
-def pump_once(queue: str = "automation-actions", max_messages: int = 10) -> int:
-    """Deliver one batch from ``queue`` to the app's handler for it; return how many."""
-    import app as app_module  # the handlers Lambda runs, with chalice's own event wrapping
-
-    sqs = aws.client("sqs")
-    url = aws.queue_url(queue)
-    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=max_messages,
-                              WaitTimeSeconds=0, AttributeNames=["All"]).get("Messages", [])
-    if not got:
-        return 0
-    event = {"Records": [{
-        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-        "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-        "eventSource": "aws:sqs", "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue}",
-        "awsRegion": "us-east-1"} for m in got]}
-    result = getattr(app_module, QUEUES[queue])(event, None)
-    failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-    done = [m for m in got if m["MessageId"] not in failed]
-    if done:
-        sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
-    return len(got)
+    return deliver_waiting(app_module.app, queue, rounds=1)
 
 
 def pump_until(done: Callable[[], bool], timeout: float = 20.0) -> None:

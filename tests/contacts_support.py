@@ -10,30 +10,16 @@ import pytest
 
 from chalicelib.contacts import imports, outbox, tasks
 from chalicelib.core import aws
-from chalicelib.core.config import settings
-
-HANDLERS = {imports.QUEUE: "contact_imports", tasks.QUEUE: "contact_tasks"}
+from tests.queue_support import deliver_waiting, waiting
 
 
 def run_queue(client, queue: str, rounds: int = 200) -> int:
-    """Deliver every message on ``queue`` to its @app.on_sqs_message handler through the
-    chalice test client; a record the handler reports as failed stays on the queue."""
-    sqs = aws.client("sqs")
-    url = aws.queue_url(queue)
-    handled = 0
-    for _ in range(rounds):
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                       VisibilityTimeout=30).get("Messages", [])
-        if not messages:
-            return handled
-        for message in messages:
-            event = client.events.generate_sqs_event(message_bodies=[message["Body"]],
-                                                     queue_name=settings().queue_name(queue))
-            result = client.lambda_.invoke(HANDLERS[queue], event).payload
-            if not result.get("batchItemFailures"):
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            handled += 1
-    raise AssertionError(f"{queue} did not drain")
+    """Deliver every message on ``queue`` to its consumer (tests/queue_support.py); a record
+    the consumer reports as failed stays on the queue."""
+    handled = deliver_waiting(client._app, queue, rounds=rounds)
+    if handled and waiting(queue):
+        raise AssertionError(f"{queue} did not drain")
+    return handled
 
 
 def run_workers(client) -> None:

@@ -6,10 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.core import aws
-from chalicelib.core.config import settings
 from chalicelib.sending import event_worker
 from tests.domain_helpers import drain, sqs_event
+from tests.queue_support import deliver_waiting
 
 FUNCTION = "record_ses_events"
 # The day the notifications happen on: today, so stats of "today" and "the last 7 days" see them
@@ -92,23 +91,5 @@ def queued_events() -> list[dict[str, Any]]:
 
 
 def pump_events(client, rounds: int = 20) -> int:
-    """Deliver what waits on the events queue to its consumer, as the Lambda event source
-    would (records it reports as failed stay on the queue until their visibility timeout)."""
-    sqs = aws.client("sqs")
-    url = aws.queue_url(event_worker.QUEUE)
-    handled = 0
-    for _ in range(rounds):
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not got:
-            break
-        event = {"Records": [{
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"], "attributes": {},
-            "messageAttributes": {}, "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-            "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{settings().queue_name(event_worker.QUEUE)}"}
-            for m in got]}
-        failed = {f["itemIdentifier"] for f in client.lambda_.invoke(FUNCTION, event).payload["batchItemFailures"]}
-        for m in got:
-            if m["MessageId"] not in failed:
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-        handled += len(got)
-    return handled
+    """Deliver what waits on the events queue to its consumer (tests/queue_support.py)."""
+    return deliver_waiting(client._app, event_worker.QUEUE, rounds=rounds)

@@ -4,6 +4,7 @@ through the DLQ's consumer, as in Lambda: retries, SQS's redrive, then core/dead
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from botocore.exceptions import ClientError
@@ -38,10 +39,28 @@ class _Receipts:
 
 
 def poller(app, short: str, sqs=None) -> QueuePoller:
-    """The pump's poller of queue ``short`` (no long poll: a test polls it by hand)."""
+    """The pump's poller of queue ``short`` (no long poll and no batching window to wait out:
+    a test delivers what waits now, by hand)."""
     name = settings().queue_name(short)
     consumer = next(c for c in consumers(app) if c.queue == name)
-    return QueuePoller(app, consumer, wait_seconds=0, sqs=sqs)
+    return QueuePoller(app, replace(consumer, batching_window=0), wait_seconds=0, sqs=sqs)
+
+
+def deliver_waiting(app, *shorts: str, rounds: int = 20) -> int:
+    """What waits on the queues ``shorts`` now, delivered batch by batch to their consumers
+    by the event pump, as Lambda's event source would: records a consumer reports as failed
+    stay on their queue (invisible until their visibility timeout). Stops when a round finds
+    every queue empty, or after ``rounds``; returns how many records were delivered.
+
+    The one way tests run a queue's consumer (tests/*_support.py build on it)."""
+    pollers = [poller(app, short) for short in shorts]
+    handled = 0
+    for _ in range(rounds):
+        got = sum(p.poll_once() for p in pollers)
+        if not got:
+            break
+        handled += got
+    return handled
 
 
 def clear(short: str) -> None:

@@ -9,42 +9,15 @@ from typing import Any
 
 from chalicelib.core import aws
 from chalicelib.sending import streams
+from tests.queue_support import deliver_waiting
 
 FUNCTIONS = {streams.TRANSACTIONAL: "deliver_transactional", streams.BULK: "deliver_bulk"}
 
 
 def pump(client, rounds: int = 20) -> int:
-    """Deliver what is on the sending queues now, as the Lambda event source would.
-
-    Each received batch goes to the same handler Lambda runs; records it reports as failed
-    stay on the queue (invisible until their visibility timeout), the others are deleted.
-    Returns how many records were handled.
-    """
-    sqs = aws.client("sqs")
-    handled = 0
-    for _ in range(rounds):
-        got = 0
-        for stream, function in FUNCTIONS.items():
-            url = aws.queue_url(streams.queue_for(stream))
-            received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                           AttributeNames=["All"]).get("Messages", [])
-            if not received:
-                continue
-            got += len(received)
-            event = {"Records": [{
-                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs", "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{url}",
-                "awsRegion": "us-east-1"} for m in received]}
-            result = client.lambda_.invoke(function, event).payload or {}
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-            for m in received:
-                if m["MessageId"] not in failed:
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-            handled += len(received)
-        if not got:
-            break
-    return handled
+    """Deliver what is on the sending queues now to their consumers (tests/queue_support.py);
+    returns how many records were handled."""
+    return deliver_waiting(client._app, *streams.QUEUES.values(), rounds=rounds)
 
 
 def take(stream: str) -> list[dict[str, Any]]:
