@@ -19,7 +19,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib.core import clock, db
-from chalicelib.sending import models
+from chalicelib.sending import hooks, models
 from chalicelib.sending.models import Message
 
 MAX_EVENTS = 200  # opens and clicks can repeat; the counters keep counting past this
@@ -118,6 +118,7 @@ def record(message_id: str, event_type: str, details: dict[str, Any] | None = No
         unchanged = Message.revision.does_not_exist() if revision is None else Message.revision == revision
         try:
             message.save(condition=unchanged)
+            hooks.event_recorded(message, message.events[-1])
             return message, True
         except PutError as exc:
             if not db.condition_failed(exc):

@@ -17,6 +17,8 @@
 - ``record_unsubscribe``: an unsubscribe link was used; the suppressions capability keeps
   opt-outs as ``unsubscription`` suppressions, so the list shows them and reactivating one
   lets mail through again.
+- ``event_recorded``: a public event was recorded on a message; the webhooks capability
+  queues it for every webhook subscribed to it (seed-C §4).
 """
 
 from __future__ import annotations
@@ -109,3 +111,23 @@ def contact_bounced(account_id: int, email: str) -> None:
         status.mark(int(account_id), email, "bounced", source="bounce")
     except NotFound:
         pass  # not a contact of the account: nothing to mark
+
+
+def event_recorded(message: Any, event: dict[str, Any]) -> None:
+    """``event`` was just recorded on ``message`` (once per event): webhooks that want it get
+    its seed-C §4.3 payload. A failure to queue it is logged, not raised: the event itself
+    is recorded, and a retry of its notification would find it recorded and queue nothing."""
+    import logging
+
+    from chalicelib.sending import events
+    from chalicelib.webhooks import service as webhooks
+
+    payload = events.webhook_payload(message, event)
+    if payload is None:
+        return
+    try:
+        webhooks.publish_sending_event(int(message.account_id), message.domain_id, message.stream,
+                                       event["event_type"], payload)
+    except Exception:
+        logging.getLogger("postline.webhooks").exception(
+            "event %s of message %s not queued for webhooks", event.get("event_id"), message.message_id)
