@@ -36,7 +36,8 @@ def test_crud_on_both_path_styles(api, account):
     for prefix in (f"/api/accounts/{acct.account_id}", "/api"):
         made = create(api, prefix, payload_format="jsonl")
         assert re.fullmatch(r"[0-9a-f]{32}", made["signing_secret"])
-        assert (made["active"], made["payload_format"], made["event_types"]) == (True, "jsonlines", ["delivery", "bounce"])
+        assert (made["active"], made["payload_format"]) == (True, "jsonlines")
+        assert made["event_types"] == ["delivery", "bounce"]
         one = f"{prefix}/webhooks/{made['id']}"
         listed = api.get(f"{prefix}/webhooks").json["data"]
         assert made["id"] in [w["id"] for w in listed] and all("signing_secret" not in w for w in listed)
@@ -111,7 +112,6 @@ def test_pause_and_resume(api):
 
 def test_another_accounts_webhook_is_not_found(api, client, account):
     from chalicelib.accounts import service
-
     from tests.conftest import Api
 
     made = create(api, "/api")

@@ -21,7 +21,7 @@ import hmac
 import http.client
 import json
 import logging
-import socket
+import math
 import time
 import uuid
 import zlib
@@ -117,7 +117,7 @@ def post(url: str, body: bytes, content_type: str, secret: str, timeout: float =
             error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
     except egress.Refused as exc:
         error = f"refused: {exc}"
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         error = f"no answer within {timeout:g} s"
     except (OSError, http.client.HTTPException) as exc:
         error = queues.describe(exc)
@@ -208,7 +208,7 @@ def retry(batch_id: str) -> None:
         return  # delivered or given up meanwhile
     wait = (batch.next_attempt_at - clock.now()).total_seconds()
     if wait > 0:
-        queues.send(QUEUE, {"kind": "retry", "batch_id": batch_id}, delay_seconds=int(wait) + 1)
+        queues.send(QUEUE, {"kind": "retry", "batch_id": batch_id}, delay_seconds=math.ceil(wait))
         return
     hook = _webhook(batch.account_id, batch.webhook_id)
     if hook is None or not hook.active:
