@@ -220,3 +220,23 @@ def test_a_receiver_that_never_answers_is_a_timeout(loopback):
     finally:
         silent.close()
     assert outcome.status_code is None and outcome.error == "no answer within 0.5 s"
+
+
+def test_a_reject_the_delivery_worker_writes_reaches_its_webhook(api, client, account, loopback, receiver):
+    from tests.sending_support import pump
+    from tests.test_ses_events import send
+
+    domain = verified_domain(account[0].account_id)
+    hook = webhook(api, receiver.url, event_types=["reject"])
+    r = api.post("/api/suppressions", {"email": "gone@rcpt.test", "domain_id": domain.domain_id,
+                                       "sending_stream": "any"})
+    assert r.status == 201, r
+    message_id = send(api, domain, to="gone@rcpt.test")
+    pump(client)
+    assert pump_webhooks(client) == 1
+    [request] = receiver.received
+    [payload] = request.events()
+    assert request.verifies(hook["signing_secret"])
+    assert (payload["event"], payload["message_id"], payload["email"]) == ("reject", message_id, "gone@rcpt.test")
+    assert payload["reason"] == "Recipient in suppression list. Reason: manual import"
+    assert SEND_FIELDS <= payload.keys()

@@ -71,8 +71,11 @@ def add(message: Message, event_type: str, details: dict[str, Any] | None = None
         event_id: str | None = None) -> None:
     """Append an event to a loaded message (saved by the caller)."""
     events = list(message.events or [])
-    events.append(event(event_type, details, at, event_id))
+    added = event(event_type, details, at, event_id)
+    events.append(added)
     message.events = events[-MAX_EVENTS:]
+    if "event_id" in added:  # a public event: webhooks get it once the record is saved (hooks.events_saved)
+        vars(message).setdefault("_unpublished", []).append(added)
 
 
 def next_status(current: str, event_type: str) -> str:
@@ -118,7 +121,7 @@ def record(message_id: str, event_type: str, details: dict[str, Any] | None = No
         unchanged = Message.revision.does_not_exist() if revision is None else Message.revision == revision
         try:
             message.save(condition=unchanged)
-            hooks.event_recorded(message, message.events[-1])
+            hooks.events_saved(message)
             return message, True
         except PutError as exc:
             if not db.condition_failed(exc):

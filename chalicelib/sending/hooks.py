@@ -17,8 +17,8 @@
 - ``record_unsubscribe``: an unsubscribe link was used; the suppressions capability keeps
   opt-outs as ``unsubscription`` suppressions, so the list shows them and reactivating one
   lets mail through again.
-- ``event_recorded``: a public event was recorded on a message; the webhooks capability
-  queues it for every webhook subscribed to it (seed-C §4).
+- ``events_saved``: a message record with new public events was saved; the webhooks
+  capability queues each for every webhook subscribed to it (seed-C §4).
 """
 
 from __future__ import annotations
@@ -113,21 +113,27 @@ def contact_bounced(account_id: int, email: str) -> None:
         pass  # not a contact of the account: nothing to mark
 
 
-def event_recorded(message: Any, event: dict[str, Any]) -> None:
-    """``event`` was just recorded on ``message`` (once per event): webhooks that want it get
-    its seed-C §4.3 payload. A failure to queue it is logged, not raised: the event itself
-    is recorded, and a retry of its notification would find it recorded and queue nothing."""
+def events_saved(*messages: Any) -> None:
+    """These messages were saved: the public events added to them since they were read
+    (``events.add``) go to the webhooks subscribed to them, each once, as its seed-C §4.3
+    payload. A failure to queue is logged, not raised: the events are recorded, and a
+    retried notification would find its event recorded and queue nothing."""
     import logging
 
     from chalicelib.sending import events
     from chalicelib.webhooks import service as webhooks
 
-    payload = events.webhook_payload(message, event)
-    if payload is None:
+    found = []
+    for message in messages:
+        for event in vars(message).pop("_unpublished", []):
+            payload = events.webhook_payload(message, event)
+            if payload is not None:
+                found.append(webhooks.SendingEvent(int(message.account_id), message.domain_id, message.stream,
+                                                   event["event_type"], payload))
+    if not found:
         return
     try:
-        webhooks.publish_sending_event(int(message.account_id), message.domain_id, message.stream,
-                                       event["event_type"], payload)
+        webhooks.publish_sending_events(found)
     except Exception:
         logging.getLogger("postline.webhooks").exception(
-            "event %s of message %s not queued for webhooks", event.get("event_id"), message.message_id)
+            "%d events not queued for webhooks (first: %s)", len(found), found[0].payload.get("event_id"))

@@ -25,7 +25,7 @@ import math
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -130,10 +130,14 @@ def post(url: str, body: bytes, content_type: str, secret: str, timeout: float =
 # ------------------------------------------------------------------ producing
 
 
-def publish(account_id: int, webhook_ids: Iterable[int], payload: dict[str, Any]) -> None:
-    """Queue one event for each of these webhooks of the account."""
-    queues.send_many(QUEUE, [{"kind": "event", "account_id": int(account_id), "webhook_id": int(w),
-                              "event": payload} for w in webhook_ids])
+def record(account_id: int, webhook_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """The queue record of one event for one webhook."""
+    return {"kind": "event", "account_id": int(account_id), "webhook_id": int(webhook_id), "event": payload}
+
+
+def publish(records: list[dict[str, Any]]) -> None:
+    if records:
+        queues.send_many(QUEUE, records)
 
 
 # ------------------------------------------------------------------ the consumer

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
@@ -212,10 +213,18 @@ def sending_subscribers(account_id: int, domain_id: int | None, stream: str, eve
     return out
 
 
-def publish_sending_event(account_id: int, domain_id: int | None, stream: str, event_type: str,
-                          payload: dict[str, Any]) -> int:
-    """Queue a sending event (seed-C §4.3 payload) for every webhook that wants it."""
-    wanted = sending_subscribers(account_id, domain_id, stream, event_type)
-    if wanted:
-        delivery.publish(account_id, wanted, payload)
-    return len(wanted)
+@dataclass(frozen=True)
+class SendingEvent:
+    account_id: int
+    domain_id: int | None
+    stream: str
+    event_type: str  # the sending capability's type (``soft_bounce``, ``spam``...)
+    payload: dict[str, Any]  # seed-C §4.3
+
+
+def publish_sending_events(found: list[SendingEvent]) -> int:
+    """Queue each sending event for every webhook that wants it; returns how many records."""
+    records = [delivery.record(e.account_id, webhook_id, e.payload) for e in found
+               for webhook_id in sending_subscribers(e.account_id, e.domain_id, e.stream, e.event_type)]
+    delivery.publish(records)
+    return len(records)
