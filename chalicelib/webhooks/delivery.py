@@ -22,6 +22,7 @@ import http.client
 import json
 import logging
 import math
+import threading
 import time
 import uuid
 import zlib
@@ -143,11 +144,24 @@ def publish(records: list[dict[str, Any]]) -> None:
 # ------------------------------------------------------------------ the consumer
 
 
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The senders, kept between invocations (a warm Lambda keeps its threads)."""
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="webhook")
+    return _executor
+
+
 def handle_batch(event: Any) -> dict[str, list[dict[str, str]]]:
     """One SQS batch: new events grouped per webhook, retries on their own; everything in
-    parallel. A job that raises returns its records to the queue (partial batch failure)."""
+    parallel. The batch's webhooks are read in one call and its requests recorded in the
+    history in one write at the end. A job that raises returns its records to the queue
+    (partial batch failure)."""
     groups: dict[tuple[int, int], list[tuple[str, dict[str, Any]]]] = {}
-    jobs: list[tuple[list[str], Any]] = []
+    retries: list[tuple[str, str]] = []
     failures: list[dict[str, str]] = []
     for record in event:
         raw = record.to_dict() if hasattr(record, "to_dict") else record
@@ -155,28 +169,119 @@ def handle_batch(event: Any) -> dict[str, list[dict[str, str]]]:
         try:
             body = json.loads(raw["body"])
             if body.get("kind") == "retry":
-                jobs.append(([message_id], lambda b=str(body["batch_id"]): retry(b)))
+                retries.append((message_id, str(body["batch_id"])))
             else:
                 key = (int(body["account_id"]), int(body["webhook_id"]))
                 groups.setdefault(key, []).append((message_id, body["event"]))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             queues.remember_failure(message_id, queues.source_queue(raw), exc)
             failures.append({"itemIdentifier": message_id})
-    for (account_id, webhook_id), items in groups.items():
-        jobs.append(([m for m, _ in items],
-                     lambda a=account_id, w=webhook_id, e=[e for _, e in items]: deliver_new(a, w, e)))
-    if jobs:
-        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(jobs))) as pool:
-            futures = [(ids, pool.submit(job)) for ids, job in jobs]
-            for ids, future in futures:
-                try:
-                    future.result()
-                except Exception as exc:
-                    log.exception("webhook delivery job failed; its %d records return to the queue", len(ids))
-                    for message_id in ids:
-                        queues.remember_failure(message_id, QUEUE, exc)
-                        failures.append({"itemIdentifier": message_id})
+    run = Run(groups)
+    jobs: list[tuple[list[str], Any]] = [([m], lambda b=batch_id: run.retry(b)) for m, batch_id in retries]
+    for key, items in groups.items():
+        jobs.append(([m for m, _ in items], lambda k=key, e=[e for _, e in items]: run.deliver_new(k, e)))
+    futures = [(ids, _pool().submit(job)) for ids, job in jobs]
+    for ids, future in futures:
+        try:
+            future.result()
+        except Exception as exc:
+            log.exception("webhook delivery job failed; its %d records return to the queue", len(ids))
+            for message_id in ids:
+                queues.remember_failure(message_id, QUEUE, exc)
+                failures.append({"itemIdentifier": message_id})
+    run.save_history()
     return {"batchItemFailures": failures}
+
+
+class Run:
+    """What one consumer invocation shares between its threads: the webhooks of its new
+    events (one BatchGetItem) and the history items of its requests (one BatchWrite)."""
+
+    def __init__(self, groups: dict[tuple[int, int], Any]) -> None:
+        self.hooks: dict[tuple[int, int], Webhook] = {}
+        if groups:
+            for hook in Webhook.batch_get(list(groups), consistent_read=True):
+                self.hooks[(int(hook.account_id), int(hook.webhook_id))] = hook
+        self.history: list[DeliveryAttempt] = []
+        self._lock = threading.Lock()
+
+    def deliver_new(self, key: tuple[int, int], events: list[dict[str, Any]]) -> int:
+        """Post a webhook's new events; returns how many requests were made. Events for a
+        webhook that is gone or paused are dropped (a paused webhook receives nothing)."""
+        hook = self.hooks.get(key)
+        if hook is None or not hook.active:
+            log.info("%d events for webhook %s/%s dropped: it is %s", len(events), key[0], key[1],
+                     "deleted" if hook is None else "paused")
+            return 0
+        made = 0
+        for chunk in requests_of(events):
+            body, content_type = encode(chunk, hook.payload_format)
+            outcome = post(hook.url, body, content_type, hook.signing_secret)
+            self.settle(hook, str(uuid.uuid4()), 1, len(chunk), body, outcome, None)
+            made += 1
+        return made
+
+    def retry(self, batch_id: str) -> None:
+        """A kept batch's next attempt, when its time has come (the clock decides, so a
+        record that comes back early waits again)."""
+        try:
+            batch = PendingBatch.get(batch_id, consistent_read=True)
+        except DoesNotExist:
+            return  # delivered or given up meanwhile
+        wait = (batch.next_attempt_at - clock.now()).total_seconds()
+        if wait > 0:
+            queues.send(QUEUE, {"kind": "retry", "batch_id": batch_id}, delay_seconds=math.ceil(wait))
+            return
+        hook = _webhook(batch.account_id, batch.webhook_id)
+        if hook is None or not hook.active:
+            log.info("batch %s of webhook %s/%s dropped: it is %s", batch_id, batch.account_id, batch.webhook_id,
+                     "deleted" if hook is None else "paused")
+            _forget(batch)
+            return
+        body = zlib.decompress(batch.body)
+        outcome = post(hook.url, body, _CONTENT_TYPES.get(batch.payload_format, "application/json"),
+                       hook.signing_secret)
+        self.settle(hook, batch_id, int(batch.attempts) + 1, int(batch.events_count), body, outcome, batch)
+
+    def settle(self, hook: Webhook, batch_id: str, attempt: int, events_count: int, body: bytes, outcome: Outcome,
+               batch: PendingBatch | None) -> None:
+        """Record the request; on failure keep the batch for its next attempt, or pause the
+        webhook when that was the last."""
+        now = clock.now()
+        with self._lock:
+            self.history.append(attempt_item(hook, batch_id, attempt, events_count, outcome, now))
+        if outcome.ok:
+            if batch is not None:
+                _forget(batch)
+            return
+        if attempt > MAX_RETRIES:  # the first attempt and 40 retries failed
+            if batch is not None:
+                _forget(batch)
+            pause_exhausted(hook, outcome.error)
+            return
+        previous = None if batch is None else int(batch.attempts)
+        batch = batch or PendingBatch(batch_id, account_id=hook.account_id, webhook_id=hook.webhook_id,
+                                      payload_format=hook.payload_format, body=zlib.compress(body),
+                                      events_count=events_count, expires=now + KEEP_BATCH)
+        batch.attempts = attempt
+        batch.next_attempt_at = now + timedelta(seconds=RETRY_SECONDS)
+        condition = PendingBatch.batch_id.does_not_exist() if previous is None else PendingBatch.attempts == previous
+        try:
+            batch.save(condition=condition)
+        except PutError as exc:
+            if db.condition_failed(exc):  # another consumer made this attempt (a record delivered twice)
+                return
+            raise
+        queues.send(QUEUE, {"kind": "retry", "batch_id": batch_id}, delay_seconds=RETRY_SECONDS)
+
+    def save_history(self) -> None:
+        """The invocation's requests into the history; a failure here loses history, not events."""
+        try:
+            with DeliveryAttempt.batch_write() as batch:
+                for item in self.history:
+                    batch.save(item)
+        except Exception:
+            log.exception("the history of %d webhook requests could not be written", len(self.history))
 
 
 def _webhook(account_id: int, webhook_id: int) -> Webhook | None:
@@ -186,45 +291,6 @@ def _webhook(account_id: int, webhook_id: int) -> Webhook | None:
         return None
 
 
-def deliver_new(account_id: int, webhook_id: int, events: list[dict[str, Any]]) -> int:
-    """Post a webhook's new events; returns how many requests were made. Events for a
-    webhook that is gone or paused are dropped (a paused webhook receives nothing)."""
-    hook = _webhook(account_id, webhook_id)
-    if hook is None or not hook.active:
-        log.info("%d events for webhook %s/%s dropped: it is %s", len(events), account_id, webhook_id,
-                 "deleted" if hook is None else "paused")
-        return 0
-    made = 0
-    for chunk in requests_of(events):
-        body, content_type = encode(chunk, hook.payload_format)
-        outcome = post(hook.url, body, content_type, hook.signing_secret)
-        _settle(hook, str(uuid.uuid4()), 1, len(chunk), body, outcome, None)
-        made += 1
-    return made
-
-
-def retry(batch_id: str) -> None:
-    """A kept batch's next attempt, when its time has come (the clock decides, so a record
-    that comes back early waits again)."""
-    try:
-        batch = PendingBatch.get(batch_id, consistent_read=True)
-    except DoesNotExist:
-        return  # delivered or given up meanwhile
-    wait = (batch.next_attempt_at - clock.now()).total_seconds()
-    if wait > 0:
-        queues.send(QUEUE, {"kind": "retry", "batch_id": batch_id}, delay_seconds=math.ceil(wait))
-        return
-    hook = _webhook(batch.account_id, batch.webhook_id)
-    if hook is None or not hook.active:
-        log.info("batch %s of webhook %s/%s dropped: it is %s", batch_id, batch.account_id, batch.webhook_id,
-                 "deleted" if hook is None else "paused")
-        _forget(batch)
-        return
-    body = zlib.decompress(batch.body)
-    outcome = post(hook.url, body, _CONTENT_TYPES.get(batch.payload_format, "application/json"), hook.signing_secret)
-    _settle(hook, batch_id, int(batch.attempts) + 1, int(batch.events_count), body, outcome, batch)
-
-
 def _forget(batch: PendingBatch) -> None:
     try:
         batch.delete()
@@ -232,42 +298,13 @@ def _forget(batch: PendingBatch) -> None:
         log.warning("could not delete kept batch %s (it expires by itself)", batch.batch_id, exc_info=True)
 
 
-def record_attempt(hook: Webhook, batch_id: str, attempt: int, events_count: int, outcome: Outcome) -> Any:
-    """Add one request to the webhook's delivery history; returns its time."""
-    now = clock.now()
-    DeliveryAttempt(webhook_key(hook.account_id, hook.webhook_id), f"{clock.iso(now)}#{batch_id}#{attempt:03d}",
-                    batch_id=batch_id, attempt=attempt, at=now, events_count=events_count,
-                    status_code=outcome.status_code, latency_ms=outcome.latency_ms, error=outcome.error,
-                    expires=now + KEEP_HISTORY).save()
-    return now
-
-
-def _settle(hook: Webhook, batch_id: str, attempt: int, events_count: int, body: bytes, outcome: Outcome,
-            batch: PendingBatch | None) -> None:
-    now = record_attempt(hook, batch_id, attempt, events_count, outcome)
-    if outcome.ok:
-        if batch is not None:
-            _forget(batch)
-        return
-    if attempt > MAX_RETRIES:  # the first attempt and 40 retries failed
-        if batch is not None:
-            _forget(batch)
-        pause_exhausted(hook, outcome.error)
-        return
-    previous = None if batch is None else int(batch.attempts)
-    batch = batch or PendingBatch(batch_id, account_id=hook.account_id, webhook_id=hook.webhook_id,
-                                  payload_format=hook.payload_format, body=zlib.compress(body),
-                                  events_count=events_count, expires=now + KEEP_BATCH)
-    batch.attempts = attempt
-    batch.next_attempt_at = now + timedelta(seconds=RETRY_SECONDS)
-    condition = PendingBatch.batch_id.does_not_exist() if previous is None else PendingBatch.attempts == previous
-    try:
-        batch.save(condition=condition)
-    except PutError as exc:
-        if db.condition_failed(exc):  # another consumer made this attempt (a record delivered twice)
-            return
-        raise
-    queues.send(QUEUE, {"kind": "retry", "batch_id": batch_id}, delay_seconds=RETRY_SECONDS)
+def attempt_item(hook: Webhook, batch_id: str, attempt: int, events_count: int, outcome: Outcome,
+                 now: Any) -> DeliveryAttempt:
+    """One request as its delivery-history item."""
+    return DeliveryAttempt(webhook_key(hook.account_id, hook.webhook_id), f"{clock.iso(now)}#{batch_id}#{attempt:03d}",
+                           batch_id=batch_id, attempt=attempt, at=now, events_count=events_count,
+                           status_code=outcome.status_code, latency_ms=outcome.latency_ms, error=outcome.error,
+                           expires=now + KEEP_HISTORY)
 
 
 EXHAUSTED = "Paused after {retries} failed retries of a batch (last error: {error})"

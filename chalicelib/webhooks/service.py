@@ -172,7 +172,7 @@ def run_test(principal: Principal, webhook_id: Any) -> dict[str, Any]:
     hook = _get(principal, webhook_id, ADMIN)
     body, content_type = delivery.encode([sample_event(hook)], hook.payload_format)
     outcome = delivery.post(hook.url, body, content_type, hook.signing_secret, timeout=TEST_TIMEOUT_SECONDS)
-    delivery.record_attempt(hook, "test", 1, 1, outcome)
+    delivery.attempt_item(hook, "test", 1, 1, outcome, clock.now()).save()
     return outcome.to_wire()
 
 
