@@ -134,6 +134,8 @@ def check_url(url: str) -> Target:
         check_address(literal)
         check_port(target, literal)
     elif target.port not in ALLOWED_PORTS:
+        if not allowed_networks():  # no network may use another port: no need to ask DNS
+            raise Refused("port must be 80 or 443")
         try:
             addresses = resolve(target)
         except Refused:
