@@ -5,6 +5,7 @@ from chalice import Chalice, Cron, Rate
 from chalicelib.accounts import api as accounts_api
 from chalicelib.accounts import bootstrap as accounts_bootstrap
 from chalicelib.accounts import service as accounts_service
+from chalicelib.activity import api as activity_api
 from chalicelib.automations import api as automations_api
 from chalicelib.automations import machines as automation_machines
 from chalicelib.automations import matcher as automation_matcher
@@ -50,6 +51,7 @@ app.register_blueprint(suppressions_api.bp)
 app.register_blueprint(limits_api.bp)
 app.register_blueprint(contacts_api.bp)
 app.register_blueprint(webhooks_api.bp)
+app.register_blueprint(activity_api.bp)
 
 
 # `make bootstrap`: the deployment's first owner account; its token is returned once, never logged.

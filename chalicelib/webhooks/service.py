@@ -228,3 +228,10 @@ def publish_sending_events(found: list[SendingEvent]) -> int:
                for webhook_id in sending_subscribers(e.account_id, e.domain_id, e.stream, e.event_type)]
     delivery.publish(records)
     return len(records)
+
+
+def publish_activity(account_id: int, payload: dict[str, Any]) -> int:
+    """Queue an activity-log entry (seed-C §4.3) for the account's active ``audit_log`` webhooks."""
+    wanted = [int(h.webhook_id) for h in _account_webhooks(account_id) if h.webhook_type == AUDIT_LOG]
+    delivery.publish([delivery.record(account_id, w, payload) for w in wanted])
+    return len(wanted)
