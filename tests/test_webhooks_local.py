@@ -4,6 +4,7 @@ within 60 s, through the stack's own event pump (batching window included)."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import requests
@@ -30,7 +31,7 @@ def test_a_delivery_reaches_a_local_webhook_within_60_seconds(tmp_path):
         message_id = sent.json()["message_ids"][0]
         started = time.monotonic()
         while not receiver.received:
-            assert time.monotonic() - started < 60, f"no webhook request in 60 s:\n{stack.stop()}"
+            assert time.monotonic() - started < 60, "no webhook request in 60 s"
             time.sleep(0.25)
         [request] = receiver.received
         [event] = request.events()
@@ -38,5 +39,9 @@ def test_a_delivery_reaches_a_local_webhook_within_60_seconds(tmp_path):
         assert (event["event"], event["message_id"], event["email"]) == ("delivery", message_id, "owner@postline.local")
         assert {"sending_stream", "sending_domain_name", "timestamp", "event_id"} <= event.keys()
     finally:
-        stack.stop()
+        try:
+            stack.stop()
+        except subprocess.TimeoutExpired:  # its webhook pump may sit in a 30 s batching window
+            stack.process.kill()
+            stack.process.wait()
         receiver.close()
