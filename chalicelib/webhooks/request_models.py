@@ -44,7 +44,7 @@ def _event_types(value: Any) -> Any:
         raise Invalid("must be an array")
     out: list[str] = []
     for item in value:
-        name = EVENT_TYPE_ALIASES.get(item, item) if isinstance(item, str) else item
+        name = EVENT_TYPE_ALIASES.get(item, item) if isinstance(item, str) else None
         if name not in EVENT_TYPES:
             raise Invalid(f"is invalid. Allowed values: {', '.join(EVENT_TYPES)}.")
         if name not in out:
