@@ -120,7 +120,7 @@ def post(url: str, body: bytes, content_type: str, secret: str, timeout: float =
         error = f"refused: {exc}"
     except TimeoutError:
         error = f"no answer within {timeout:g} s"
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # ValueError: a malformed allow-list
         error = queues.describe(exc)
     finally:
         if conn is not None:
