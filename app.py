@@ -31,6 +31,8 @@ from chalicelib.sending import streams as sending_streams
 from chalicelib.sending import worker as sending_worker
 from chalicelib.suppressions import api as suppressions_api
 from chalicelib.templates import api as templates_api
+from chalicelib.webhooks import api as webhooks_api
+from chalicelib.webhooks import delivery as webhooks_delivery
 
 configure_logging()
 # configure_logs=False: Chalice would give the "postline" logger (every postline.* logger's parent)
@@ -47,6 +49,7 @@ app.register_blueprint(templates_api.bp)
 app.register_blueprint(suppressions_api.bp)
 app.register_blueprint(limits_api.bp)
 app.register_blueprint(contacts_api.bp)
+app.register_blueprint(webhooks_api.bp)
 
 
 # `make bootstrap`: the deployment's first owner account; its token is returned once, never logged.
@@ -142,6 +145,15 @@ def sweep_contact_events(event):
     return contacts_worker.sweep_events()
 
 
+# ------------------------------------------------------------------ webhooks
+# Up to 500 events per invocation, gathered for up to 30 s (seed-C §4.4: batches of at most
+# 500, sent every 30 seconds); retries come back on the same queue after 5 minutes.
+@app.on_sqs_message(queue=settings().queue_name(webhooks_delivery.QUEUE), batch_size=500,
+                    maximum_batching_window_in_seconds=30)
+def deliver_webhooks(event):
+    return webhooks_delivery.handle_batch(event)
+
+
 # ------------------------------------------------------------------ dead letters
 # One consumer per DLQ: each record that its queue's consumer could never process ends its
 # owner (a message, an import, an export, a run...) with the reason (core/deadletters.py).
@@ -191,4 +203,9 @@ def dead_contact_events(event):
 
 @app.on_sqs_message(queue=_dlq(sending_events.QUEUE), batch_size=10)
 def dead_ses_events(event):
+    return deadletters.settle(event)
+
+
+@app.on_sqs_message(queue=_dlq(webhooks_delivery.QUEUE), batch_size=10)
+def dead_webhook_deliveries(event):
     return deadletters.settle(event)

@@ -17,7 +17,8 @@ from tests.sending_support import take, verified_domain
 SEND = "send.postline.test"
 # Write routes that never read a JSON body: the CSV-or-JSON imports read theirs through the
 # same parser (tested below), the one-click unsubscribe takes a form, a reset and verify take none.
-NO_JSON_BODY = {"/api/unsubscribe/{token}", "/api/api_tokens/{token_id}/reset", "/api/domains/{domain_id}/verify"}
+NO_JSON_BODY = {"/api/unsubscribe/{token}", "/api/api_tokens/{token_id}/reset", "/api/domains/{domain_id}/verify",
+                *(f"/api/webhooks/{{webhook_id}}/{action}" for action in ("test", "reset_secret", "pause", "resume"))}
 
 
 def write_routes(app) -> list[tuple[str, str]]:

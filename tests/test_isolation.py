@@ -90,6 +90,12 @@ def _tracking_opt_out_factory(api: Api, account_id: int) -> dict[str, str]:
     return {"opt_out_id": created.json["data"]["id"]}
 
 
+def _webhook_factory(api: Api, account_id: int) -> dict[str, int]:
+    body = {"webhook": {"url": "https://hooks.example.com/x", "webhook_type": "audit_log"}}
+    created = api.post("/api/webhooks", body)
+    return {"webhook_id": created.json["data"]["id"]}
+
+
 # path parameter -> function(api of account A, account id) returning {param: id, ...}
 PARAM_FACTORIES = {
     "token_id": _token_factory,
@@ -100,6 +106,7 @@ PARAM_FACTORIES = {
     "domain_id": _domain_factory,
     "suppression_id": _suppression_factory,
     "opt_out_id": _tracking_opt_out_factory,
+    "webhook_id": _webhook_factory,
     **dict.fromkeys(["contact_identifier", "field_id", "list_id", "segment_id", "import_id", "export_id"],
                     _contacts_factory),
 }

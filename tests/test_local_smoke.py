@@ -18,7 +18,7 @@ from local.emulator import port_is_free
 
 
 class Stack:
-    def __init__(self, state_dir: Path, dns_resolver: str | None = None) -> None:
+    def __init__(self, state_dir: Path, dns_resolver: str | None = None, extra_env: dict | None = None) -> None:
         self.aws_port, self.api_port = free_port(), free_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POSTLINE_"))}
@@ -29,6 +29,7 @@ class Stack:
                    POSTLINE_BULK_SMTP_TLS_PORT=str(free_port()))
         if dns_resolver:
             env["POSTLINE_DNS_RESOLVER"] = dns_resolver
+        env.update(extra_env or {})
         self.process = subprocess.Popen([sys.executable, "-m", "local", "run"], cwd=ROOT, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output = ""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.accounts import service
+from chalicelib.activity import service as activity
 from chalicelib.core import ids
 from chalicelib.core.http import api_route, authenticator, json_object, no_content, principal
+from chalicelib.core.permissions import VIEWER
 
 bp = Blueprint(__name__)
 authenticator(service.authenticate)  # every route's principal() asks accounts who a token is
@@ -71,3 +73,11 @@ def delete_account_access(access_id, account_id=None):
 def bulk_update_permissions(access_id, account_id=None):
     who = principal(bp, account_id)
     return service.bulk_update_permissions(who, access_id, json_object(bp).get("permissions"))
+
+
+@api_route(bp, "/activity_log", ["GET"])
+def list_activity(account_id=None):
+    """The account's last activities (its viewers may read them; the activity package keeps them)."""
+    who = principal(bp, account_id)
+    service.require(who, VIEWER)
+    return {"data": activity.list_entries(who.account_id)}

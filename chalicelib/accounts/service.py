@@ -180,13 +180,15 @@ def create_token(principal: Principal, name: Any, raw_resources: Any,
     if len(name) > 255:
         raise Unprocessable.field("name", "is too long (maximum is 255 characters)")
     grants = parse_grants(principal, raw_resources)
-    return _issue_token(
+    issued = _issue_token(
         principal.account_id,
         name=name.strip(),
         grants=grants,
         created_by=principal.token_name,
         expires_at=_parse_expiry(expires_at),
     )
+    _activity(principal, "created", "created an API token", issued[0])
+    return issued
 
 
 def issue_domain_token(account_id: int, domain_id: int, domain_name: str,
@@ -221,7 +223,7 @@ def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) ->
             raise Unprocessable(_ALREADY_RESET) from None  # the other reset won
         raise
     base_name = _NAME_SUFFIX.sub("", old.name)
-    return _issue_token(
+    issued = _issue_token(
         principal.account_id,
         name=base_name,
         grants=list(old.grants()),
@@ -229,6 +231,8 @@ def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) ->
         expires_at=new_expiry,
         suffix_id=True,
     )
+    _activity(principal, "reset", "reset an API token", old)
+    return issued
 
 
 def delete_token(principal: Principal, token_id: int) -> None:
@@ -240,6 +244,14 @@ def delete_token(principal: Principal, token_id: int) -> None:
         raise NotFound()
     _refuse_if_last_token(token, tokens)
     token.delete()
+    _activity(principal, "deleted", "deleted an API token", token)
+
+
+def _activity(principal: Principal, what: str, description: str, token: ApiToken) -> None:
+    from chalicelib.activity import service as activity  # the audit log (and its webhooks)
+
+    activity.record(principal.account_id, principal, f"api_token.{what}", description,
+                    {"id": token.token_id, "type": "api_token", "name": token.name})
 
 
 def purge_expired_tokens(older_than: timedelta = timedelta(hours=24)) -> int:
@@ -405,6 +417,14 @@ def delete_account_access(principal: Principal, access_id: int) -> None:
     token = _token_by_access_id(tokens, access_id)
     _refuse_if_last_token(token, tokens)
     token.delete()
+    _activity(principal, "deleted", "deleted an API token", token)
+
+
+def _activity(principal: Principal, what: str, description: str, token: ApiToken) -> None:
+    from chalicelib.activity import service as activity  # the audit log (and its webhooks)
+
+    activity.record(principal.account_id, principal, f"api_token.{what}", description,
+                    {"id": token.token_id, "type": "api_token", "name": token.name})
 
 
 def bulk_update_permissions(principal: Principal, access_id: int, raw: Any) -> dict[str, str]:

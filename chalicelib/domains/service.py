@@ -242,7 +242,15 @@ def create_domain(principal: Principal, raw_name: Any) -> tuple[Domain, dict[str
     token, value = accounts.issue_domain_token(principal.account_id, domain.domain_id, name,
                                                created_by=principal.token_name)
     domain.update(actions=[Domain.token_id.set(token.token_id)])
+    _activity(principal, "created", "added a sending domain", domain)
     return domain, {"id": token.token_id, "name": token.name, "token": value}
+
+
+def _activity(principal: Principal, what: str, description: str, domain: Domain) -> None:
+    from chalicelib.activity import service as activity  # the audit log (and its webhooks)
+
+    activity.record(principal.account_id, principal, f"sending_domain.{what}", description,
+                    {"id": domain.domain_id, "type": "sending_domain", "name": domain.domain_name})
 
 
 def _claim_name(account_id: int, name: str) -> None:
@@ -337,6 +345,7 @@ def delete_domain(principal: Principal, domain_id: Any) -> None:
         # a live domain (whose name create_domain still refuses), never a name claimed for ever
         _release_name(domain.account_id, domain.domain_name)
     domain.update(actions=[Domain.deleted_at.set(clock.now())])
+    _activity(principal, "deleted", "deleted a sending domain", domain)
     if domain.demo:
         return
     if not any(d.live for d in Domain.by_name.query(domain.domain_name)):

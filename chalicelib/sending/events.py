@@ -19,7 +19,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib.core import clock, db
-from chalicelib.sending import models
+from chalicelib.sending import hooks, models
 from chalicelib.sending.models import Message
 
 MAX_EVENTS = 200  # opens and clicks can repeat; the counters keep counting past this
@@ -71,8 +71,11 @@ def add(message: Message, event_type: str, details: dict[str, Any] | None = None
         event_id: str | None = None) -> None:
     """Append an event to a loaded message (saved by the caller)."""
     events = list(message.events or [])
-    events.append(event(event_type, details, at, event_id))
+    added = event(event_type, details, at, event_id)
+    events.append(added)
     message.events = events[-MAX_EVENTS:]
+    if "event_id" in added:  # a public event: webhooks get it once the record is saved (hooks.events_saved)
+        vars(message).setdefault("_unpublished", []).append(added)
 
 
 def next_status(current: str, event_type: str) -> str:
@@ -118,6 +121,7 @@ def record(message_id: str, event_type: str, details: dict[str, Any] | None = No
         unchanged = Message.revision.does_not_exist() if revision is None else Message.revision == revision
         try:
             message.save(condition=unchanged)
+            hooks.events_saved(message)
             return message, True
         except PutError as exc:
             if not db.condition_failed(exc):

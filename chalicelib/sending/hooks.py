@@ -24,6 +24,9 @@ that ``contact_bounced`` and ``email_engaged`` call, so sending never imports th
 - ``record_unsubscribe``: an unsubscribe link was used; the suppressions capability keeps
   opt-outs as ``unsubscription`` suppressions, so the list shows them and reactivating one
   lets mail through again.
+- ``events_saved``: a message record with new public events was saved; the webhooks
+  capability (above sending) listens with ``on_events_saved`` and queues each for every
+  webhook subscribed to it (seed-C §4).
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ from typing import Any
 
 EngagementListener = Callable[[int, "dict[str, Any] | None", str], Any]  # account id, custom variables, type
 BounceListener = Callable[[int, str], Any]  # account id, recipient
+SavedListener = Callable[[list[tuple[Any, dict[str, Any]]]], Any]  # [(message, public event)]
 _engagement_listeners: dict[str, EngagementListener] = {}
 _bounce_listeners: dict[str, BounceListener] = {}
+_saved_listeners: dict[str, SavedListener] = {}
 
 
 def on_engagement(name: str) -> Callable[[EngagementListener], EngagementListener]:
@@ -52,6 +57,15 @@ def on_hard_bounce(name: str) -> Callable[[BounceListener], BounceListener]:
     to ``email`` hard-bounced."""
     def decorate(listener: BounceListener) -> BounceListener:
         _bounce_listeners[name] = listener
+        return listener
+    return decorate
+
+
+def on_events_saved(name: str) -> Callable[[SavedListener], SavedListener]:
+    """Register ``listener([(message, event), ...])`` under ``name``, called with the public
+    events of message records once they are saved."""
+    def decorate(listener: SavedListener) -> SavedListener:
+        _saved_listeners[name] = listener
         return listener
     return decorate
 
@@ -147,3 +161,21 @@ def contact_bounced(account_id: int, email: str) -> None:
     ``bounced`` (the contacts capability listens, and keeps an unsubscribed contact unsubscribed)."""
     for listener in list(_bounce_listeners.values()):
         listener(account_id, email)
+
+
+def events_saved(*messages: Any) -> None:
+    """These messages were saved: the public events added to them since they were read
+    (``events.add``) go, each once, as (message, event) pairs, to the listeners registered
+    with ``on_events_saved`` (the webhooks capability queues them for its subscribers). A
+    listener's failure is logged, not raised: the events are recorded, and a retried
+    notification would find its event recorded and publish nothing."""
+    import logging
+
+    saved = [(message, event) for message in messages for event in vars(message).pop("_unpublished", [])]
+    if not saved:
+        return
+    for name, listener in list(_saved_listeners.items()):
+        try:
+            listener(saved)
+        except Exception:
+            logging.getLogger("postline.hooks").exception("%s: %d saved events not handled", name, len(saved))

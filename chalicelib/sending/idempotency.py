@@ -33,6 +33,7 @@ from datetime import timedelta
 from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.core import clock, db, queues
+from chalicelib.sending import hooks
 from chalicelib.sending.models import DispatchLease, Message
 
 LEASE_SECONDS = 180  # longer than the worker function's timeout (60 s)
@@ -125,4 +126,5 @@ class Records:
         with Message.batch_write() as batch:
             for message in self._pending.values():
                 batch.save(message)
+        hooks.events_saved(*self._pending.values())  # rejects and suspensions the worker wrote, to webhooks
         self._pending.clear()
