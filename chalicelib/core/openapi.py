@@ -154,7 +154,7 @@ def _body_schema(op: dict[str, Any], ref: dict[str, str], envelope: str | None) 
 
 
 def _query_parameters(op: dict[str, Any], schema: dict[str, Any], model: type) -> None:
-    from chalicelib.core.request_models import is_list
+    from chalicelib.core.request_models import is_dict, is_list
 
     written = {p.get("name"): p for p in op.get("parameters", []) if p.get("in") == "query"}
     params = [p for p in op.get("parameters", []) if p.get("in") != "query"]
@@ -172,6 +172,8 @@ def _query_parameters(op: dict[str, Any], schema: dict[str, Any], model: type) -
                                  "required": key in required, "schema": prop}
         if is_list(field.annotation):
             param.update(style="form", explode=True)
+        elif is_dict(field.annotation):  # name[key][...]=value
+            param.update(style="deepObject", explode=True)
         if description:
             param["description"] = description
         params.append(param)
