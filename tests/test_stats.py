@@ -14,6 +14,7 @@ import pytest
 from chalicelib.core import clock
 from chalicelib.sending import stats, tracking
 from chalicelib.sending.models import Message
+from chalicelib.sending.request_models import StatsQuery
 from tests.events_support import DAY, bounce, complaint, delay, delivery, record_events
 from tests.sending_support import pump, verified_domain
 
@@ -150,15 +151,15 @@ def test_whole_months_and_end_days_give_what_every_day_gives(api, account, domai
     principal = SimpleNamespace(account_id=acct, resource_ids=lambda *_: None)
     for first, last in periods:
         for f in filters:
-            params = {"start_date": first, "end_date": last, **f}
+            params = StatsQuery(start_date=first, end_date=last, **f)
             mixed = stats.summary(principal, params), [stats.grouped(principal, params, g) for g in stats.GROUPS]
             daily = stats.summary(principal, params, True), [stats.grouped(principal, params, g, True)
                                                              for g in stats.GROUPS]
             assert mixed == daily and mixed[0]["delivery_count"] > 0, (first, last, f)
     reads.clear()
-    stats.summary(principal, {"start_date": "2025-11-17", "end_date": "2026-11-16"})
+    year = StatsQuery(start_date="2025-11-17", end_date="2026-11-16")
+    stats.summary(principal, year)
     year_mixed = len(reads[0])
-    stats.summary(principal, {"start_date": "2025-11-17", "end_date": "2026-11-16"}, True)
+    stats.summary(principal, year, True)
     assert year_mixed <= 2 * (11 + 31) < len(reads[1])  # two domains: 11 months and the end days
-    assert api.get("/api/stats?start_date=2025-11-17&end_date=2026-11-16").json == stats.summary(
-        principal, {"start_date": "2025-11-17", "end_date": "2026-11-16"}, True)
+    assert api.get("/api/stats?start_date=2025-11-17&end_date=2026-11-16").json == stats.summary(principal, year, True)

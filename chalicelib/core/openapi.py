@@ -92,8 +92,16 @@ def _with_account_param(operations: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
+    """The whole document. Cached per set of declared routes: one built before a blueprint
+    registered its request models (a test importing this module first) is not served stale."""
+    from chalicelib.core.request_models import DECLARED
+
+    return _document(len(DECLARED))
+
+
+@lru_cache(maxsize=1)
+def _document(declared_routes: int) -> dict[str, Any]:
     doc = copy.deepcopy(BASE)
     for fragment in _fragments():
         for path, item in (fragment.get("paths") or {}).items():
@@ -154,7 +162,7 @@ def _body_schema(op: dict[str, Any], ref: dict[str, str], envelope: str | None) 
 
 
 def _query_parameters(op: dict[str, Any], schema: dict[str, Any], model: type) -> None:
-    from chalicelib.core.request_models import is_list
+    from chalicelib.core.request_models import is_dict, is_list
 
     written = {p.get("name"): p for p in op.get("parameters", []) if p.get("in") == "query"}
     params = [p for p in op.get("parameters", []) if p.get("in") != "query"]
@@ -172,6 +180,8 @@ def _query_parameters(op: dict[str, Any], schema: dict[str, Any], model: type) -
                                  "required": key in required, "schema": prop}
         if is_list(field.annotation):
             param.update(style="form", explode=True)
+        elif is_dict(field.annotation):  # name[key][...]=value
+            param.update(style="deepObject", explode=True)
         if description:
             param["description"] = description
         params.append(param)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, WithJsonSchema, model_validator
@@ -101,20 +102,26 @@ def declared(method: str, route: str) -> Declared:
     return found
 
 
-def parse(model: type[M], data: Any) -> M:
-    """``data`` validated by ``model``, or the model's failure (a 422 in Mailtrap's shape)."""
+def parse(model: type[M], data: Any, context: dict[str, Any] | None = None) -> M:
+    """``data`` validated by ``model``, or the model's failure (a 422 in Mailtrap's shape).
+    ``context``: what a validator may need beyond the data (``info.context``)."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise model.failure(translate(exc)) from None  # type: ignore[attr-defined]
 
 
 def parse_query(model: type[M], params: Any) -> M:
-    """A query string (chalice's MultiDict or None) parsed by ``model``."""
+    """A query string (chalice's MultiDict or None) parsed by ``model``. A ``dict`` field
+    reads OpenAPI's deepObject form, ``name[a][b]=v`` (``name[a][b][]`` repeated is a list)."""
     data: dict[str, Any] = {}
     for name, field in model.model_fields.items():
         key = field.alias or name
-        if is_list(field.annotation):
+        if is_dict(field.annotation):
+            nested = _nested(params, key)
+            if nested:
+                data[key] = nested
+        elif is_list(field.annotation):
             values = _many(params, key)
             if values:
                 data[key] = values
@@ -127,6 +134,34 @@ def is_list(annotation: Any) -> bool:
     if get_origin(annotation) in (list, tuple, set):
         return True
     return any(is_list(arg) for arg in get_args(annotation) if arg is not type(None))
+
+
+def is_dict(annotation: Any) -> bool:
+    if annotation is dict or get_origin(annotation) is dict:
+        return True
+    return any(is_dict(arg) for arg in get_args(annotation) if arg is not type(None))
+
+
+def _nested(params: Any, key: str) -> dict[str, Any]:
+    """``key[a][b]=v`` -> ``{"a": {"b": "v"}}``; a repeated or ``[]`` name gives a list, else
+    the last value counts; where a name is both a value and an object, the first seen wins."""
+    out: dict[str, Any] = {}
+    for name in params or ():
+        values = list(params.getlist(name))
+        if not name.startswith(key + "[") or not values:
+            continue
+        parts = name[len(key) + 1:].replace("]", "").split("[")
+        many = parts[-1] == "" or len(values) > 1
+        parts = [p for p in parts if p != ""]
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            if parts:
+                node.setdefault(parts[-1], values if many else values[-1])
+    return out
 
 
 def _many(params: Any, key: str) -> list[str]:
@@ -253,6 +288,18 @@ def integer_id(message: str = "is invalid") -> Any:
 
     return check
 
+
+def _iso_datetime(value: Any) -> datetime:
+    from chalicelib.core import clock
+
+    try:
+        return clock.parse_iso(value)
+    except (TypeError, ValueError, AttributeError):
+        raise Invalid("must be an ISO 8601 date-time") from None
+
+
+# An ISO 8601 date-time (naive is UTC), e.g. a list's ``start_time``; anything else "must be an ISO 8601 date-time".
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
 
 # A mailbox address, normalised (IDN domain to punycode): blank or invalid is a 422.
 EmailAddress = Annotated[str, BeforeValidator(_email), WithJsonSchema({"type": "string", "format": "email"})]

@@ -15,7 +15,7 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from chalicelib.core import hosts
+from chalicelib.core import hosts, request_models
 from chalicelib.core.errors import (
     Forbidden,
     NotFound,
@@ -32,8 +32,7 @@ from chalicelib.core.http import (
     json_body,
     json_object,
     principal,
-    query_list,
-    query_param,
+    request_query,
 )
 from chalicelib.sending import (
     alerts,
@@ -45,6 +44,14 @@ from chalicelib.sending import (
     tracking,
     tracking_opt_outs,
     unsubscribe,
+)
+from chalicelib.sending.request_models import (
+    BatchSend,
+    EmailLogQuery,
+    SendEmail,
+    StatsQuery,
+    TrackingOptOutCreate,
+    TrackingOptOutList,
 )
 from chalicelib.sending.validation import SendError
 
@@ -62,7 +69,10 @@ def _reply(status: int, errors: list[str], headers: dict[str, str] | None = None
                     headers={"Content-Type": "application/json", **(headers or {})})
 
 
-def sending_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def sending_route(path: str, body: type[request_models.RequestModel]) -> Callable[[Callable[..., Any]], Any]:
+    """A POST route of the sending hosts whose JSON body ``body`` describes (and parses)."""
+    request_models.declare(["POST"], [path], body, None)
+
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -106,7 +116,7 @@ def _stream() -> str:
     return kind
 
 
-@sending_route("/api/send")
+@sending_route("/api/send", SendEmail)
 def send():
     from chalicelib.core.config import settings
 
@@ -114,30 +124,24 @@ def send():
     who = principal(bp)
     # base64 makes attachments a third larger; the message limit itself is checked decoded
     body = json_body(bp, limit=2 * settings().max_message_bytes + 1024 * 1024)
-    return service.send(who, body, stream, _client_ip())
+    return service.send_request(who, request_models.parse(SendEmail, body).request, stream, _client_ip())
 
 
-@sending_route("/api/batch")
+@sending_route("/api/batch", BatchSend)
 def batch():
     stream = _stream()
     who = principal(bp)
-    return service.batch(who, json_body(bp, limit=BATCH_BODY_LIMIT), stream, _client_ip())
+    items = request_models.parse(BatchSend, json_body(bp, limit=BATCH_BODY_LIMIT)).items
+    return service.batch(who, items, stream, _client_ip())
 
 
 # ---------------------------------------------------------------- email logs
 
 
-def _query_lists() -> dict[str, list[str]]:
-    """Every query parameter with all its values (chalice's MultiDict keeps repeats)."""
-    params = bp.current_request.query_params
-    return {key: list(params.getlist(key)) for key in params} if params else {}
-
-
-@api_route(bp, "/email_logs", ["GET"])
+@api_route(bp, "/email_logs", ["GET"], query=EmailLogQuery)
 def list_email_logs(account_id=None):
     who = principal(bp, account_id)
-    filters = email_logs.parse_filters(_query_lists())
-    return email_logs.list_messages(who, filters, query_param(bp, "search_after"))
+    return email_logs.list_messages(who, request_query(bp))
 
 
 @api_route(bp, "/email_logs/{message_id}", ["GET"])
@@ -231,16 +235,18 @@ def tracking_click(token):
 # ---------------------------------------------------------------- tracking opt-outs (management host)
 
 
-@api_route(bp, "/tracking_opt_outs", ["GET"])
+@api_route(bp, "/tracking_opt_outs", ["GET"], query=TrackingOptOutList)
 def list_tracking_opt_outs(account_id=None):
-    query = bp.current_request.query_params or {}
-    params = {k: query[k] for k in ("email", "start_time", "end_time", "last_id") if query.get(k)}
-    return tracking_opt_outs.list_opt_outs(principal(bp, account_id), params)
+    who = principal(bp, account_id)
+    return tracking_opt_outs.list_opt_outs(who, request_query(bp))
 
 
-@api_route(bp, "/tracking_opt_outs", ["POST"])
+@api_route(bp, "/tracking_opt_outs", ["POST"], body=TrackingOptOutCreate)
 def create_tracking_opt_out(account_id=None):
-    body, new = tracking_opt_outs.create(principal(bp, account_id), json_object(bp))
+    who = principal(bp, account_id)
+    # the account in the context: an unknown domain_id is reported beside the other fields' problems
+    params = request_models.parse(TrackingOptOutCreate, json_object(bp), context={"account_id": who.account_id})
+    body, new = tracking_opt_outs.create(who, params)
     return created({"data": body}) if new else {"data": body}
 
 
@@ -252,24 +258,19 @@ def delete_tracking_opt_out(opt_out_id, account_id=None):
 # ---------------------------------------------------------------- stats (management host)
 
 
-def _stats_params() -> dict[str, Any]:
-    params: dict[str, Any] = {k: query_param(bp, k) for k in ("start_date", "end_date")}
-    for name in ("sending_domain_ids", "sending_streams", "categories", "email_service_providers"):
-        params[name] = query_list(bp, name)
-    return params
-
-
-@api_route(bp, "/stats", ["GET"])
+@api_route(bp, "/stats", ["GET"], query=StatsQuery)
 def sending_stats(account_id=None):
-    return stats.summary(principal(bp, account_id), _stats_params())
+    who = principal(bp, account_id)
+    return stats.summary(who, request_query(bp))
 
 
 def _grouped_route(group: str) -> None:
     def grouped(account_id=None):
-        return stats.grouped(principal(bp, account_id), _stats_params(), group)
+        who = principal(bp, account_id)
+        return stats.grouped(who, request_query(bp), group)
 
     grouped.__name__ = f"sending_stats_by_{group}"  # a view name per route
-    api_route(bp, f"/stats/{group}", ["GET"])(grouped)
+    api_route(bp, f"/stats/{group}", ["GET"], query=StatsQuery)(grouped)
 
 
 for _group in stats.GROUPS:

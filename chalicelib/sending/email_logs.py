@@ -23,6 +23,7 @@ from chalicelib.core.permissions import VIEWER, Principal
 from chalicelib.core.signing import sign
 from chalicelib.sending import events
 from chalicelib.sending.models import WIRE_STATUS, Message
+from chalicelib.sending.request_models import EmailLogQuery
 
 PAGE_SIZE = 50
 RAW_LINK_SECONDS = 3600
@@ -162,27 +163,6 @@ def _custom_variable(name: str) -> Any:
     return get
 
 
-def parse_filters(params: dict[str, list[str]]) -> dict[str, Any]:
-    """``filters[field][operator]``, ``filters[field][value]`` and ``filters[field][value][]``."""
-    out: dict[str, Any] = {}
-    for key, values in params.items():
-        if not key.startswith("filters[") or not values:
-            continue
-        parts = key[len("filters["):].replace("]", "").split("[")
-        field = parts[0]
-        if len(parts) == 1:
-            out[field] = values[-1]
-        elif parts[1] == "operator":
-            out.setdefault(field, {})
-            if isinstance(out[field], dict):
-                out[field]["operator"] = values[-1]
-        elif parts[1] == "value":
-            out.setdefault(field, {})
-            if isinstance(out[field], dict):
-                out[field]["value"] = values if len(parts) > 2 or len(values) > 1 else values[0]
-    return out
-
-
 def _predicates(filters: dict[str, Any]) -> list[Any]:
     preds = []
     for field, spec in filters.items():
@@ -217,8 +197,9 @@ def _time_bound(value: Any) -> str | None:
 # ---------------------------------------------------------------- queries
 
 
-def list_messages(principal: Principal, filters: dict[str, Any], search_after: str | None) -> dict[str, Any]:
+def list_messages(principal: Principal, query: EmailLogQuery) -> dict[str, Any]:
     account_id = principal.account_id
+    filters, search_after = query.filters, query.search_after
     visible = principal.resource_ids("domain", VIEWER)  # None: every domain of the account
     preds = _predicates(filters)
     after, before = _time_bound(filters.get("sent_after")), _time_bound(filters.get("sent_before"))

@@ -15,13 +15,7 @@ from chalicelib.core.permissions import Principal
 from chalicelib.sending import content, events, hooks, streams, templating, worker
 from chalicelib.sending.models import QUEUED, Message
 from chalicelib.sending.senders import SenderDomain, SenderResolver
-from chalicelib.sending.validation import (
-    SendError,
-    SendRequest,
-    merge_batch_item,
-    parse_batch,
-    parse_send,
-)
+from chalicelib.sending.validation import SendError, SendRequest, parse_send
 
 DISPATCH_SIZE = 50  # messages per SQS message (one worker lease), all of one sending domain
 MAX_STORED_TEMPLATE_VARIABLES = 16 * 1024  # bytes kept on each record for the email log
@@ -140,8 +134,13 @@ def _refuse_over_quota(principal: Principal) -> None:
 
 
 def send(principal: Principal, body: Any, stream: str, client_ip: str | None = None) -> dict[str, Any]:
+    """A send body (the API's JSON shape) sent as ``POST /api/send`` sends it; SendError on any problem."""
+    return send_request(principal, parse_send(body), stream, client_ip)
+
+
+def send_request(principal: Principal, request: SendRequest, stream: str,
+                 client_ip: str | None = None) -> dict[str, Any]:
     """``POST /api/send``: one message per recipient; SendError on any problem."""
-    request = parse_send(body)
     _refuse_over_quota(principal)
     submission = Submission(principal, stream, client_ip)
     message_ids = submission.add(request)
@@ -149,15 +148,19 @@ def send(principal: Principal, body: Any, stream: str, client_ip: str | None = N
     return {"success": True, "message_ids": message_ids}
 
 
-def batch(principal: Principal, body: Any, stream: str, client_ip: str | None = None) -> dict[str, Any]:
-    """``POST /api/batch``: each request answered on its own, in order (HTTP 200 regardless)."""
-    base, items = parse_batch(body)
+def batch(principal: Principal, items: list[SendRequest | SendError], stream: str,
+          client_ip: str | None = None) -> dict[str, Any]:
+    """``POST /api/batch``: each request answered on its own, in order (HTTP 200 regardless);
+    ``items`` are the requests as ``BatchSend`` parsed them, or the SendError each gave."""
     _refuse_over_quota(principal)
     submission = Submission(principal, stream, client_ip)
     responses: list[dict[str, Any]] = []
     for item in items:
+        if isinstance(item, SendError):  # the request's own rules refused it
+            responses.append({"success": False, "errors": item.errors})
+            continue
         try:
-            message_ids = submission.add(parse_send(merge_batch_item(base, item)))
+            message_ids = submission.add(item)
             responses.append({"success": True, "message_ids": message_ids})
         except SendError as exc:
             responses.append({"success": False, "errors": exc.errors})

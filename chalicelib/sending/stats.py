@@ -33,6 +33,7 @@ from chalicelib.core.db import BaseModel, table_name
 from chalicelib.core.errors import BadRequest
 from chalicelib.core.permissions import VIEWER, Principal
 from chalicelib.sending import mailbox_providers
+from chalicelib.sending.request_models import StatsQuery
 
 COUNTS = ("sent", "delivered", "bounced", "opened", "clicked", "spam", "unsubscribed")
 DEFAULT_DAYS = 7  # seed: "the last week + today"
@@ -137,19 +138,9 @@ def read_items(account_id: int, start: date, end: date, by_day: bool = False) ->
             yield from page["Items"]
 
 
-def _day(name: str, value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        raise BadRequest(f"{name} must be a date (YYYY-MM-DD)") from None
-
-
-def _period(params: dict[str, Any]) -> tuple[date, date]:
-    today = clock.now().date()
-    end = _day("end_date", params.get("end_date")) or today
-    start = _day("start_date", params.get("start_date")) or (end - timedelta(days=DEFAULT_DAYS))
+def _period(params: StatsQuery) -> tuple[date, date]:
+    end = params.end_date or clock.now().date()
+    start = params.start_date or (end - timedelta(days=DEFAULT_DAYS))
     if start > end:
         raise BadRequest("start_date must not be after end_date")
     if (end - start).days >= MAX_DAYS:
@@ -170,18 +161,13 @@ def rates(totals: dict[str, int]) -> dict[str, Any]:
             "spam_count": totals.get("spam", 0), "spam_rate": rate(totals.get("spam", 0), delivered)}
 
 
-def _rows(principal: Principal, params: dict[str, Any], by_day: bool = False):
+def _rows(principal: Principal, params: StatsQuery, by_day: bool = False):
     """(dimensions, counts) of every counter of the period that passes the filters; ``date``
     is None in a month's counters unless ``by_day`` reads every day."""
     start, end = _period(params)
     visible = principal.resource_ids("domain", VIEWER)
-    try:
-        domains = {int(d) for d in params.get("sending_domain_ids") or []}
-    except ValueError:
-        raise BadRequest("sending_domain_ids must be integers") from None
-    streams = set(params.get("sending_streams") or [])
-    categories = set(params.get("categories") or [])
-    providers = set(params.get("email_service_providers") or [])
+    domains, streams = set(params.sending_domain_ids), set(params.sending_streams)
+    categories, providers = set(params.categories), set(params.email_service_providers)
     for item in read_items(principal.account_id, start, end, by_day):
         kind, period, domain_id = item["bucket"]["S"].split("#")
         domain_id = int(domain_id)
@@ -214,14 +200,14 @@ def counters(account_id: int, start: date, end: date) -> Iterator[tuple[dict[str
                    "category": category or None, "date": day}, counts
 
 
-def summary(principal: Principal, params: dict[str, Any], by_day: bool = False) -> dict[str, Any]:
+def summary(principal: Principal, params: StatsQuery, by_day: bool = False) -> dict[str, Any]:
     totals: dict[str, int] = defaultdict(int)
     for _, name, n in _rows(principal, params, by_day):
         totals[name] += n
     return rates(totals)
 
 
-def grouped(principal: Principal, params: dict[str, Any], group: str, by_day: bool = False) -> list[dict[str, Any]]:
+def grouped(principal: Principal, params: StatsQuery, group: str, by_day: bool = False) -> list[dict[str, Any]]:
     key = GROUPS[group]
     totals: dict[Any, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for dims, name, n in _rows(principal, params, by_day or group == "date"):  # a month has no days

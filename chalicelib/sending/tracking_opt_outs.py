@@ -14,10 +14,10 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.accounts import service as accounts
 from chalicelib.core import clock, db
-from chalicelib.core.emails import required_email
-from chalicelib.core.errors import BadRequest, NotFound, Unprocessable
+from chalicelib.core.errors import BadRequest, NotFound
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.sending.models import TrackingOptOut
+from chalicelib.sending.request_models import TrackingOptOutCreate, TrackingOptOutList
 
 PAGE_SIZE = 1000  # the SDK: up to 1000 records per request
 
@@ -55,29 +55,19 @@ def _by_id(account_id: int, opt_out_id: str) -> TrackingOptOut:
     raise NotFound()
 
 
-def _time(name: str, value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return clock.iso(clock.parse_iso(value))
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 date-time") from None
-
-
-def list_opt_outs(principal: Principal, params: dict[str, str]) -> dict[str, Any]:
+def list_opt_outs(principal: Principal, params: TrackingOptOutList) -> dict[str, Any]:
     """Oldest first, up to 1,000; ``last_id`` is the cursor of the next page (None at the end)."""
     visible = principal.resource_ids("domain", VIEWER)  # None: every domain of the account
     if visible is not None and not visible:
         accounts.require(principal, VIEWER)
-    lower = _time("start_time", params.get("start_time")) or "0"
-    end = _time("end_time", params.get("end_time"))
-    upper = f"{end}#\uffff" if end else "9"
-    if params.get("last_id"):
+    lower = clock.iso(params.start_time) if params.start_time else "0"
+    upper = f"{clock.iso(params.end_time)}#\uffff" if params.end_time else "9"
+    if params.last_id:
         try:
-            lower = max(lower, _by_id(principal.account_id, params["last_id"]).list_key + "\x00")
+            lower = max(lower, _by_id(principal.account_id, params.last_id).list_key + "\x00")
         except NotFound:
             raise BadRequest("last_id does not name a tracking opt-out of this account") from None
-    email = (params.get("email") or "").strip().lower()
+    email = (params.email or "").strip().lower()
     page: list[TrackingOptOut] = []
     more = False
     if lower < upper:
@@ -92,24 +82,13 @@ def list_opt_outs(principal: Principal, params: dict[str, str]) -> dict[str, Any
     return {"data": [to_wire(i) for i in page], "last_id": page[-1].opt_out_id if more else None}
 
 
-def create(principal: Principal, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def create(principal: Principal, params: TrackingOptOutCreate) -> tuple[dict[str, Any], bool]:
     """One opt-out; returns it and whether it is new (an existing one is returned as it is)."""
     from chalicelib.domains import service as domains  # the domains capability owns domains
 
-    params = body.get("tracking_opt_out") if isinstance(body.get("tracking_opt_out"), dict) else body
-    errors: dict[str, list[str]] = {}
-    email = required_email(params, errors)
-    domain = None
-    if params.get("domain_id") in (None, ""):
-        errors["domain_id"] = ["can't be blank"]
-    else:
-        try:
-            domain = domains.get_live(principal.account_id, params["domain_id"])
-        except NotFound:
-            errors["domain_id"] = ["is not a sending domain of this account"]
-    if errors:
-        raise Unprocessable(errors)
+    domain = domains.get_live(principal.account_id, params.domain_id)  # the model found it live
     accounts.require(principal, ADMIN, "domain", domain.domain_id)
+    email = params.email
     now, opt_out_id = clock.now(), str(uuid.uuid4())
     item = TrackingOptOut(_scope(principal.account_id, domain.domain_id), email, opt_out_id=opt_out_id,
                           account_id=principal.account_id, domain_id=domain.domain_id,

@@ -2,8 +2,8 @@
 
 Errors use the wording of Mailtrap's sending API (``'from' is required``, ``'to', 'cc' or
 'bcc' address is required``, ...) and are all collected, so one response lists every
-problem. The same checks serve ``/api/send``, each merged request of ``/api/batch`` and,
-later, SMTP ingress.
+problem. The same checks serve ``/api/send``, each merged request of ``/api/batch`` (their
+request models, ``sending.request_models``, run them) and SMTP ingress (``smtp.parse``).
 """
 
 from __future__ import annotations
