@@ -14,7 +14,8 @@ from chalicelib.automations.request_models import (
     AutomationTrigger,
     AutomationUpdate,
 )
-from chalicelib.core.http import api_route, created, no_content, principal, request_body, request_query
+from chalicelib.core.http import api_route, created, json_object, no_content, principal, request_body, request_query
+from chalicelib.core.request_models import parse
 
 bp = Blueprint(__name__)
 
@@ -38,8 +39,9 @@ def get_automation(automation_id, account_id=None):
 
 @api_route(bp, "/automations/{automation_id}", ["PATCH"], body=AutomationUpdate)
 def update_automation(automation_id, account_id=None):
-    automation = service.editable(principal(bp, account_id), automation_id)  # 403, 404 before any 422
-    return service.update(automation, request_body(bp))
+    who = principal(bp, account_id)
+    body = json_object(bp)  # unreadable JSON is a 400 first; then 403, 404, and the body's 422s
+    return service.update(service.editable(who, automation_id), parse(AutomationUpdate, body))
 
 
 @api_route(bp, "/automations/{automation_id}", ["DELETE"])
@@ -50,15 +52,17 @@ def delete_automation(automation_id, account_id=None):
 
 @api_route(bp, "/automations/{automation_id}/activate", ["POST"], body=AutomationActivate)
 def activate_automation(automation_id, account_id=None):
-    automation = service.editable(principal(bp, account_id), automation_id)
-    return service.set_active(automation, request_body(bp).active)
+    who = principal(bp, account_id)
+    body = json_object(bp)
+    return service.set_active(service.editable(who, automation_id), parse(AutomationActivate, body).active)
 
 
 @api_route(bp, "/automations/{automation_id}/trigger", ["POST"], body=AutomationTrigger)
 def trigger_automation(automation_id, account_id=None):
-    automation = service.editable(principal(bp, account_id), automation_id)
-    body, was_created = runs.trigger(automation, request_body(bp))
-    return Response(body=body, status_code=201 if was_created else 200)
+    who = principal(bp, account_id)
+    body = json_object(bp)
+    result, was_created = runs.trigger(service.editable(who, automation_id), parse(AutomationTrigger, body))
+    return Response(body=result, status_code=201 if was_created else 200)
 
 
 @api_route(bp, "/automations/{automation_id}/runs", ["GET"], query=AutomationRunsQuery)

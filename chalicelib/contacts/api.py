@@ -34,6 +34,7 @@ from chalicelib.core import ratelimit
 from chalicelib.core.config import settings
 from chalicelib.core.http import api_route, created, json_object, no_content, principal, request_body, request_query
 from chalicelib.core.permissions import ADMIN, VIEWER
+from chalicelib.core.request_models import parse
 
 bp = Blueprint(__name__)
 
@@ -85,8 +86,9 @@ def delete_contact(contact_identifier, account_id=None):
 @api_route(bp, "/contacts/{contact_identifier}/events", ["POST"], body=ContactEventCreate)
 def create_contact_event(contact_identifier, account_id=None):
     acct = _caller(account_id, ADMIN)
-    found = contacts.require(acct, contact_identifier)  # an unknown contact is a 404 before any 422
-    return created(events.record(acct, contact_identifier, found, request_body(bp, allow_empty=True)))
+    body = json_object(bp, allow_empty=True)  # unreadable JSON is a 400 first; then 404, then the body's 422s
+    found = contacts.require(acct, contact_identifier)
+    return created(events.record(acct, contact_identifier, found, parse(ContactEventCreate, body)))
 
 
 @api_route(bp, "/contacts/{contact_identifier}/timeline", ["GET"])
