@@ -102,24 +102,28 @@ def run_bench() -> None:
     domain, _ = domains.create_domain(principal, "bench.example.com")
     domain.update(actions=[Domain.dns_verified.set(True), Domain.compliance_status.set(domains.COMPLIANT)])
     sender = "hello@bench.example.com"
-    contact_fields.create_field(aid_account, {"name": "Plan", "data_type": "text", "merge_tag": "plan"})
+    contact_fields.create_field(aid_account, "Plan", "plan", "text")
     tpl = {name: templates.create_template(principal, {"name": name, "subject": f"{name} {{{{plan}}}}",
                                                       "category": "bench", "body_text": "Hi {{email}}"})
            for name in ("welcome", "pro", "free")}
     from chalicelib.automations import service as automations
+    from chalicelib.automations.request_models import AutomationCreate
+    from chalicelib.contacts.request_models import ContactCreate
+    from chalicelib.core.request_models import parse
 
-    created = automations.create(principal, {"name": "Welcome series", "trigger_type": "contact_created", "steps": [
+    created = automations.create(principal, parse(AutomationCreate, {
+        "name": "Welcome series", "trigger_type": "contact_created", "steps": [
         {"type": "send_email", "template_id": tpl["welcome"].template_id, "from_email": sender},
         {"type": "time_delay", "amount": 1, "unit": "minutes"},
         {"type": "conditional_split", "conditions": [{"field": "plan", "operator": "is", "value": "pro"}],
          "yes": [{"type": "send_email", "template_id": tpl["pro"].template_id, "from_email": sender}],
-         "no": [{"type": "send_email", "template_id": tpl["free"].template_id, "from_email": sender}]}]})
+         "no": [{"type": "send_email", "template_id": tpl["free"].template_id, "from_email": sender}]}]}))
     automation_id = created["id"]
-    automations.set_active(principal, automation_id, True)
+    automations.set_active(automations.editable(principal, automation_id), True)
     machine_arn = automations.asl(principal, automation_id)["state_machine_arn"]
     for i in range(N):  # their "created" events wait in the contact-events queue
-        contact_service.create_contact(aid_account, {"contact": {
-            "email": f"c{i}@bench.example", "fields": {"plan": "pro" if i % 2 else "free"}}})
+        contact_service.create_contact(aid_account, ContactCreate(
+            email=f"c{i}@bench.example", fields={"plan": "pro" if i % 2 else "free"}))
     print(f"setup: {N} contacts, automation {automation_id} active ({time.perf_counter() - t_setup:.1f} s)")
     # The emulated AWS keeps everything in this process's heap; park it out of the cyclic
     # garbage collector's way (a Lambda has no such heap). Ours and the baseline alike.

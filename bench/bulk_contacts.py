@@ -49,13 +49,14 @@ def main() -> None:
         from chalicelib.accounts import service as accounts
         from chalicelib.contacts import bulk, contacts, lists, outbox
         from chalicelib.contacts.common import MAX_BULK
+        from chalicelib.contacts.request_models import ContactBulkAction, ContactCreate
 
         account, _ = accounts.create_account("Bench", "bench@bench.example")
         acct = account.account_id
         listed = lists.create_list(acct, "Bench").id
         emails = [f"user{i:05d}@bench.example" for i in range(CONTACTS)]
         for email in emails:
-            contacts.create_contact(acct, {"email": email})
+            contacts.create_contact(acct, ContactCreate(email=email))
         assert CONTACTS <= MAX_BULK
 
         original = botocore.client.BaseClient._make_api_call
@@ -71,7 +72,7 @@ def main() -> None:
             bulk.WORKERS = workers
             calls[0] = 0
             started = time.perf_counter()
-            result = bulk.run(acct, {"action": action, "contacts": emails, "list_ids": [listed]})
+            result = bulk.run(acct, ContactBulkAction(action=action, contacts=emails, list_ids=[listed]))
             seconds = time.perf_counter() - started
             assert result["processed"] == CONTACTS and not result["not_found"], result
             return seconds, calls[0]

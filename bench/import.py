@@ -45,8 +45,7 @@ def main() -> None:
         for acct in (account, baseline_account):
             for label, data_type in FIELDS:
                 for n in range(2):
-                    fields.create_field(acct.account_id, {"name": f"{label} {n}", "data_type": data_type,
-                                                          "merge_tag": f"{data_type}_{n}"})
+                    fields.create_field(acct.account_id, f"{label} {n}", f"{data_type}_{n}", data_type)
         data = rows(CONTACTS)
         print(f"{CONTACTS:,} contacts x 10 fields (2 each of text, integer, float, boolean, date)")
 

@@ -37,10 +37,9 @@ def main() -> None:
 
         account, _ = accounts.create_account("Bench", "bench@bench.example")
         acct = account.account_id
-        tier = fields.create_field(acct, {"name": "Tier", "data_type": "text", "merge_tag": "tier"})
-        purchases = fields.create_field(acct, {"name": "Total purchases", "data_type": "integer",
-                                               "merge_tag": "total_purchases"})
-        signup = fields.create_field(acct, {"name": "Signup date", "data_type": "date", "merge_tag": "signup_date"})
+        tier = fields.create_field(acct, "Tier", "tier", "text")
+        purchases = fields.create_field(acct, "Total purchases", "total_purchases", "integer")
+        signup = fields.create_field(acct, "Signup date", "signup_date", "date")
         today = clock.now().date()
         at = now_ms()
         started = time.perf_counter()

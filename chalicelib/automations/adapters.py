@@ -91,8 +91,10 @@ class ContactsService:
         """Update by contact id. ``upsert_contact`` only creates for an unknown *email*; an
         unknown id raises NotFound, which the worker reports as "The contact no longer exists"."""
         from chalicelib.contacts import contacts
+        from chalicelib.contacts.request_models import ContactUpdate
+        from chalicelib.core.request_models import parse
 
-        contacts.upsert_contact(int(account_id), contact_id, {"contact": body})
+        contacts.upsert_contact(int(account_id), contact_id, parse(ContactUpdate, body))
 
     def update_field(self, account_id: int, contact_id: str, name: str, value: Any) -> None:
         if name == "email":

@@ -5,22 +5,31 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from chalicelib.automations import runs, service
-from chalicelib.core.http import api_route, created, json_object, no_content, principal, query_param
+from chalicelib.automations.request_models import (
+    AutomationActivate,
+    AutomationCreate,
+    AutomationDefinitionQuery,
+    AutomationListQuery,
+    AutomationRunsQuery,
+    AutomationTrigger,
+    AutomationUpdate,
+)
+from chalicelib.core.http import api_route, created, json_object, no_content, principal, request_body, request_query
+from chalicelib.core.request_models import parse
 
 bp = Blueprint(__name__)
 
 
-@api_route(bp, "/automations", ["GET"])
+@api_route(bp, "/automations", ["GET"], query=AutomationListQuery)
 def list_automations(account_id=None):
     who = principal(bp, account_id)
-    return service.list_automations(who, query_param(bp, "status"), query_param(bp, "limit"),
-                                    query_param(bp, "offset"), query_param(bp, "page"))
+    return service.list_automations(who, request_query(bp))
 
 
-@api_route(bp, "/automations", ["POST"])
+@api_route(bp, "/automations", ["POST"], body=AutomationCreate)
 def create_automation(account_id=None):
     who = principal(bp, account_id)
-    return created(service.create(who, json_object(bp)))
+    return created(service.create(who, request_body(bp)))
 
 
 @api_route(bp, "/automations/{automation_id}", ["GET"])
@@ -28,10 +37,11 @@ def get_automation(automation_id, account_id=None):
     return service.get(principal(bp, account_id), automation_id)
 
 
-@api_route(bp, "/automations/{automation_id}", ["PATCH"])
+@api_route(bp, "/automations/{automation_id}", ["PATCH"], body=AutomationUpdate)
 def update_automation(automation_id, account_id=None):
     who = principal(bp, account_id)
-    return service.update(who, automation_id, json_object(bp))
+    body = json_object(bp)  # unreadable JSON is a 400 first; then 403, 404, and the body's 422s
+    return service.update(service.editable(who, automation_id), parse(AutomationUpdate, body))
 
 
 @api_route(bp, "/automations/{automation_id}", ["DELETE"])
@@ -40,25 +50,25 @@ def delete_automation(automation_id, account_id=None):
     return no_content()
 
 
-@api_route(bp, "/automations/{automation_id}/activate", ["POST"])
+@api_route(bp, "/automations/{automation_id}/activate", ["POST"], body=AutomationActivate)
 def activate_automation(automation_id, account_id=None):
     who = principal(bp, account_id)
-    return service.set_active(who, automation_id, json_object(bp).get("active"))
+    body = json_object(bp)
+    return service.set_active(service.editable(who, automation_id), parse(AutomationActivate, body).active)
 
 
-@api_route(bp, "/automations/{automation_id}/trigger", ["POST"])
+@api_route(bp, "/automations/{automation_id}/trigger", ["POST"], body=AutomationTrigger)
 def trigger_automation(automation_id, account_id=None):
     who = principal(bp, account_id)
-    body, was_created = runs.trigger(who, automation_id, json_object(bp))
-    return Response(body=body, status_code=201 if was_created else 200)
+    body = json_object(bp)
+    result, was_created = runs.trigger(service.editable(who, automation_id), parse(AutomationTrigger, body))
+    return Response(body=result, status_code=201 if was_created else 200)
 
 
-@api_route(bp, "/automations/{automation_id}/runs", ["GET"])
+@api_route(bp, "/automations/{automation_id}/runs", ["GET"], query=AutomationRunsQuery)
 def list_runs(automation_id, account_id=None):
     who = principal(bp, account_id)
-    return runs.list_runs(who, automation_id, query_param(bp, "status"), query_param(bp, "limit"),
-                          query_param(bp, "offset"), query_param(bp, "page"),
-                          contact_id=query_param(bp, "contact_id"), email=query_param(bp, "email"))
+    return runs.list_runs(who, automation_id, request_query(bp))
 
 
 @api_route(bp, "/automations/{automation_id}/stats", ["GET"])
@@ -66,7 +76,7 @@ def automation_stats(automation_id, account_id=None):
     return runs.stats(principal(bp, account_id), automation_id)
 
 
-@api_route(bp, "/automations/{automation_id}/definition", ["GET"])
+@api_route(bp, "/automations/{automation_id}/definition", ["GET"], query=AutomationDefinitionQuery)
 def automation_definition(automation_id, account_id=None):
     who = principal(bp, account_id)
-    return service.asl(who, automation_id, query_param(bp, "version"))
+    return service.asl(who, automation_id, request_query(bp).version)

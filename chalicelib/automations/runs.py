@@ -12,32 +12,25 @@ from chalicelib.accounts import service as accounts
 from chalicelib.automations import definition, enrollment
 from chalicelib.automations import service as automations
 from chalicelib.automations.counters import run_counts
-from chalicelib.automations.models import RUN_STATUSES, Run, StepStat, status_key
+from chalicelib.automations.models import Automation, Run, StepStat, status_key
+from chalicelib.automations.request_models import AutomationRunsQuery, AutomationTrigger
 from chalicelib.core import clock
 from chalicelib.core.errors import BadRequest, NotFound, Unprocessable
-from chalicelib.core.permissions import ADMIN, VIEWER, Principal
+from chalicelib.core.permissions import VIEWER, Principal
 
 
-def trigger(principal: Principal, automation_id: Any, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """``POST /automations/{id}/trigger``: enroll one contact whatever the trigger type (TopMail).
+def trigger(automation: Automation, params: AutomationTrigger) -> tuple[dict[str, Any], bool]:
+    """``POST /automations/{id}/trigger`` (on ``service.editable``'s automation): enroll one
+    contact whatever the trigger type (TopMail).
 
     Returns (body, created). Within 24 hours of the contact's last entry no run is started
     and the body names the existing run.
     """
-    accounts.require(principal, ADMIN)
-    automation = automations.load(principal.account_id, automation_id)
-    contact_id, email = body.get("contact_id"), body.get("email")
-    if contact_id in (None, "") and email in (None, ""):
+    contact_id, email = params.contact_id, params.email
+    if not contact_id and not email:
         raise BadRequest("Provide either contact_id or email")
-    for name, value in (("contact_id", contact_id), ("email", email)):
-        if value not in (None, "") and not isinstance(value, str):
-            raise Unprocessable.field(name, "must be a string")
-    trigger_data = body.get("trigger_data", {})
-    if trigger_data is None:
-        trigger_data = {}
-    if not isinstance(trigger_data, dict):
-        raise Unprocessable.field("trigger_data", "must be an object")
-    contact = enrollment.resolve_contact(principal.account_id, contact_id or None, email or None)
+    trigger_data = params.trigger_data or {}
+    contact = enrollment.resolve_contact(automation.account_id, contact_id or None, email or None)
     if contact is None:
         raise NotFound("Contact not found")
     result = enrollment.enroll(automation, contact, trigger_type="manual", trigger_data=trigger_data)
@@ -53,15 +46,13 @@ def trigger(principal: Principal, automation_id: Any, body: dict[str, Any]) -> t
     return {"created": True, "run": run_to_wire(result.run, automation.steps)}, True
 
 
-def list_runs(principal: Principal, automation_id: Any, status: str | None = None, limit: Any = None,
-              offset: Any = None, page: Any = None, contact_id: Any = None, email: Any = None) -> dict[str, Any]:
+def list_runs(principal: Principal, automation_id: Any, query: AutomationRunsQuery) -> dict[str, Any]:
     """Newest first; by status and/or one contact (``contact_id``, or ``email`` naming a contact)."""
     accounts.require(principal, VIEWER)
     automation = automations.load(principal.account_id, automation_id)
-    limit_n, offset_n = automations.paging(limit, offset, page)
-    if status not in (None, "") and status not in RUN_STATUSES:
-        raise Unprocessable.field("status", f"must be one of: {', '.join(RUN_STATUSES)}")
-    if contact_id not in (None, "") or email not in (None, ""):
+    limit_n, offset_n = query.window()
+    status, contact_id, email = query.status, query.contact_id, query.email
+    if contact_id or email:
         query = _contact_runs(automation.account_id, automation.key, contact_id, email, status)
     elif status:
         query = Run.by_status.query(status_key(automation.account_id, automation.automation_id, status),

@@ -28,21 +28,19 @@ from chalicelib.automations.models import (
     DISABLED,
     DRAFT,
     PAUSED,
-    STATUSES,
     Automation,
     AutomationVersion,
     RunUsage,
     StepStat,
     automation_key,
 )
+from chalicelib.automations.request_models import AutomationCreate, AutomationListQuery, AutomationUpdate
 from chalicelib.core import clock, db, ids
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.sending import hooks
 
-MAX_NAME = 255
-DEFAULT_LIMIT, MAX_LIMIT = 100, 1000  # TopMail's paging (003)
 # status -> statuses it may move to (draft is only ever left)
 TRANSITIONS = {
     DRAFT: {ACTIVE},
@@ -83,12 +81,10 @@ def get_wire(automation: Automation) -> dict[str, Any]:
     return to_wire(automation, _run_counters([automation])[automation.key], detail=True)
 
 
-def list_automations(principal: Principal, status: str | None = None, limit: Any = None,
-                     offset: Any = None, page: Any = None) -> dict[str, Any]:
+def list_automations(principal: Principal, query: AutomationListQuery) -> dict[str, Any]:
     accounts.require(principal, VIEWER)
-    limit_n, offset_n = paging(limit, offset, page)
-    if status is not None and status not in STATUSES:
-        raise Unprocessable.field("status", f"must be one of: {', '.join(STATUSES)}")
+    limit_n, offset_n = query.window()
+    status = query.status
     items = [a for a in Automation.query(principal.account_id)
              if (a.status == status if status else a.status != ARCHIVED)]
     items.sort(key=lambda a: a.automation_id, reverse=True)  # newest first
@@ -96,27 +92,6 @@ def list_automations(principal: Principal, status: str | None = None, limit: Any
     counters = _run_counters(chosen)
     return {"data": [to_wire(a, counters[a.key]) for a in chosen], "total": len(items),
             "limit": limit_n, "offset": offset_n}
-
-
-def paging(limit: Any, offset: Any, page: Any) -> tuple[int, int]:
-    """``limit``/``offset`` (TopMail) or ``limit``/``page`` (Misar); limit 1..1000."""
-    def whole(value: Any, name: str, default: int, low: int) -> int:
-        if value is None or value == "":
-            return default
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise Unprocessable.field(name, "must be an integer") from None
-        if number < low:
-            raise Unprocessable.field(name, f"must be at least {low}")
-        return number
-
-    limit_n = whole(limit, "limit", DEFAULT_LIMIT, 1)
-    if limit_n > MAX_LIMIT:
-        raise Unprocessable.field("limit", f"must be at most {MAX_LIMIT}")
-    if page not in (None, "") and offset in (None, ""):
-        return limit_n, (whole(page, "page", 1, 1) - 1) * limit_n
-    return limit_n, whole(offset, "offset", 0, 0)
 
 
 def _run_counters(automations: list[Automation]) -> dict[str, dict[str, Any]]:
@@ -154,16 +129,14 @@ def to_wire(a: Automation, counters: dict[str, Any], detail: bool = False) -> di
 # ------------------------------------------------------------------ writing
 
 
-def create(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+def create(principal: Principal, params: AutomationCreate) -> dict[str, Any]:
     accounts.require(principal, ADMIN)
-    params = _unwrap(body)
-    name = _name(params.get("name"))
-    trigger_type, trigger_config = _trigger(params, required=True)
-    steps, next_step_id = definition.parse_steps(params.get("steps"))
+    trigger_type, trigger_config = _trigger(params)
+    steps, next_step_id = definition.parse_steps(params.steps)
     _check_conditions(principal.account_id, steps)
     _take_automation_slot(principal.account_id)
     automation = Automation(
-        principal.account_id, ids.next_id("automation"), name=name, status=DRAFT,
+        principal.account_id, ids.next_id("automation"), name=params.name, status=DRAFT,
         trigger_type=trigger_type, trigger_config=trigger_config, steps=steps, version=1,
         next_step_id=next_step_id,
     )
@@ -175,29 +148,30 @@ def create(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     return get_wire(automation)
 
 
-def update(principal: Principal, automation_id: Any, body: dict[str, Any]) -> dict[str, Any]:
-    """PATCH: name, trigger, steps (a new version) and/or status (a lifecycle transition)."""
+def editable(principal: Principal, automation_id: Any) -> Automation:
+    """The automation an admin may change (403, then 404, before the request's own 422s)."""
     accounts.require(principal, ADMIN)
-    params = _unwrap(body)
-    automation = load(principal.account_id, automation_id)
+    return load(principal.account_id, automation_id)
+
+
+def update(automation: Automation, params: AutomationUpdate) -> dict[str, Any]:
+    """PATCH (on ``editable``'s automation): name, trigger, steps (a new version) and/or status
+    (a lifecycle transition)."""
     if automation.status == ARCHIVED:
         raise Unprocessable.field("status", "an archived automation can't be changed")
     old_version = automation.version
     changed_tree = False
-    if "name" in params:
-        automation.name = _name(params["name"])
-    if any(k in params for k in ("trigger_type", "trigger", "trigger_config")):
-        automation.trigger_type, automation.trigger_config = _trigger(params, required=False,
-                                                                      current=automation)
+    if params.name is not None:
+        automation.name = params.name
+    if params.trigger_sent():
+        automation.trigger_type, automation.trigger_config = _trigger(params, current=automation)
         changed_tree = True
-    if "steps" in params:
+    if "steps" in params.model_fields_set:
         automation.steps, automation.next_step_id = definition.parse_steps(
-            params["steps"], int(automation.next_step_id))
+            params.steps, int(automation.next_step_id))
         _check_conditions(automation.account_id, automation.steps)
         changed_tree = True
-    target = params.get("status")
-    if target is not None and (not isinstance(target, str) or target not in STATUSES):
-        raise Unprocessable.field("status", "must be one of: active, paused, disabled")
+    target = params.status
     transition = target is not None and target != automation.status
     new_version = None
     if changed_tree:
@@ -217,12 +191,9 @@ def update(principal: Principal, automation_id: Any, body: dict[str, Any]) -> di
     return get_wire(automation)
 
 
-def set_active(principal: Principal, automation_id: Any, active: Any) -> dict[str, Any]:
-    """Misar's ``POST /activate {"active": bool}``: true activates, false pauses."""
-    accounts.require(principal, ADMIN)
-    automation = load(principal.account_id, automation_id)
-    if not isinstance(active, bool):
-        raise Unprocessable.field("active", "must be true or false")
+def set_active(automation: Automation, active: bool) -> dict[str, Any]:
+    """Misar's ``POST /activate {"active": bool}`` (on ``editable``'s automation): true
+    activates, false pauses."""
     if automation.status == ARCHIVED:
         raise Unprocessable.field("status", "an archived automation can't be changed")
     target = ACTIVE if active else PAUSED
@@ -251,16 +222,11 @@ def archive(principal: Principal, automation_id: Any) -> None:
     _release_automation_slot(principal.account_id)
 
 
-def asl(principal: Principal, automation_id: Any, version: Any = None) -> dict[str, Any]:
+def asl(principal: Principal, automation_id: Any, version: int | None = None) -> dict[str, Any]:
     """The compiled definition of a version (the active one by default)."""
     accounts.require(principal, VIEWER)
     automation = load(principal.account_id, automation_id)
-    number = automation.active_version or automation.version
-    if version not in (None, ""):
-        try:
-            number = int(version)
-        except (TypeError, ValueError):
-            raise Unprocessable.field("version", "must be an integer") from None
+    number = version if version is not None else automation.active_version or automation.version
     try:
         record = AutomationVersion.get(automation.key, number)
     except DoesNotExist:
@@ -278,33 +244,21 @@ def asl(principal: Principal, automation_id: Any, version: Any = None) -> dict[s
 # ------------------------------------------------------------------ rules
 
 
-def _unwrap(body: dict[str, Any]) -> dict[str, Any]:
-    inner = body.get("automation")
-    return inner if isinstance(inner, dict) else body
-
-
-def _name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise Unprocessable.field("name", "can't be blank")
-    if len(value.strip()) > MAX_NAME:
-        raise Unprocessable.field("name", f"is too long (maximum is {MAX_NAME} characters)")
-    return value.strip()
-
-
-def _trigger(params: dict[str, Any], required: bool,
-             current: Automation | None = None) -> tuple[str, dict[str, Any]]:
-    nested = params.get("trigger")
-    if isinstance(nested, dict):
+def _trigger(params: AutomationCreate, current: Automation | None = None) -> tuple[str, dict[str, Any]]:
+    """The trigger the request gives (one ``trigger`` object, or ``trigger_type`` and
+    ``trigger_config``), what it leaves out taken from ``current``, through the compiler."""
+    nested = params.trigger
+    if nested is not None:
         config = {k: v for k, v in nested.items() if k not in ("type", "config")}
         if isinstance(nested.get("config"), dict):
             config.update(nested["config"])
         return definition.parse_trigger(nested.get("type"), config)
-    if nested is not None:
-        raise Unprocessable.field("trigger", "must be an object with a 'type'")
-    kind = params.get("trigger_type", current.trigger_type if current else None)
-    if kind is None and required:
-        raise Unprocessable.field("trigger_type", "can't be blank")
-    config = params.get("trigger_config", current.trigger_config if current and "trigger_type" not in params else None)
+    sent = params.model_fields_set
+    kind = params.trigger_type if "trigger_type" in sent else (current.trigger_type if current else None)
+    if "trigger_config" in sent:
+        config = params.trigger_config
+    else:  # a new trigger type starts from no configuration
+        config = current.trigger_config if current and "trigger_type" not in sent else None
     return definition.parse_trigger(kind, config)
 
 

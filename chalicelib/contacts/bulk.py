@@ -9,34 +9,22 @@ from typing import Any
 
 from chalicelib.contacts import changes, contacts, lists
 from chalicelib.contacts import fields as fields_mod
-from chalicelib.contacts.common import MAX_BULK
 from chalicelib.contacts.models import Contact
+from chalicelib.contacts.request_models import ContactBulkAction
 from chalicelib.core.errors import NotFound, Unprocessable
 
-ACTIONS = ("add_to_lists", "remove_from_lists", "unsubscribe", "delete")
 # Contacts changed at once. Each change is a few AWS round trips (read, conditional write,
 # event publish); one after another, 1,000 of them could outlast API Gateway's 29 s.
 WORKERS = 16
-CONFIRMATION = {"unsubscribe": "unsubscribe", "delete": "delete"}
 
 
-def run(account_id: int, body: dict[str, Any]) -> dict[str, Any]:
-    action = body.get("action")
-    if action not in ACTIONS:
-        raise Unprocessable.field("action", f"must be one of: {', '.join(ACTIONS)}")
-    selected = body.get("contacts")
-    if not isinstance(selected, list) or not selected or not all(isinstance(c, str) for c in selected):
-        raise Unprocessable.field("contacts", "must be a non-empty array of contact ids or emails")
-    if len(selected) > MAX_BULK:
-        raise Unprocessable.field("contacts", f"bulk operations are limited to {MAX_BULK:,} contacts at once")
-    word = CONFIRMATION.get(action)
-    if word and body.get("confirm") != word:
-        raise Unprocessable.field("confirm", f"type '{word}' to confirm; this can't be undone")
+def run(account_id: int, params: ContactBulkAction) -> dict[str, Any]:
+    action, selected = params.action, params.contacts
     change = changes.Change()
     if action in ("add_to_lists", "remove_from_lists"):
-        ids, problem = lists.check_ids(body.get("list_ids"), lists.existing_ids(account_id), "list_ids")
-        if problem or not ids:
-            raise Unprocessable(problem or {"list_ids": ["choose at least one list"]})
+        ids, problem = lists.check_ids(params.list_ids, lists.existing_ids(account_id), "list_ids")
+        if problem:
+            raise Unprocessable(problem)
         if action == "add_to_lists":
             change.add_lists = ids
         else:

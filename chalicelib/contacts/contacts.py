@@ -21,13 +21,12 @@ from chalicelib.contacts import changes, lists, meta, outbox
 from chalicelib.contacts import fields as fields_mod
 from chalicelib.contacts.common import email_errors, email_key, new_contact_id, now_ms
 from chalicelib.contacts.models import Contact, TimelineEntry, timeline_key
+from chalicelib.contacts.request_models import STATUS_ON_CREATE, ContactCreate, ContactSearchQuery, ContactUpdate
 from chalicelib.core import db
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Conflict, NotFound, PostlineError, Unprocessable
 from chalicelib.core.ids import is_uuid
 
-MAX_PER_PAGE = 100
-DEFAULT_PER_PAGE = 20
 CONTACTS_LIMIT_REACHED = "contacts limit reached"
 
 
@@ -106,43 +105,31 @@ def get_contact(account_id: int, identifier: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- input
 
 
-def parse_change(body: dict[str, Any], view: View, *, creating: bool) -> tuple[changes.Change, dict[str, list[str]]]:
+def parse_change(params: ContactCreate | ContactUpdate, view: View, *,
+                 creating: bool) -> tuple[changes.Change, dict[str, list[str]]]:
+    """The change a (well-formed) request asks for, checked against the account's fields and
+    lists; the errors are those of unknown merge tags or list ids and of contradictions."""
     errors: dict[str, list[str]] = {}
-    values, field_errors = view.schema.convert_values(body.get("fields"))
+    values, field_errors = view.schema.convert_values(params.fields)
     errors.update(field_errors)
     change = changes.Change(values=values)
-    if "list_ids" in body:  # the create form
-        change.add_lists, problem = lists.check_ids(body.get("list_ids"), view.list_ids, "list_ids")
-        errors.update(problem)
-    included, problem = lists.check_ids(body.get("list_ids_included"), view.list_ids, "list_ids_included")
+    change.add_lists, problem = lists.check_ids(params.list_ids, view.list_ids, "list_ids")
     errors.update(problem)
-    excluded, problem = lists.check_ids(body.get("list_ids_excluded"), view.list_ids, "list_ids_excluded")
+    included, problem = lists.check_ids(params.list_ids_included, view.list_ids, "list_ids_included")
+    errors.update(problem)
+    excluded, problem = lists.check_ids(params.list_ids_excluded, view.list_ids, "list_ids_excluded")
     errors.update(problem)
     overlap = lists.overlap_message(included, excluded)
     if overlap:
         errors.setdefault("base", []).append(overlap)
     change.add_lists |= included
     change.remove_lists = excluded
-    unsubscribed = body.get("unsubscribed")
-    if unsubscribed is not None:
-        if not isinstance(unsubscribed, bool):
-            errors["unsubscribed"] = ["must be true or false"]
-        else:
-            change.unsubscribed = unsubscribed
-    status = body.get("status")
-    if status is not None:
-        if not creating or status not in ("subscribed", "pending"):
-            errors["status"] = ["can only be set to subscribed or pending when a contact is created"]
-        else:
-            change.status = status
+    change.unsubscribed = params.unsubscribed
+    if params.status is not None:
+        if not creating:
+            errors["status"] = [STATUS_ON_CREATE]
+        change.status = params.status
     return change, errors
-
-
-def _contact_body(body: dict[str, Any]) -> dict[str, Any]:
-    inner = body.get("contact", body)
-    if not isinstance(inner, dict):
-        raise Unprocessable.field("contact", "must be an object")
-    return inner
 
 
 # ---------------------------------------------------------------- writes
@@ -247,37 +234,23 @@ def _move_email(contact: Contact, new_email: str, view: View) -> list[dict[str, 
     return [event]
 
 
-def create_contact(account_id: int, body: dict[str, Any]) -> dict[str, Any]:
-    data = _contact_body(body)
+def create_contact(account_id: int, params: ContactCreate) -> dict[str, Any]:
     view = View.load(account_id)
-    email = data.get("email")
-    errors: dict[str, list[str]] = {}
-    problems = email_errors(email)
-    if problems:
-        errors["email"] = problems
-    change, more = parse_change(data, view, creating=True)
-    errors.update(more)
+    change, errors = parse_change(params, view, creating=True)
     if errors:
         raise Unprocessable(errors)
-    return view.wire(_create(account_id, email, change, view, "api"))
+    return view.wire(_create(account_id, params.email, change, view, "api"))
 
 
-def upsert_contact(account_id: int, identifier: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def upsert_contact(account_id: int, identifier: str, params: ContactUpdate) -> tuple[str, dict[str, Any]]:
     """PATCH: update the contact, or create it when the identifier is an unknown email."""
-    data = _contact_body(body)
     view = View.load(account_id)
     existing = find(account_id, identifier)
     ident = unquote(str(identifier)).strip()
     if existing is None and "@" not in ident:
         raise NotFound()
-    new_email = data.get("email")
-    errors: dict[str, list[str]] = {}
-    if new_email is not None:
-        problems = email_errors(new_email)
-        if problems:
-            errors["email"] = problems
-    change, more = parse_change(data, view, creating=existing is None)
-    errors.update(more)
+    new_email = params.email
+    change, errors = parse_change(params, view, creating=existing is None)
     if existing is None and not new_email and email_errors(ident):
         errors["email"] = email_errors(ident)
     if errors:
@@ -350,33 +323,21 @@ def _matches_search(contact: Contact, needle: str) -> bool:
     return any(isinstance(v, str) and needle in v.lower() for v in meta.plain(contact.fields).values())
 
 
-def list_contacts(account_id: int, *, search: str | None = None, status: str | None = None,
-                  list_id: str | None = None, per_page: str | None = None, cursor: str | None = None) -> dict[str, Any]:
+def list_contacts(account_id: int, query: ContactSearchQuery) -> dict[str, Any]:
     """Newest first. ``search`` matches email and text values (case-insensitive substring)."""
-    try:
-        size = int(per_page) if per_page else DEFAULT_PER_PAGE
-    except ValueError:
-        raise Unprocessable.field("per_page", "must be an integer") from None
-    if not 1 <= size <= MAX_PER_PAGE:
-        raise Unprocessable.field("per_page", f"must be between 1 and {MAX_PER_PAGE}")
+    size = query.per_page
     condition = None
-    if status:
-        if status not in changes.STATUSES:
-            raise Unprocessable.field("status", f"must be one of: {', '.join(changes.STATUSES)}")
-        condition = Contact.status == status
-    if list_id:
-        try:
-            wanted = int(list_id)
-        except ValueError:
-            raise Unprocessable.field("list_id", "must be an integer") from None
-        member = Contact.list_ids.contains(wanted)
+    if query.status:
+        condition = Contact.status == query.status
+    if query.list_id is not None:
+        member = Contact.list_ids.contains(query.list_id)
         condition = member if condition is None else condition & member
-    needle = (search or "").strip().lower()
+    needle = (query.search or "").strip().lower()
     view = View.load(account_id)
     found: list[Contact] = []
     more = False
     for contact in Contact.by_id.query(int(account_id), scan_index_forward=False, filter_condition=condition,
-                                       last_evaluated_key=_start_key(account_id, cursor), page_size=200):
+                                       last_evaluated_key=_start_key(account_id, query.cursor), page_size=200):
         if needle and not _matches_search(contact, needle):
             continue
         if len(found) == size:

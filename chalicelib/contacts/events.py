@@ -11,52 +11,18 @@ import json
 from typing import Any
 
 from chalicelib.contacts import contacts, outbox
-from chalicelib.contacts.common import MAX_TEXT, ms_to_iso, now_ms
+from chalicelib.contacts.common import ms_to_iso, now_ms
 from chalicelib.contacts.meta import plain
 from chalicelib.contacts.models import Contact, TimelineEntry, timeline_key
-from chalicelib.core.errors import Unprocessable
+from chalicelib.contacts.request_models import ContactEventCreate
 
-MAX_PARAMS = 50
 MAX_EVENT_NAMES = 100  # distinct names remembered per contact for segments (oldest dropped)
 
 
-def validate(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``{name, params}``; ``{event, data}`` (the seed's older form) is accepted too."""
-    name = body.get("name", body.get("event"))
-    params = body.get("params", body.get("data"))
-    errors: dict[str, list[str]] = {}
-    if name is None or (isinstance(name, str) and not name.strip()):
-        errors["name"] = ["can't be blank"]
-    elif not isinstance(name, str):
-        errors["name"] = ["must be a string"]
-    elif len(name) > MAX_TEXT:
-        errors["name"] = ["is too long"]
-    if params is None:
-        params = {}
-    if not isinstance(params, dict):
-        errors["params"] = ["must be a hash"]
-    else:
-        problems = []
-        if len(params) > MAX_PARAMS:
-            problems.append(f"can have at most {MAX_PARAMS} keys")
-        for key, value in params.items():
-            if len(key) > MAX_TEXT:
-                problems.append(f"key '{key[:40]}' is too long")
-            if isinstance(value, str):
-                if len(value) > MAX_TEXT:
-                    problems.append(f"value for '{key}' is too long")
-            elif value is not None and not isinstance(value, (bool, int, float)):
-                problems.append(f"value for '{key}' must be a string, number, boolean or null")
-        if problems:
-            errors["params"] = problems
-    if errors:
-        raise Unprocessable(errors)
-    return name.strip(), params
-
-
-def record(account_id: int, identifier: str, body: dict[str, Any]) -> dict[str, Any]:
-    found = contacts.require(account_id, identifier)  # an unknown contact is a 404 before any 422
-    name, params = validate(body)
+def record(account_id: int, identifier: str, found: Contact, event: ContactEventCreate) -> dict[str, Any]:
+    """``found``: the contact ``identifier`` names (the route looks it up first: an unknown
+    contact is a 404 before any 422)."""
+    name, params = event.name, event.params
     at = now_ms()
     seen: dict[str, int] = {}
 

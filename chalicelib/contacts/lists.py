@@ -18,7 +18,6 @@ from chalicelib.core import ids
 from chalicelib.core.errors import NotFound, Unprocessable
 
 MAX_LISTS = 50
-MAX_NAME = 100  # seed 001 (the OpenAPI says 255; the seeds win, decisions.md C5)
 DUPLICATE_NAME = "List names must be unique. You cannot create duplicate list names."
 
 # (account_id, list_id) -> message naming what uses the list, or None (segments register one)
@@ -68,21 +67,12 @@ def get_list(account_id: int, list_id: Any) -> ContactList:
     raise NotFound()
 
 
-def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise Unprocessable.field("name", "can't be blank")
-    name = name.strip()
-    if len(name) > MAX_NAME:
-        raise Unprocessable.field("name", f"is too long (maximum is {MAX_NAME} characters)")
-    return name
-
-
 def _taken(defs: dict[str, dict[str, Any]], name: str, skip: str | None = None) -> bool:
     return any(key != skip and other["name"].lower() == name.lower() for key, other in defs.items())
 
 
-def create_list(account_id: int, name: Any) -> ContactList:
-    name = _check_name(name)
+def create_list(account_id: int, name: str) -> ContactList:
+    """``name``: stripped, not blank, within the length (``ContactListWrite``); unique here."""
     list_id = ids.next_id("contact_list")
 
     def add(defs: dict[str, dict[str, Any]]) -> ContactList:
@@ -97,9 +87,8 @@ def create_list(account_id: int, name: Any) -> ContactList:
     return meta.mutate_definitions(account_id, meta.LISTS, add)
 
 
-def rename_list(account_id: int, list_id: Any, name: Any) -> ContactList:
+def rename_list(account_id: int, list_id: Any, name: str) -> ContactList:
     current = get_list(account_id, list_id)
-    name = _check_name(name)
 
     def change(defs: dict[str, dict[str, Any]]) -> ContactList:
         key = str(current.id)

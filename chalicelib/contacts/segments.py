@@ -42,7 +42,6 @@ from chalicelib.core.errors import NotFound, Unprocessable
 
 MAX_GROUPS = 10
 MAX_CONDITIONS = 20
-MAX_NAME = 100
 PREVIEW_SIZE = 20  # contacts a preview lists (with the count of all)
 SET_OPS = ("is_set", "is_not_set")
 OPERATORS = {
@@ -383,14 +382,6 @@ def to_wire(segment: Segment, schema: fields_mod.Schema) -> dict[str, Any]:
             "created_at": int(segment.created_at), "updated_at": int(segment.updated_at)}
 
 
-def _name(raw: Any) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise Unprocessable.field("name", "can't be blank")
-    if len(raw.strip()) > MAX_NAME:
-        raise Unprocessable.field("name", f"is too long (maximum is {MAX_NAME} characters)")
-    return raw.strip()
-
-
 def _uses(definition: dict[str, Any]) -> tuple[set[int], set[int]]:
     conditions = [c for g in definition["groups"] for c in g["conditions"]]
     return ({c["field_id"] for c in conditions if "field_id" in c},
@@ -411,9 +402,9 @@ def definition_of(account_id: int, body: dict[str, Any]) -> tuple[dict[str, Any]
     return normalise(body, schema, lists_mod.existing_ids(account_id)), schema
 
 
-def create_segment(account_id: int, body: dict[str, Any]) -> dict[str, Any]:
-    name = _name(body.get("name"))
-    definition, schema = definition_of(account_id, body)
+def create_segment(account_id: int, name: str, sent: dict[str, Any]) -> dict[str, Any]:
+    """``sent``: the definition as the request gave it (``ContactSegmentPreview.definition``)."""
+    definition, schema = definition_of(account_id, sent)
     field_ids, list_ids = _uses(definition)
     at = now_ms()
     segment = Segment(int(account_id), ids.next_id("contact_segment"), name=name,
@@ -423,13 +414,14 @@ def create_segment(account_id: int, body: dict[str, Any]) -> dict[str, Any]:
     return to_wire(segment, schema)
 
 
-def update_segment(account_id: int, segment_id: Any, body: dict[str, Any]) -> dict[str, Any]:
+def update_segment(account_id: int, segment_id: Any, name: str | None, sent: dict[str, Any]) -> dict[str, Any]:
+    """``name`` None keeps it; ``sent`` without ``groups`` or ``conditions`` keeps the conditions."""
     segment = _load(account_id, segment_id)
     schema = fields_mod.schema(account_id)
-    if "name" in body:
-        segment.name = _name(body["name"])
-    if "groups" in body or "conditions" in body:
-        definition, schema = definition_of(account_id, body)
+    if name is not None:
+        segment.name = name
+    if "groups" in sent or "conditions" in sent:
+        definition, schema = definition_of(account_id, sent)
         field_ids, list_ids = _uses(definition)
         segment.definition = json.dumps(definition)
         segment.field_ids = field_ids or None
@@ -456,19 +448,12 @@ def _decode_cursor(cursor: str | None) -> str | None:
         raise Unprocessable.field("cursor", "is invalid") from None
 
 
-def segment_contacts(account_id: int, segment_id: Any, per_page: str | None = None,
-                     cursor: str | None = None) -> dict[str, Any]:
+def segment_contacts(account_id: int, segment_id: Any, size: int, cursor: str | None = None) -> dict[str, Any]:
     definition = json.loads(_load(account_id, segment_id).definition)
-    return page(account_id, definition, per_page, cursor)
+    return page(account_id, definition, size, cursor)
 
 
-def page(account_id: int, definition: dict[str, Any], per_page: str | None, cursor: str | None) -> dict[str, Any]:
-    try:
-        size = int(per_page) if per_page else 50
-    except ValueError:
-        raise Unprocessable.field("per_page", "must be an integer") from None
-    if not 1 <= size <= 1000:
-        raise Unprocessable.field("per_page", "must be between 1 and 1000")
+def page(account_id: int, definition: dict[str, Any], size: int, cursor: str | None) -> dict[str, Any]:
     view = View.load(account_id)
     found: list[Contact] = []
     more = False
@@ -485,14 +470,14 @@ def segment_count(account_id: int, segment_id: Any) -> dict[str, Any]:
     return {"id": int(segment.segment_id), "count": count(account_id, json.loads(segment.definition))}
 
 
-def preview(account_id: int, body: dict[str, Any]) -> dict[str, Any]:
+def preview(account_id: int, sent: dict[str, Any]) -> dict[str, Any]:
     """Evaluate conditions without saving them (the UI's "Preview Results"): the first
     PREVIEW_SIZE members and the count. When DynamoDB can't filter exactly, one pass over
     the contacts gives both (rather than a page, then a second pass to count)."""
-    definition, _ = definition_of(account_id, body)
+    definition, _ = definition_of(account_id, sent)
     if is_exact(definition):  # a short query for the page, the count done by DynamoDB
         return {"count": count(account_id, definition),
-                "data": page(account_id, definition, str(PREVIEW_SIZE), None)["data"]}
+                "data": page(account_id, definition, PREVIEW_SIZE, None)["data"]}
     first: list[Contact] = []
     total = 0
     for contact in evaluate(account_id, definition):

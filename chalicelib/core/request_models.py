@@ -32,9 +32,10 @@ from chalicelib.core.errors import BadRequest, PostlineError, Unprocessable
 M = TypeVar("M", bound=BaseModel)
 
 
-def Invalid(message: str) -> PydanticCustomError:  # noqa: N802 (raised like an exception class)
-    """A validation failure whose message reaches the client as written: ``raise Invalid("is invalid")``."""
-    return PydanticCustomError("postline", message)
+def Invalid(message: str, *more: str) -> PydanticCustomError:  # noqa: N802 (raised like an exception class)
+    """A validation failure whose message reaches the client as written: ``raise Invalid("is invalid")``;
+    ``more``: further messages for the same field (Mailtrap lists every problem of a field)."""
+    return PydanticCustomError("postline", message, {"more_messages": list(more)} if more else None)
 
 
 class RequestModel(BaseModel):
@@ -47,6 +48,9 @@ class RequestModel(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="ignore", defer_build=True, populate_by_name=True)
     envelope: ClassVar[str | None] = None
+    # field -> the message an absent or blank value gets instead of "can't be blank", where
+    # Mailtrap words it otherwise (a choice answering "must be one of: ..." even when missing)
+    when_blank: ClassVar[dict[str, str]] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -58,6 +62,9 @@ class RequestModel(BaseModel):
     @classmethod
     def failure(cls, errors: dict[str, list[str]]) -> PostlineError:
         """The error a failed validation answers with (a model may answer otherwise)."""
+        for field, message in cls.when_blank.items():
+            if errors.get(field) == ["can't be blank"]:
+                errors[field] = [message]
         return Unprocessable(errors)
 
 
@@ -74,6 +81,15 @@ class QueryModel(RequestModel):
         hand-written checks answered; a model may answer 422 instead where Mailtrap does."""
         return BadRequest("; ".join(f"{field} {message}" for field, messages in errors.items()
                                     for message in messages))
+
+
+class UnprocessableQuery(QueryModel):
+    """A query string whose bad parameters are a 422 per parameter, as a body's fields are
+    (where the hand-written checks answered so)."""
+
+    @classmethod
+    def failure(cls, errors: dict[str, list[str]]) -> PostlineError:
+        return Unprocessable(errors)
 
 
 @dataclass(frozen=True)
@@ -227,10 +243,11 @@ def _field(loc: tuple[Any, ...]) -> str:
 def translate(exc: ValidationError) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for error in exc.errors(include_url=False):
-        message = _message(error)
         messages = errors.setdefault(_field(tuple(error["loc"])), [])
-        if message not in messages:
-            messages.append(message)
+        more = (error.get("ctx") or {}).get("more_messages") if error["type"] == "postline" else None
+        for message in [_message(error), *(more or [])]:
+            if message not in messages:
+                messages.append(message)
     return errors
 
 
@@ -255,6 +272,20 @@ def _email(value: Any) -> str:
 
 
 _REQUIRED = object()
+
+
+def required_text(max_length: int) -> Any:
+    """Before-validator: a name-like string, stripped. Absent, ``null``, blank or not a string
+    is "can't be blank"; longer than ``max_length`` (once stripped) "is too long"."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise Invalid("can't be blank")
+        if len(value.strip()) > max_length:
+            raise Invalid(f"is too long (maximum is {max_length} characters)")
+        return value.strip()
+
+    return check
 
 
 def choice(values: Iterable[str], message: str = "is not included in the list", *, default: Any = _REQUIRED) -> Any:
