@@ -100,3 +100,13 @@ def test_caps_follow_the_seed_table():
     assert dedicated_ips.caps(2) == (390, 80)
     assert dedicated_ips.caps(21) == (57000, 11400)
     assert dedicated_ips.caps(22) is None
+
+
+def test_concurrent_workers_never_overshoot_the_hour(routed):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ip = dedicated_ips.assign(999_001, f"2001:db8::{uuid.uuid4().hex[:4]}", f"pool-{uuid.uuid4().hex[:8]}",
+                              DAY1.date())
+    with ThreadPoolExecutor(8) as pool:
+        taken = list(pool.map(lambda _: dedicated_ips.take_slot(ip, DAY1), range(80)))
+    assert taken.count(True) == 60
