@@ -36,6 +36,12 @@ def routed(monkeypatch):
     dedicated_ips.forget_cached()
 
 
+def _assign(account_id: int, warmup_start) -> dedicated_ips.DedicatedIp:
+    """A fresh IP and pool each time, so no test sees another's counters."""
+    return dedicated_ips.assign(account_id, f"2001:db8::{uuid.uuid4().hex[:4]}", f"pool-{uuid.uuid4().hex[:8]}",
+                                warmup_start)
+
+
 def _send(api, domain, count: int) -> list[str]:
     ids = []
     for start in range(0, count, 25):  # one message per recipient
@@ -60,7 +66,7 @@ def test_day_one_sends_at_most_300_via_the_dedicated_ip_and_60_an_hour_the_rest_
         api, client, account, routed):
     calls, now = routed
     domain = verified_domain(account[0].account_id, open_tracking_enabled=False)
-    ip = dedicated_ips.assign(account[0].account_id, "198.51.100.7", f"pool-{uuid.uuid4().hex[:8]}", DAY1.date())
+    ip = _assign(account[0].account_id, DAY1.date())
     ids = _spread(api, client, domain, now, [100, 50, 50, 50, 50, 50, 50], DAY1)
 
     assert len(ids) == 400
@@ -77,8 +83,7 @@ def test_day_one_sends_at_most_300_via_the_dedicated_ip_and_60_an_hour_the_rest_
 def test_day_two_caps_come_from_the_warmup_table(api, client, account, routed):
     calls, now = routed
     domain = verified_domain(account[0].account_id, open_tracking_enabled=False)
-    ip = dedicated_ips.assign(account[0].account_id, "198.51.100.8", f"pool-{uuid.uuid4().hex[:8]}",
-                              (DAY1 - timedelta(days=1)).date())
+    ip = _assign(account[0].account_id, (DAY1 - timedelta(days=1)).date())
     _spread(api, client, domain, now, [100, 100, 100, 100, 100], DAY1)
 
     dedicated = Counter(hour for config_set, hour, _ in calls if config_set == ip.configuration_set)
@@ -89,8 +94,7 @@ def test_day_two_caps_come_from_the_warmup_table(api, client, account, routed):
 def test_after_the_warmup_there_is_no_cap(api, client, account, routed):
     calls, now = routed
     domain = verified_domain(account[0].account_id, open_tracking_enabled=False)
-    ip = dedicated_ips.assign(account[0].account_id, "198.51.100.9", f"pool-{uuid.uuid4().hex[:8]}",
-                              (DAY1 - timedelta(days=21)).date())
+    ip = _assign(account[0].account_id, (DAY1 - timedelta(days=21)).date())
     _spread(api, client, domain, now, [150], DAY1)
     assert [c[0] for c in calls] == [ip.configuration_set] * 150
 
@@ -105,8 +109,7 @@ def test_caps_follow_the_seed_table():
 def test_concurrent_workers_never_overshoot_the_hour(routed):
     from concurrent.futures import ThreadPoolExecutor
 
-    ip = dedicated_ips.assign(999_001, f"2001:db8::{uuid.uuid4().hex[:4]}", f"pool-{uuid.uuid4().hex[:8]}",
-                              DAY1.date())
+    ip = _assign(999_001, DAY1.date())
     with ThreadPoolExecutor(8) as pool:
         taken = list(pool.map(lambda _: dedicated_ips.take_slot(ip, DAY1), range(80)))
     assert taken.count(True) == 60
