@@ -25,6 +25,7 @@ TOOLS = [
     ["-m", "local", "create-account", "--name", "Acme", "--email", "ops@acme.test"],
     ["-m", "local.domains", "pending"],
     ["-m", "local.limits", "show", "--account-id", "1"],
+    ["-m", "local.dedicated_ips", "show", "--account-id", "1"],
 ]
 
 
@@ -113,6 +114,9 @@ def test_tools_use_the_stack_of_their_state_directory_and_ctrl_c_under_load_is_q
         account = json.loads(made.stdout)
         limits = _tool(["-m", "local.limits", "show", "--account-id", str(account["account_id"])], ours)
         assert limits.returncode == 0 and json.loads(limits.stdout)["plan"] == "free", limits.stderr
+        ip = _tool(["-m", "local.dedicated_ips", "set", "--account-id", str(account["account_id"]),
+                    "--ip", "198.51.100.7", "--pool", "acme"], ours)
+        assert ip.returncode == 0 and json.loads(ip.stdout)["per_hour"] == 60, ip.stderr  # warm-up day 1
         # another state directory has no stack: refused, even though a stack answers on a port
         refused = _tool(TOOLS[0], other, POSTLINE_AWS_PORT=str(stack.aws_port))
         assert refused.returncode == 1 and "no local stack is running from" in refused.stderr

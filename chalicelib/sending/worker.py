@@ -26,6 +26,7 @@ from typing import Any
 from chalicelib.core import aws, clock, deadletters, queues, redrive
 from chalicelib.sending import (
     content,
+    dedicated_ips,
     events,
     hooks,
     idempotency,
@@ -316,15 +317,15 @@ class Delivery:
             lease.mark_in_flight([m.message_id for m, _ in chunk])  # before any of their SES calls
             for i, (message, raw) in enumerate(chunk):
                 message.attempts = (message.attempts or 0) + 1
-                result = ses.submit(raw.raw, message.from_email, message.recipient, message.configuration_set,
-                                    message.message_id)
+                config_set = dedicated_ips.configuration_set(message.account_id, message.configuration_set, now)
+                result = ses.submit(raw.raw, message.from_email, message.recipient, config_set, message.message_id)
                 if result.outcome == ses.SENT:
                     self.tally.add(message, "sent", now)
                     message.status = SENT
                     message.status_reason = None
                     message.ses_message_id = result.ses_message_id
                     events.add(message, "sent", {"ses_message_id": result.ses_message_id,
-                                                 "configuration_set": message.configuration_set})
+                                                 "configuration_set": config_set})
                 elif result.outcome == ses.RETRY:
                     message.status_reason = result.reason
                     events.add(message, "retry", {"reason": result.reason, "attempt": self.attempt + 1})
