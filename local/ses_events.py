@@ -39,6 +39,7 @@ log = logging.getLogger("postline.local.ses_events")
 
 SIMULATOR = "simulator.amazonses.com"
 QUEUE_SUFFIX = "ses-events"
+DEDICATED = "dedicated-"
 STREAM_SUFFIXES = ("transactional", "bulk")  # configuration sets are "<prefix><stream>"
 DELAY_SECONDS = 1  # SES publishes after the send returns; the delivery worker records it first
 MESSAGE_TAG = "postline-message-id"
@@ -102,6 +103,9 @@ def queue_for(configuration_set: str) -> str | None:
     for stream in STREAM_SUFFIXES:
         if configuration_set.endswith(stream):
             return configuration_set[: -len(stream)] + QUEUE_SUFFIX
+    prefix, dedicated, _pool = configuration_set.partition(DEDICATED)
+    if dedicated:  # a dedicated IP pool's set (sending/dedicated_ips.py) reports to the same topic
+        return prefix + QUEUE_SUFFIX
     return None
 
 

@@ -113,3 +113,20 @@ def test_concurrent_workers_never_overshoot_the_hour(routed):
     with ThreadPoolExecutor(8) as pool:
         taken = list(pool.map(lambda _: dedicated_ips.take_slot(ip, DAY1), range(80)))
     assert taken.count(True) == 60
+
+
+def test_the_dedicated_set_reports_ses_events_where_the_stream_sets_do():
+    """Mail through the dedicated IP must still end delivered, bounced or complained: its
+    configuration set publishes to the ses-events topic, and the local emulator routes its
+    events to the same queue."""
+    from chalicelib.core import aws
+    from chalicelib.core.config import settings
+    from local import ses_events
+
+    ip = _assign(999_002, DAY1.date())
+    found = aws.client("ses").describe_configuration_set(
+        ConfigurationSetName=ip.configuration_set, ConfigurationSetAttributeNames=["eventDestinations"])
+    [destination] = found["EventDestinations"]
+    assert destination["Enabled"] and {"delivery", "bounce", "complaint"} <= set(destination["MatchingEventTypes"])
+    assert destination["SNSDestination"]["TopicARN"].endswith(f":{settings().resource_prefix}ses-events")
+    assert ses_events.queue_for(ip.configuration_set) == f"{settings().resource_prefix}ses-events"

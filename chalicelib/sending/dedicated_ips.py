@@ -15,8 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import aws
-from chalicelib.core import clock, db
+from chalicelib.core import aws, clock, db
 from chalicelib.core.config import settings
 from chalicelib.core.db import BaseModel, TimestampedModel, table_name
 
@@ -131,8 +130,28 @@ def assign(account_id: int, ip: str, pool_name: str, warmup_start: date | None =
             create(**kwargs)
         except ses.exceptions.AlreadyExistsException:
             pass
+    _publish_events(config_set)
     record = DedicatedIp(int(account_id), ip=ip, pool_name=pool_name, configuration_set=config_set,
                          warmup_start=(warmup_start or clock.now().date()).isoformat())
     record.save()
     _cache.pop(int(account_id), None)
     return record
+
+
+EVENT_TYPES = ["send", "reject", "bounce", "complaint", "delivery", "deliveryDelay", "renderingFailure", "subscription"]
+
+
+def _publish_events(config_set: str) -> None:
+    """The dedicated set reports SES's events where the stream sets do (infra/template.yaml:
+    the ``ses-events`` topic, feeding the events worker): without it, mail sent through the
+    dedicated IP would never be marked delivered, bounced or complained."""
+    topic = aws.client("sns").create_topic(Name=f"{settings().resource_prefix}ses-events")["TopicArn"]  # idempotent
+    ses = aws.client("ses")  # SES v1's call: the same configuration sets, and the emulator has it
+    try:
+        ses.create_configuration_set_event_destination(ConfigurationSetName=config_set, EventDestination={
+            # named after its set: SES scopes the name per set, the emulator across all sets
+            "Name": f"{config_set}-events"[:64], "Enabled": True, "MatchingEventTypes": EVENT_TYPES,
+            "SNSDestination": {"TopicARN": topic}})
+    except ses.exceptions.EventDestinationAlreadyExistsException:
+        pass
+
