@@ -254,5 +254,18 @@ def integer_id(message: str = "is invalid") -> Any:
     return check
 
 
+def enveloped(data: Any, *names: str) -> Any:
+    """Model-validator helper: the fields inside the first of ``names`` present in ``data``, or
+    ``data`` itself. An envelope that is not an object is a 422 on its name alone (rather than
+    "can't be blank" on every field): ``{"email_template": "x"}`` -> ``email_template must be an object``."""
+    if isinstance(data, dict):
+        for name in names:
+            if name in data:
+                if not isinstance(data[name], dict):
+                    raise Unprocessable.field(name, "must be an object")
+                return data[name]
+    return data
+
+
 # A mailbox address, normalised (IDN domain to punycode): blank or invalid is a 422.
 EmailAddress = Annotated[str, BeforeValidator(_email), WithJsonSchema({"type": "string", "format": "email"})]
