@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, WithJsonSchema, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
 from chalicelib.core.errors import BadRequest, PostlineError, Unprocessable
@@ -252,6 +252,17 @@ def integer_id(message: str = "is invalid") -> Any:
         raise Invalid(message)
 
     return check
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def omittable(description: str | None = None) -> Any:
+    """A field a PATCH may leave out (it stays as it is) but not send as ``null``: its type has
+    no None, so ``null`` fails validation, and the schema shows no ``default: null``. Read what
+    was sent with ``model_fields_set`` or ``model_dump(exclude_unset=True)``."""
+    return Field(None, description=description, json_schema_extra=_no_default)
 
 
 def enveloped(data: Any, *names: str) -> Any:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 
 from chalicelib.core.errors import PostlineError
-from chalicelib.core.request_models import Invalid, QueryModel, RequestModel, enveloped
+from chalicelib.core.request_models import Invalid, QueryModel, RequestModel, enveloped, omittable
 from chalicelib.templates.errors import OutOfRange
 
 MAX_SHORT_FIELD = 255
@@ -48,10 +48,6 @@ def _handlebars(value: str | None) -> str | None:
     return value
 
 
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)  # left out means unchanged; null is not a value of the field
-
-
 ShortText = Annotated[str, Field(max_length=MAX_SHORT_FIELD), AfterValidator(_filled)]
 Body = Annotated[str | None, Field(max_length=MAX_BODY), AfterValidator(_handlebars)]
 Name = ShortText
@@ -79,9 +75,9 @@ class TemplateCreate(RequestModel):
 class TemplateUpdate(TemplateCreate):
     """The fields to change; those left out stay as they are."""
 
-    name: Name = Field(None, json_schema_extra=_no_default)  # type: ignore[assignment]
-    subject: Subject = Field(None, description=_HANDLEBARS, json_schema_extra=_no_default)  # type: ignore[assignment]
-    category: Category = Field(None, json_schema_extra=_no_default)  # type: ignore[assignment]
+    name: Name = omittable()
+    subject: Subject = omittable(_HANDLEBARS)
+    category: Category = omittable()
 
 
 class TemplatePage(QueryModel):
