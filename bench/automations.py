@@ -94,6 +94,7 @@ def run_bench() -> None:
     from chalicelib.domains.models import Domain
     from chalicelib.sending.models import Message
     from chalicelib.templates import service as templates
+    from chalicelib.templates.request_models import TemplateCreate
 
     t_setup = time.perf_counter()
     account, _ = accounts.create_account("Bench", "owner@bench.example")
@@ -102,9 +103,9 @@ def run_bench() -> None:
     domain, _ = domains.create_domain(principal, "bench.example.com")
     domain.update(actions=[Domain.dns_verified.set(True), Domain.compliance_status.set(domains.COMPLIANT)])
     sender = "hello@bench.example.com"
-    contact_fields.create_field(aid_account, "Plan", "plan", "text")
-    tpl = {name: templates.create_template(principal, {"name": name, "subject": f"{name} {{{{plan}}}}",
-                                                      "category": "bench", "body_text": "Hi {{email}}"})
+    contact_fields.create_field(aid_account, {"name": "Plan", "data_type": "text", "merge_tag": "plan"})
+    tpl = {name: templates.create_template(principal, TemplateCreate(name=name, subject=f"{name} {{{{plan}}}}",
+                                                                     category="bench", body_text="Hi {{email}}"))
            for name in ("welcome", "pro", "free")}
     from chalicelib.automations import service as automations
     from chalicelib.automations.request_models import AutomationCreate

@@ -77,14 +77,15 @@ def main() -> None:
         import app as app_module
         from chalicelib.accounts import service as accounts
         from chalicelib.templates import service as templates
+        from chalicelib.templates.request_models import TemplateCreate
         from tests.conftest import Api
         from tests.sending_support import pump, ses_outbox, verified_domain
 
         account, token = accounts.create_account("Bench", "owner@bench.example")
         domain = verified_domain(account.account_id)
-        template = templates.create_template(accounts.authenticate(token), {
-            "name": "Order", "subject": "Order {{order.number}} confirmed", "category": "orders",
-            "body_html": HTML, "body_text": TEXT})
+        template = templates.create_template(accounts.authenticate(token), TemplateCreate(
+            name="Order", subject="Order {{order.number}} confirmed", category="orders",
+            body_html=HTML, body_text=TEXT))
         pdf = base64.b64encode(os.urandom(30 * 1024)).decode()
         png = base64.b64encode(os.urandom(8 * 1024)).decode()
         base = {"from": {"email": f"orders@{domain.domain_name}", "name": "Shop"}, "template_uuid": template.uuid,

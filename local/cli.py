@@ -92,18 +92,20 @@ def create_account(args: argparse.Namespace) -> int:
 def create_token(args: argparse.Namespace) -> int:
     connect()
     from chalicelib.accounts import service
+    from chalicelib.accounts.request_models import TokenCreate
     from chalicelib.core.errors import PostlineError
     from chalicelib.core.permissions import OWNER, Grant, Principal
+    from chalicelib.core.request_models import parse
 
     try:
         service.get_account(args.account_id)
         # The operator acts as the account's owner; the service applies its usual rules.
         operator = Principal(args.account_id, 0, "postline CLI", (Grant("account", args.account_id, OWNER),))
-        expires: Any = service.UNSET if args.expires_at is None else (
-            None if args.expires_at == "never" else args.expires_at)
-        token, value = service.create_token(operator, args.name, [
-            {"resource_type": "account", "resource_id": args.account_id, "access_level": args.access_level}],
-            expires)
+        fields: dict[str, Any] = {"name": args.name, "resources": [
+            {"resource_type": "account", "resource_id": args.account_id, "access_level": args.access_level}]}
+        if args.expires_at is not None:
+            fields["expires_at"] = None if args.expires_at == "never" else args.expires_at
+        token, value = service.create_token(operator, parse(TokenCreate, fields))
     except PostlineError as exc:
         raise CommandError(f"account {args.account_id}: {exc.message}") from None
     print(json.dumps(service.token_to_wire(token, value), indent=2))

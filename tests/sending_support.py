@@ -122,6 +122,7 @@ def verified_domain(account_id: int, name: str | None = None, **settings: Any) -
     from chalicelib.core.permissions import ADMIN, Grant, Principal
     from chalicelib.domains import service as domains
     from chalicelib.domains.models import Domain
+    from chalicelib.domains.request_models import DomainUpdate
 
     owner = next(t for t in ApiToken.by_account.query(int(account_id)))
     principal = Principal(int(account_id), owner.token_id, owner.name, (Grant("account", int(account_id), ADMIN),))
@@ -129,5 +130,5 @@ def verified_domain(account_id: int, name: str | None = None, **settings: Any) -
     domain.update(actions=[Domain.dns_verified.set(True), Domain.dns_verified_at.set(clock.now()),
                            Domain.compliance_status.set(domains.COMPLIANT)])
     if settings:
-        domain = domains.update_domain(principal, domain.domain_id, settings)
+        domain = domains.update_domain(principal, domain.domain_id, DomainUpdate.model_validate(settings))
     return Domain.get(int(account_id), domain.domain_id, consistent_read=True)

@@ -68,6 +68,27 @@ def test_validation_errors_are_422_with_field_messages(api, account):
     assert r.status == 422 and "resource_type" in r.json["errors"]
 
 
+def test_a_malformed_permission_or_expiry_names_its_field(api, account):
+    """The request models keep the words and the flat field names the hand-written checks had."""
+    acct, _ = account
+    grant = {"resource_type": "sending_domain", "resource_id": str(acct.account_id), "access_level": "Viewer"}
+    r = api.post("/api/api_tokens", {"name": "x", "resources": [5]})
+    assert (r.status, r.json) == (422, {"errors": {"resources": ["must be an array of objects"]}})
+    r = api.post("/api/api_tokens", {"name": "x", "resources": [{**grant, "resource_id": "one"}]})
+    assert (r.status, r.json) == (422, {"errors": {"resource_id": ["must be an integer"]}})
+    r = api.post("/api/api_tokens", {"name": "x", "resources": [grant], "expires_at": 5})
+    assert (r.status, r.json) == (422, {"errors": {"expires_at": ["must be an ISO 8601 date-time or null"]}})
+    r = api.post("/api/api_tokens", {"name": "  " + "x" * 256, "resources": [grant]})
+    assert (r.status, r.json) == (422, {"errors": {"name": ["is too long (maximum is 255 characters)"]}})
+    r = api.post("/api/api_tokens", {"api_token": {"name": " wrapped ", "resources": [
+        {**grant, "resource_type": "account"}]}})
+    assert r.status == 200 and r.json["name"] == "wrapped"
+    assert r.json["resources"] == [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 10}]
+    access = ApiToken.get(hashlib.sha256(r.json["token"].encode()).hexdigest()).access_id
+    r = api.put(f"/api/account_accesses/{access}/permissions/bulk", {"permissions": [{**grant, "access_level": None}]})
+    assert (r.status, r.json) == (422, {"errors": {"access_level": ["must be 100 (admin) or 10 (viewer)"]}})
+
+
 def test_reset_keeps_old_token_for_12_hours_then_refuses_it(api, account):
     acct, _ = account
     res = [{"resource_type": "account", "resource_id": acct.account_id, "access_level": 100}]

@@ -15,6 +15,7 @@ from chalicelib.core.errors import Forbidden, NotFound
 from chalicelib.core.permissions import ADMIN, VIEWER, Grant, Principal
 from chalicelib.templates import service
 from chalicelib.templates.engine import TemplateError
+from chalicelib.templates.request_models import TemplateCreate
 from tests.conftest import Api
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -115,7 +116,7 @@ def test_an_account_holds_at_most_200_templates(api, account):
     acct, token = account
     who = accounts.authenticate(token)
     for i in range(199):
-        service.create_template(who, {"name": f"t{i}", "subject": "s", "category": "c"})
+        service.create_template(who, TemplateCreate(name=f"t{i}", subject="s", category="c"))
     r = create(api, name="the 200th")
     assert r.status == 201
     r = create(api, name="the 201st")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.accounts import service
+from chalicelib.accounts.request_models import PermissionsBulk, TokenCreate, TokenReset
 from chalicelib.activity import service as activity
 from chalicelib.core import ids
-from chalicelib.core.http import api_route, authenticator, json_object, no_content, principal
+from chalicelib.core.http import api_route, authenticator, no_content, principal, request_body
 from chalicelib.core.permissions import VIEWER
 
 bp = Blueprint(__name__)
@@ -24,13 +25,10 @@ def list_api_tokens(account_id=None):
     return [service.token_to_wire(t) for t in service.list_tokens(principal(bp, account_id))]
 
 
-@api_route(bp, "/api_tokens", ["POST"])
+@api_route(bp, "/api_tokens", ["POST"], body=TokenCreate)
 def create_api_token(account_id=None):
     who = principal(bp, account_id)
-    body = json_object(bp)
-    params = body.get("api_token", body) if isinstance(body.get("api_token"), dict) else body
-    token, value = service.create_token(
-        who, params.get("name"), params.get("resources"), params.get("expires_at", service.UNSET))
+    token, value = service.create_token(who, request_body(bp))
     return service.token_to_wire(token, value)
 
 
@@ -45,11 +43,10 @@ def delete_api_token(token_id, account_id=None):
     return no_content()
 
 
-@api_route(bp, "/api_tokens/{token_id}/reset", ["POST"])
+@api_route(bp, "/api_tokens/{token_id}/reset", ["POST"], body=TokenReset)
 def reset_api_token(token_id, account_id=None):
     who = principal(bp, account_id)
-    body = json_object(bp, allow_empty=True)
-    token, value = service.reset_token(who, token_id, body.get("expires_at", service.UNSET))
+    token, value = service.reset_token(who, token_id, request_body(bp, allow_empty=True))
     return service.token_to_wire(token, value)
 
 
@@ -69,10 +66,10 @@ def delete_account_access(access_id, account_id=None):
     return {"id": ids.path_id(access_id)}
 
 
-@api_route(bp, "/account_accesses/{access_id}/permissions/bulk", ["PUT"])
+@api_route(bp, "/account_accesses/{access_id}/permissions/bulk", ["PUT"], body=PermissionsBulk)
 def bulk_update_permissions(access_id, account_id=None):
     who = principal(bp, account_id)
-    return service.bulk_update_permissions(who, access_id, json_object(bp).get("permissions"))
+    return service.bulk_update_permissions(who, access_id, request_body(bp))
 
 
 @api_route(bp, "/activity_log", ["GET"])

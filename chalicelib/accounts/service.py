@@ -17,27 +17,25 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.accounts import throttle
 from chalicelib.accounts.models import Account, ApiToken, GrantAttribute
+from chalicelib.accounts.request_models import (
+    LEVEL_MESSAGE,
+    PermissionChange,
+    PermissionGrant,
+    PermissionsBulk,
+    TokenCreate,
+    TokenReset,
+)
 from chalicelib.core import clock, db, ids, resources
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Forbidden, NotFound, Unauthorized, Unprocessable
-from chalicelib.core.permissions import (
-    ADMIN,
-    GRANTABLE_LEVELS,
-    LEVEL_NAMES,
-    OWNER,
-    RESOURCE_ALIASES,
-    VIEWER,
-    Grant,
-    Principal,
-)
+from chalicelib.core.permissions import ADMIN, OWNER, VIEWER, Grant, Principal
 
-UNSET: Any = object()  # "expires_at not given" is different from "expires_at: null"
 MAX_TOKEN_LIFETIME = timedelta(days=5 * 365)
 _NAME_SUFFIX = re.compile(r"\s+token\s+\d+$")
 _ALREADY_RESET = "Token has already been reset"
+_NO_PERMISSIONS = "No permissions selected. Please choose at least one."
 RESET_TOKEN_CANT_MANAGE = ("This API token was reset: until it expires it can send and read, but API tokens, "
                            "accesses and permissions can only be managed with its replacement")
-_GRANTABLE_BY_NAME = {LEVEL_NAMES[level]: level for level in GRANTABLE_LEVELS}  # "admin", "viewer"
 
 
 def hash_token(value: str) -> str:
@@ -172,20 +170,15 @@ def get_token(principal: Principal, token_id: int) -> ApiToken:
     return found[0]
 
 
-def create_token(principal: Principal, name: Any, raw_resources: Any,
-                 expires_at: Any = UNSET) -> tuple[ApiToken, str]:
+def create_token(principal: Principal, params: TokenCreate) -> tuple[ApiToken, str]:
     require_manager(principal)
-    if not isinstance(name, str) or not name.strip():
-        raise Unprocessable.field("name", "can't be blank")
-    if len(name) > 255:
-        raise Unprocessable.field("name", "is too long (maximum is 255 characters)")
-    grants = parse_grants(principal, raw_resources)
+    grants = parse_grants(principal, params.resources)
     issued = _issue_token(
         principal.account_id,
-        name=name.strip(),
+        name=params.name,
         grants=grants,
         created_by=principal.token_name,
-        expires_at=_parse_expiry(expires_at),
+        expires_at=_expiry(params),
     )
     _activity(principal, "created", "created an API token", issued[0])
     return issued
@@ -199,7 +192,7 @@ def issue_domain_token(account_id: int, domain_id: int, domain_name: str,
                         created_by=created_by, expires_at=None, suffix_id=True)
 
 
-def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) -> tuple[ApiToken, str]:
+def reset_token(principal: Principal, token_id: int, params: TokenReset) -> tuple[ApiToken, str]:
     """Expire a token after the grace period and issue a new one with the same permissions."""
     require_manager(principal)
     old = get_token(principal, token_id)
@@ -208,7 +201,7 @@ def reset_token(principal: Principal, token_id: int, expires_at: Any = UNSET) ->
         raise Unprocessable("Token has already expired")
     if old.reset_at is not None:
         raise Unprocessable(_ALREADY_RESET)
-    new_expiry = _parse_expiry(expires_at)
+    new_expiry = _expiry(params)
     grace_end = now + timedelta(hours=settings().token_reset_grace_hours)
     try:
         old.update(
@@ -283,18 +276,14 @@ def _issue_token(account_id: int, *, name: str, grants: list[Grant], created_by:
     return token, value
 
 
-def _parse_expiry(value: Any) -> Any:
+def _expiry(params: TokenCreate | TokenReset) -> Any:
+    """The expiry asked for: left out is the standard lifetime, ``null`` never."""
     now = clock.now()
-    if value is UNSET:
+    if "expires_at" not in params.model_fields_set:
         return now + timedelta(days=settings().default_token_lifetime_days)
-    if value is None:
+    when = params.expires_at
+    if when is None:
         return None
-    if not isinstance(value, str):
-        raise Unprocessable.field("expires_at", "must be an ISO 8601 date-time or null")
-    try:
-        when = clock.parse_iso(value)
-    except ValueError:
-        raise Unprocessable.field("expires_at", "must be an ISO 8601 date-time or null") from None
     if when <= now:
         raise Unprocessable.field("expires_at", "must be in the future")
     if when > now + MAX_TOKEN_LIFETIME:
@@ -302,41 +291,15 @@ def _parse_expiry(value: Any) -> Any:
     return when
 
 
-def _access_level(value: Any) -> int:
-    if isinstance(value, str) and value.strip().lower() in _GRANTABLE_BY_NAME:
-        return _GRANTABLE_BY_NAME[value.strip().lower()]
-    try:
-        level = int(value)
-    except (TypeError, ValueError):
-        level = -1
-    if level not in GRANTABLE_LEVELS:
-        raise Unprocessable.field("access_level", "must be 100 (admin) or 10 (viewer)")
-    return level
-
-
-def _grant_target(item: dict) -> tuple[str, int]:
-    """The (resource_type, resource_id) a requested permission names, aliases resolved."""
-    named = str(item.get("resource_type"))
-    try:
-        return RESOURCE_ALIASES.get(named, named), int(item.get("resource_id"))
-    except (TypeError, ValueError):
-        raise Unprocessable.field("resource_id", "must be an integer") from None
-
-
-def parse_grants(principal: Principal, raw: Any) -> list[Grant]:
-    """Validate requested permissions: known types, resources of this account, no escalation."""
-    if raw is None:
-        raw = []
-    if not isinstance(raw, list):
-        raise Unprocessable.field("resources", "must be an array")
-    if not raw:
-        raise Unprocessable("No permissions selected. Please choose at least one.")
+def parse_grants(principal: Principal, requested: list[PermissionGrant] | list[PermissionChange]) -> list[Grant]:
+    """The grants requested, if allowed: known types, resources of this account, no escalation."""
+    if not requested:
+        raise Unprocessable(_NO_PERMISSIONS)
     grants: dict[tuple[str, int], Grant] = {}
-    for item in raw:
-        if not isinstance(item, dict):
-            raise Unprocessable.field("resources", "must be an array of objects")
-        rtype, rid = _grant_target(item)
-        level = _access_level(item.get("access_level"))
+    for item in requested:
+        rtype, rid, level = item.resource_type, item.resource_id, item.access_level
+        if level is None:  # a bulk change may leave it out only to remove the permission
+            raise Unprocessable.field("access_level", LEVEL_MESSAGE)
         if rtype == "account":
             if rid != principal.account_id:
                 raise Forbidden("Account access forbidden")
@@ -427,7 +390,7 @@ def _activity(principal: Principal, what: str, description: str, token: ApiToken
                     {"id": token.token_id, "type": "api_token", "name": token.name})
 
 
-def bulk_update_permissions(principal: Principal, access_id: int, raw: Any) -> dict[str, str]:
+def bulk_update_permissions(principal: Principal, access_id: int, params: PermissionsBulk) -> dict[str, str]:
     """Create, update (same type and id) or remove (``_destroy``) a token's permissions."""
     require_manager(principal)
     access_id = ids.path_id(access_id)
@@ -435,17 +398,17 @@ def bulk_update_permissions(principal: Principal, access_id: int, raw: Any) -> d
     if access_id == account.owner_access_id:
         raise Unprocessable("The account owner's permissions can't be changed")
     token = _token_by_access_id(list(ApiToken.by_account.query(principal.account_id)), access_id)
-    if not isinstance(raw, list) or not raw:
-        raise Unprocessable("No permissions selected. Please choose at least one.")
+    if not params.permissions:
+        raise Unprocessable(_NO_PERMISSIONS)
     current = {(g.resource_type, g.resource_id): g for g in token.grants()}
-    keep = [p for p in raw if isinstance(p, dict) and not p.get("_destroy")]
+    keep = [p for p in params.permissions if not p.destroy]
     for grant in parse_grants(principal, keep) if keep else []:
         current[(grant.resource_type, grant.resource_id)] = grant
-    for item in raw:
-        if isinstance(item, dict) and item.get("_destroy"):
-            current.pop(_grant_target(item), None)
+    for item in params.permissions:
+        if item.destroy:
+            current.pop((item.resource_type, item.resource_id), None)
     if not current:
-        raise Unprocessable("No permissions selected. Please choose at least one.")
+        raise Unprocessable(_NO_PERMISSIONS)
     token.update(actions=[ApiToken.resources.set([GrantAttribute.from_grant(g) for g in current.values()])])
     return {"message": "Permissions have been updated!"}
 

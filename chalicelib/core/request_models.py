@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, WithJsonSchema, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
 from chalicelib.core.errors import BadRequest, PostlineError, Unprocessable
@@ -331,6 +331,31 @@ def _iso_datetime(value: Any) -> datetime:
 
 # An ISO 8601 date-time (naive is UTC), e.g. a list's ``start_time``; anything else "must be an ISO 8601 date-time".
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def omittable(description: str | None = None) -> Any:
+    """A field a PATCH may leave out (it stays as it is) but not send as ``null``: its type has
+    no None, so ``null`` fails validation, and the schema shows no ``default: null``. Read what
+    was sent with ``model_fields_set`` or ``model_dump(exclude_unset=True)``."""
+    return Field(None, description=description, json_schema_extra=_no_default)
+
+
+def enveloped(data: Any, *names: str) -> Any:
+    """Model-validator helper: the fields inside the first of ``names`` present in ``data``, or
+    ``data`` itself. An envelope that is not an object is a 422 on its name alone (rather than
+    "can't be blank" on every field): ``{"email_template": "x"}`` -> ``email_template must be an object``."""
+    if isinstance(data, dict):
+        for name in names:
+            if name in data:
+                if not isinstance(data[name], dict):
+                    raise Unprocessable.field(name, "must be an object")
+                return data[name]
+    return data
+
 
 # A mailbox address, normalised (IDN domain to punycode): blank or invalid is a 422.
 EmailAddress = Annotated[str, BeforeValidator(_email), WithJsonSchema({"type": "string", "format": "email"})]

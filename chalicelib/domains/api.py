@@ -3,31 +3,21 @@ SDKs) and ``/api/domains/...`` (the current spec; the account is the token's).""
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalice import Blueprint
 
-from chalicelib.core.errors import Unprocessable
-from chalicelib.core.http import api_route, json_object, no_content, principal
+from chalicelib.core.http import api_route, no_content, principal, request_body
 from chalicelib.domains import company, instructions, service, verification
+from chalicelib.domains.request_models import (
+    CompanyInfoCreate,
+    CompanyInfoUpdate,
+    DomainCreate,
+    DomainUpdate,
+    SetupInstructions,
+)
 
 bp = Blueprint(__name__)
 ONE = "/sending_domains/{domain_id}"
 ONE_SHORT = "/domains/{domain_id}"
-
-
-def _params(body: dict[str, Any]) -> dict[str, Any]:
-    """The SDK wraps fields in "sending_domain", the spec in "domain"; bare fields work too."""
-    for wrapper in ("sending_domain", "domain"):
-        if wrapper in body:
-            if not isinstance(body[wrapper], dict):
-                raise Unprocessable.field(wrapper, "must be an object")
-            return body[wrapper]
-    return body
-
-
-def _company(body: dict[str, Any]) -> Any:
-    return body["company_info"] if "company_info" in body else body
 
 
 @api_route(bp, "/sending_domains", ["GET"], unprefixed="/domains")
@@ -36,10 +26,11 @@ def list_domains(account_id=None):
     return {"data": [service.to_wire(d, who) for d in service.list_domains(who)]}
 
 
-@api_route(bp, "/sending_domains", ["POST"], unprefixed="/domains")
+@api_route(bp, "/sending_domains", ["POST"], unprefixed="/domains", body=DomainCreate)
 def create_domain(account_id=None):
     who = principal(bp, account_id)
-    domain, token = service.create_domain(who, _params(json_object(bp)).get("domain_name"))
+    params: DomainCreate = request_body(bp)
+    domain, token = service.create_domain(who, params.domain_name)
     return {**service.to_wire(domain, who), "api_token": token}
 
 
@@ -49,10 +40,10 @@ def get_domain(domain_id, account_id=None):
     return service.to_wire(service.get_domain(who, domain_id), who)
 
 
-@api_route(bp, ONE, ["PATCH"], unprefixed=ONE_SHORT)
+@api_route(bp, ONE, ["PATCH"], unprefixed=ONE_SHORT, body=DomainUpdate)
 def update_domain(domain_id, account_id=None):
     who = principal(bp, account_id)
-    return service.to_wire(service.update_domain(who, domain_id, _params(json_object(bp))), who)
+    return service.to_wire(service.update_domain(who, domain_id, request_body(bp)), who)
 
 
 @api_route(bp, ONE, ["DELETE"], unprefixed=ONE_SHORT)
@@ -67,10 +58,12 @@ def verify_domain(domain_id, account_id=None):
     return service.to_wire(verification.verify_now(who, domain_id), who)
 
 
-@api_route(bp, ONE + "/send_setup_instructions", ["POST"], unprefixed=ONE_SHORT + "/send_setup_instructions")
+@api_route(bp, ONE + "/send_setup_instructions", ["POST"], unprefixed=ONE_SHORT + "/send_setup_instructions",
+           body=SetupInstructions)
 def send_setup_instructions(domain_id, account_id=None):
     who = principal(bp, account_id)
-    instructions.request(who, domain_id, json_object(bp, allow_empty=True).get("email"))
+    params: SetupInstructions = request_body(bp, allow_empty=True)
+    instructions.request(who, domain_id, params.email)
     return no_content()
 
 
@@ -79,13 +72,13 @@ def get_company_info(domain_id, account_id=None):
     return company.get_company_info(principal(bp, account_id), domain_id)
 
 
-@api_route(bp, ONE + "/company_info", ["POST"], unprefixed=ONE_SHORT + "/company_info")
+@api_route(bp, ONE + "/company_info", ["POST"], unprefixed=ONE_SHORT + "/company_info", body=CompanyInfoCreate)
 def create_company_info(domain_id, account_id=None):
     who = principal(bp, account_id)
-    return company.create_company_info(who, domain_id, _company(json_object(bp)))
+    return company.create_company_info(who, domain_id, request_body(bp))
 
 
-@api_route(bp, ONE + "/company_info", ["PATCH"], unprefixed=ONE_SHORT + "/company_info")
+@api_route(bp, ONE + "/company_info", ["PATCH"], unprefixed=ONE_SHORT + "/company_info", body=CompanyInfoUpdate)
 def update_company_info(domain_id, account_id=None):
     who = principal(bp, account_id)
-    return company.update_company_info(who, domain_id, _company(json_object(bp)))
+    return company.update_company_info(who, domain_id, request_body(bp))

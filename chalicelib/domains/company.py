@@ -8,7 +8,6 @@ the account shows the same. ``info_level`` (business or individual) can be switc
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
@@ -17,13 +16,10 @@ from chalicelib.core.errors import Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.domains import compliance, service
 from chalicelib.domains.models import CompanyInfoAttribute, DomainAccountSettings
+from chalicelib.domains.request_models import CompanyInfoCreate, CompanyInfoUpdate
 
 FIELDS = ("name", "address", "city", "country", "phone", "zip_code", "privacy_policy_url",
           "terms_of_service_url", "website_url", "info_level")
-REQUIRED = ("name", "address", "city", "country", "zip_code", "website_url")
-URL_FIELDS = ("privacy_policy_url", "terms_of_service_url", "website_url")
-INFO_LEVELS = ("business", "individual")
-MAX_LENGTH = 500
 
 
 def to_wire(info: CompanyInfoAttribute | None) -> dict[str, Any]:
@@ -37,53 +33,15 @@ def _settings(account_id: int) -> DomainAccountSettings | None:
         return None
 
 
-def _clean(params: Any, partial: bool) -> dict[str, Any]:
-    if not isinstance(params, dict):
-        raise Unprocessable.field("company_info", "must be an object")
-    values: dict[str, Any] = {}
-    errors: dict[str, list[str]] = {}
-    for field in FIELDS:
-        if field not in params:
-            continue
-        value = params[field]
-        if value is None and field not in REQUIRED:
-            values[field] = None
-            continue
-        if not isinstance(value, str) or not value.strip():
-            errors[field] = ["can't be blank"]
-            continue
-        value = value.strip()
-        if len(value) > MAX_LENGTH:
-            errors[field] = [f"is too long (maximum is {MAX_LENGTH} characters)"]
-        elif field in URL_FIELDS and not _is_url(value):
-            errors[field] = ["must be an http or https URL"]
-        elif field == "info_level" and value not in INFO_LEVELS:
-            errors[field] = [f"must be one of: {', '.join(INFO_LEVELS)}"]
-        else:
-            values[field] = value
-    if not partial:
-        for field in REQUIRED:
-            if field not in params and field not in errors:
-                errors[field] = ["can't be blank"]
-    if errors:
-        raise Unprocessable(errors)
-    return values
-
-
-def _is_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in value
-
-
 def get_company_info(principal: Principal, domain_id: Any) -> dict[str, Any]:
     service.domain_for(principal, domain_id, VIEWER)
     found = _settings(principal.account_id)
     return to_wire(found.company_info if found else None)
 
 
-def create_company_info(principal: Principal, domain_id: Any, params: Any) -> dict[str, Any]:
+def create_company_info(principal: Principal, domain_id: Any, params: CompanyInfoCreate) -> dict[str, Any]:
     service.domain_for(principal, domain_id, ADMIN)
-    values = _clean(params, partial=False)
+    values = params.model_dump(exclude_unset=True)
     values.setdefault("info_level", "business")
     # the conditional write refuses a second create (no read first)
     _write(principal.account_id, CompanyInfoAttribute(**values), changes=0,
@@ -92,9 +50,10 @@ def create_company_info(principal: Principal, domain_id: Any, params: Any) -> di
     return to_wire(CompanyInfoAttribute(**values))
 
 
-def update_company_info(principal: Principal, domain_id: Any, params: Any) -> dict[str, Any]:
+def update_company_info(principal: Principal, domain_id: Any, params: CompanyInfoUpdate) -> dict[str, Any]:
+    """Changes the fields sent (``null`` clears an optional one); those left out stay."""
     service.domain_for(principal, domain_id, ADMIN)
-    values = _clean(params, partial=True)
+    values = params.model_dump(exclude_unset=True)
     found = _settings(principal.account_id)
     if found is None or found.company_info is None:
         raise Unprocessable("No company info yet; create it with POST first")

@@ -31,13 +31,11 @@ CLAIM_SECONDS = 300  # a "sending" claim older than this was left by a worker th
 PER_DOMAIN_PER_HOUR = 10  # the endpoint emails any address: keep it from being a spam cannon
 
 
-def request(principal: Principal, domain_id: Any, email: Any) -> SetupInstructionRequest:
+def request(principal: Principal, domain_id: Any, address: str) -> SetupInstructionRequest:
+    """Queue the instructions email to ``address`` (valid, as ``SetupInstructions`` gives it)."""
     domain = service.domain_for(principal, domain_id, ADMIN)
     if domain.demo:
         raise Unprocessable("The demo domain is already set up; there are no DNS records to publish")
-    if email is None or (isinstance(email, str) and not email.strip()):
-        raise Unprocessable.field("email", "can't be blank")
-    address = service.valid_email("email", email)
     ratelimit.hit(f"setup-instructions:{domain.account_id}:{domain.domain_id}", PER_DOMAIN_PER_HOUR, 3600)
     item = SetupInstructionRequest(ids.new_uuid(), account_id=domain.account_id, domain_id=domain.domain_id,
                                    email=address, status=QUEUED)

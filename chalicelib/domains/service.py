@@ -11,26 +11,24 @@ Rules (seeds 001 "Sending Domain Setup", seed-B §3.2, seed-D "Domain Not Allowe
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.accounts import service as accounts
-from chalicelib.core import clock, db, emails, ids, resources
+from chalicelib.core import clock, db, ids, resources
 from chalicelib.core.config import settings
 from chalicelib.core.errors import Forbidden, NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.domains import compliance, names, records, ses
 from chalicelib.domains.models import AutoBccHeader, Domain, DomainAccountSettings
+from chalicelib.domains.request_models import DomainUpdate
 
 COMPLIANT, DEMO = "compliant", "demo"
 BOOLEAN_SETTINGS = ("open_tracking_enabled", "click_tracking_enabled", "custom_domain_tracking_enabled",
                     "auto_unsubscribe_link_enabled", "tracking_opt_out_enabled", "health_alerts_enabled",
                     "critical_alerts_enabled")
-MAX_AUTO_BCC = 10
-HEADER_NAME = re.compile(r"^X-[A-Za-z0-9-]{1,70}$")
 
 
 # ---------------------------------------------------------------- lookups (always by account)
@@ -216,10 +214,10 @@ def get_domain(principal: Principal, domain_id: Any) -> Domain:
     return domain_for(principal, domain_id, VIEWER)
 
 
-def create_domain(principal: Principal, raw_name: Any) -> tuple[Domain, dict[str, Any]]:
-    """Register the domain with SES, build its records and issue its API token."""
+def create_domain(principal: Principal, name: str) -> tuple[Domain, dict[str, Any]]:
+    """Register the domain with SES, build its records and issue its API token (``name``:
+    normalised, as ``DomainCreate`` gives it)."""
     accounts.require_manager(principal)  # it makes a token: not with a reset one
-    name = names.normalize(raw_name)
     ensure_demo_domain(principal.account_id)  # so the demo domain comes first in the list
     if name == settings().demo_domain:
         raise Unprocessable.field(names.FIELD, "is reserved for the demo domain")
@@ -275,63 +273,32 @@ def _release_name(account_id: int, name: str) -> None:
         DomainAccountSettings.updated_at.set(clock.now())])
 
 
-def _bool(field: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise Unprocessable.field(field, "must be true or false")
-    return value
-
-
-def valid_email(field: str, value: Any) -> str:
-    """The address normalised by the sending rules (one definition of a valid address), or a
-    422 on ``field``."""
-    email = emails.valid_email(value)
-    if email is None:
-        raise Unprocessable.field(field, f"'{value}' is not a valid email address")
-    return email
-
-
-def _auto_bcc(domain: Domain, raw: Any) -> list[Any]:
+def _auto_bcc(domain: Domain, params: DomainUpdate) -> list[Any]:
+    """The auto-BCC parts sent replace the domain's; a part left out stays."""
     if domain.demo:
         raise Unprocessable.field("auto_bcc", "is not available on the demo domain")
-    if not isinstance(raw, dict):
-        raise Unprocessable.field("auto_bcc", "must be an object with emails and headers")
-    emails = raw.get("emails", list(domain.auto_bcc_emails))
-    headers = raw.get("headers", [{"name": h.name, "value": h.value} for h in domain.auto_bcc_headers])
-    if not isinstance(emails, list) or len(emails) > MAX_AUTO_BCC:
-        raise Unprocessable.field("auto_bcc", f"emails must be an array of at most {MAX_AUTO_BCC} addresses")
-    emails = list(dict.fromkeys(valid_email("auto_bcc", e).lower() for e in emails))
-    if not isinstance(headers, list) or len(headers) > 20:
-        raise Unprocessable.field("auto_bcc", "headers must be an array of at most 20 {name, value} objects")
-    parsed = []
-    for h in headers:
-        if not isinstance(h, dict) or not isinstance(h.get("name"), str) or not isinstance(h.get("value"), str):
-            raise Unprocessable.field("auto_bcc", "each header needs a string name and value")
-        if not HEADER_NAME.match(h["name"]):
-            raise Unprocessable.field("auto_bcc", f"header '{h['name']}' must be a custom X- header")
-        if "\r" in h["value"] or "\n" in h["value"] or len(h["value"]) > 900:
-            raise Unprocessable.field("auto_bcc", f"header '{h['name']}' must be one line of at most 900 characters")
-        parsed.append(AutoBccHeader(name=h["name"], value=h["value"]))
-    return [Domain.auto_bcc_emails.set(emails), Domain.auto_bcc_headers.set(parsed)]
+    sent = params.auto_bcc.model_fields_set
+    emails = params.auto_bcc.emails if "emails" in sent else list(domain.auto_bcc_emails)
+    headers = ([AutoBccHeader(name=h.name, value=h.value) for h in params.auto_bcc.headers] if "headers" in sent
+               else list(domain.auto_bcc_headers))
+    return [Domain.auto_bcc_emails.set(emails), Domain.auto_bcc_headers.set(headers)]
 
 
-def update_domain(principal: Principal, domain_id: Any, params: dict[str, Any]) -> Domain:
-    """Tracking, unsubscribe, alert and auto-BCC settings; other fields are ignored."""
+def update_domain(principal: Principal, domain_id: Any, params: DomainUpdate) -> Domain:
+    """Tracking, unsubscribe, alert and auto-BCC settings: the ones sent change."""
     domain = domain_for(principal, domain_id, ADMIN)
-    values = {f: _bool(f, params[f]) for f in BOOLEAN_SETTINGS if f in params}
+    sent = params.model_fields_set
+    values = {f: getattr(params, f) for f in BOOLEAN_SETTINGS if f in sent}
     if values.get("click_tracking_enabled"):
         if domain.caa_status == "blocked":
             raise Unprocessable.field("click_tracking_enabled",
                                       domain.caa_explanation or "the tracking hostname is blocked")
         values.setdefault("custom_domain_tracking_enabled", True)  # the seeds: it switches on with clicks
-    if "inbound_enabled" in params and _bool("inbound_enabled", params["inbound_enabled"]):
-        raise Unprocessable.field("inbound_enabled", "inbound email is not available in Postline")
     actions = [getattr(Domain, f).set(v) for f, v in values.items()]
-    if "alert_recipient_email" in params:
-        raw = params["alert_recipient_email"]
-        actions.append(Domain.alert_recipient_email.set(
-            None if raw in (None, "") else valid_email("alert_recipient_email", raw)))
-    if "auto_bcc" in params:
-        actions += _auto_bcc(domain, params["auto_bcc"])
+    if "alert_recipient_email" in sent:
+        actions.append(Domain.alert_recipient_email.set(params.alert_recipient_email))
+    if "auto_bcc" in sent:
+        actions += _auto_bcc(domain, params)
     if actions:
         domain.update(actions=[*actions, Domain.updated_at.set(clock.now())])
     return domain

@@ -14,15 +14,17 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from chalicelib.core.config import settings
-from chalicelib.core.http import api_route, created, json_object, no_content, principal, query_param
+from chalicelib.core.http import api_route, created, no_content, principal, request_body, request_query
 from chalicelib.templates import images, service
+from chalicelib.templates.request_models import (
+    ImageUpload,
+    TemplateCreate,
+    TemplatePage,
+    TemplatePreview,
+    TemplateUpdate,
+)
 
 bp = Blueprint(__name__)
-
-
-def _params(body: dict[str, Any]) -> Any:
-    inner = body.get("email_template")
-    return inner if "email_template" in body else body
 
 
 # ------------------------------------------------------------------ /email_templates
@@ -33,10 +35,10 @@ def list_email_templates(account_id=None):
     return [service.to_wire(t) for t in service.list_templates(principal(bp, account_id))]
 
 
-@api_route(bp, "/email_templates", ["POST"])
+@api_route(bp, "/email_templates", ["POST"], body=TemplateCreate)
 def create_email_template(account_id=None):
     who = principal(bp, account_id)
-    return created(service.to_wire(service.create_template(who, _params(json_object(bp)))))
+    return created(service.to_wire(service.create_template(who, request_body(bp))))
 
 
 @api_route(bp, "/email_templates/{email_template_id}", ["GET"])
@@ -44,10 +46,10 @@ def get_email_template(email_template_id, account_id=None):
     return service.to_wire(service.get_template(principal(bp, account_id), email_template_id))
 
 
-@api_route(bp, "/email_templates/{email_template_id}", ["PATCH"])
+@api_route(bp, "/email_templates/{email_template_id}", ["PATCH"], body=TemplateUpdate)
 def update_email_template(email_template_id, account_id=None):
     who = principal(bp, account_id)
-    return service.to_wire(service.update_template(who, email_template_id, _params(json_object(bp))))
+    return service.to_wire(service.update_template(who, email_template_id, request_body(bp)))
 
 
 @api_route(bp, "/email_templates/{email_template_id}", ["DELETE"])
@@ -62,27 +64,27 @@ def email_template_test_data(email_template_id, account_id=None):
     return {"template_variables": service.sample_data(who, email_template_id)}
 
 
-@api_route(bp, "/email_templates/{email_template_id}/preview", ["POST"])
+@api_route(bp, "/email_templates/{email_template_id}/preview", ["POST"], body=TemplatePreview)
 def preview_email_template(email_template_id, account_id=None):
     who = principal(bp, account_id)
-    variables = json_object(bp, allow_empty=True).get("template_variables")
-    return service.preview(who, email_template_id, variables)
+    params: TemplatePreview = request_body(bp, allow_empty=True)
+    return service.preview(who, email_template_id, params.template_variables)
 
 
 # ------------------------------------------------------------------ /templates (paginated)
 
 
-@api_route(bp, "/templates", ["GET"])
+@api_route(bp, "/templates", ["GET"], query=TemplatePage)
 def list_templates_page(account_id=None):
     who = principal(bp, account_id)
-    page = service.page_of_templates(who, query_param(bp, "per_page"), query_param(bp, "token"))
+    page = service.page_of_templates(who, request_query(bp))
     return {"data": [service.to_wire(t) for t in page["items"]], "pagination": _pagination(page)}
 
 
-@api_route(bp, "/templates", ["POST"])
+@api_route(bp, "/templates", ["POST"], body=TemplateCreate)
 def create_template(account_id=None):
     who = principal(bp, account_id)
-    return created({"data": service.to_wire(service.create_template(who, _params(json_object(bp))))})
+    return created({"data": service.to_wire(service.create_template(who, request_body(bp)))})
 
 
 @api_route(bp, "/templates/{email_template_id}", ["GET"])
@@ -90,10 +92,10 @@ def get_template(email_template_id, account_id=None):
     return {"data": service.to_wire(service.get_template(principal(bp, account_id), email_template_id))}
 
 
-@api_route(bp, "/templates/{email_template_id}", ["PATCH"])
+@api_route(bp, "/templates/{email_template_id}", ["PATCH"], body=TemplateUpdate)
 def update_template(email_template_id, account_id=None):
     who = principal(bp, account_id)
-    template = service.update_template(who, email_template_id, _params(json_object(bp)))
+    template = service.update_template(who, email_template_id, request_body(bp))
     return {"data": service.to_wire(template)}
 
 
@@ -120,12 +122,10 @@ def _pagination(page: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ images
 
 
-@api_route(bp, "/email_template_images", ["POST"])
+@api_route(bp, "/email_template_images", ["POST"], body=ImageUpload)
 def upload_template_image(account_id=None):
     who = principal(bp, account_id)
-    body = json_object(bp)
-    image = body.get("image") if isinstance(body.get("image"), dict) else body
-    return created(images.upload_image(who, image.get("filename"), image.get("content")))
+    return created(images.upload_image(who, request_body(bp)))
 
 
 @api_route(bp, "/api/email_template_images/{account_id}/{image_name}", ["GET"], prefixed=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.core.errors import Unprocessable
+from chalicelib.core.errors import PostlineError, Unprocessable
 
 
 class TemplateError(Unprocessable):
@@ -12,3 +12,10 @@ class TemplateError(Unprocessable):
         super().__init__({field: [message]})
         self.field = field
         self.reason = message
+
+
+class OutOfRange(PostlineError):
+    """A page parameter out of range (a token beyond the last page): 422 with a plain message,
+    as Mailtrap answers."""
+
+    status = 422

@@ -7,8 +7,6 @@ private, and no image bytes pass through Lambda.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import uuid
 from typing import Any
@@ -19,11 +17,10 @@ from chalicelib.core import aws, ids
 from chalicelib.core.config import settings
 from chalicelib.core.errors import NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, Principal
+from chalicelib.templates.request_models import ImageUpload
 from chalicelib.templates.service import require_access
 
-MAX_IMAGE_BYTES = 2 * 1024 * 1024  # "2 MB"
 REDIRECT_SECONDS = 3600
-EXTENSIONS = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "gif": "gif"}
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif"}
 _NAME = re.compile(r"[0-9a-f]{32}\.(png|jpg|gif)")
 
@@ -42,21 +39,9 @@ def _key(account_id: int, name: str) -> str:
     return f"email-template-images/{int(account_id)}/{name}"
 
 
-def upload_image(principal: Principal, filename: Any, content: Any) -> dict[str, Any]:
+def upload_image(principal: Principal, image: ImageUpload) -> dict[str, Any]:
     require_access(principal, ADMIN)  # the same rule as for templates
-    if not isinstance(filename, str) or not filename.strip():
-        raise Unprocessable.field("filename", "can't be blank")
-    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    if extension not in EXTENSIONS:
-        raise Unprocessable.field("filename", "has an unsupported format (use JPG, PNG or GIF)")
-    if not isinstance(content, str) or not content:
-        raise Unprocessable.field("content", "can't be blank")
-    try:
-        data = base64.b64decode(content, validate=True)
-    except (binascii.Error, ValueError):
-        raise Unprocessable.field("content", "must be base64-encoded") from None
-    if len(data) > MAX_IMAGE_BYTES:
-        raise Unprocessable.field("content", "is too big (maximum is 2 MB)")
+    data = image.content
     kind = _format(data)
     if kind is None:
         raise Unprocessable.field("content", "is not a JPG, PNG or GIF image")
@@ -65,7 +50,7 @@ def upload_image(principal: Principal, filename: Any, content: Any) -> dict[str,
                                 ContentType=CONTENT_TYPES[kind])
     return {
         "url": f"{settings().public_api_url}/api/email_template_images/{principal.account_id}/{name}",
-        "filename": filename,
+        "filename": image.filename,
         "content_type": CONTENT_TYPES[kind],
         "size": len(data),
     }

@@ -15,28 +15,18 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.core import aws, cache, clock, db, header_safety, ids
-from chalicelib.core.errors import Forbidden, NotFound, PostlineError, Unprocessable
+from chalicelib.core import aws, cache, clock, db, ids
+from chalicelib.core.errors import Forbidden, NotFound, Unprocessable
 from chalicelib.core.permissions import ADMIN, VIEWER, Principal
 from chalicelib.templates import engine, syntax
 from chalicelib.templates.engine import TemplateError
+from chalicelib.templates.errors import OutOfRange
 from chalicelib.templates.models import INLINE_BODY_BYTES, EmailTemplate
+from chalicelib.templates.request_models import MAX_PER_PAGE, TemplateCreate, TemplatePage, TemplateUpdate
 
 MAX_TEMPLATES_PER_ACCOUNT = 200
-MAX_SHORT_FIELD = 255
-MAX_BODY = 10_000_000
-DEFAULT_PER_PAGE = 50
-MAX_PER_PAGE = 100
-FIELDS = ("name", "subject", "category", "body_html", "body_text")
-TEMPLATE_FIELDS = ("subject", "body_html", "body_text")  # Handlebars, checked before saving
 
 render_string = engine.render_string
-
-
-class OutOfRange(PostlineError):
-    """A page token beyond the last page: 422 with a plain message, as Mailtrap answers."""
-
-    status = 422
 
 
 @dataclass(frozen=True)
@@ -85,11 +75,10 @@ def list_templates(principal: Principal) -> list[EmailTemplate]:
     return list(EmailTemplate.query(principal.account_id))
 
 
-def page_of_templates(principal: Principal, per_page: Any = None, token: Any = None) -> dict[str, Any]:
+def page_of_templates(principal: Principal, params: TemplatePage) -> dict[str, Any]:
     """One page of the account's templates (``token`` is the page number, from 1)."""
-    per_page = _positive_int("per_page", per_page, DEFAULT_PER_PAGE)
-    per_page = min(per_page, MAX_PER_PAGE)
-    page = _positive_int("token", token, 1)
+    per_page = min(params.per_page, MAX_PER_PAGE)
+    page = params.token
     items = list_templates(principal)
     pages = max(1, math.ceil(len(items) / per_page))
     if page > pages:
@@ -101,18 +90,6 @@ def page_of_templates(principal: Principal, per_page: Any = None, token: Any = N
         "prev_token": page - 1 if page > 1 else None,
         "next_token": page + 1 if page < pages else None,
     }
-
-
-def _positive_int(name: str, value: Any, default: int) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1:
-        raise OutOfRange(f"{name} is out of range")
-    return number
 
 
 def get_template(principal: Principal, template_id: Any) -> EmailTemplate:
@@ -130,13 +107,12 @@ def _get(account_id: int, template_id: int) -> EmailTemplate:
 # ------------------------------------------------------------------ writing
 
 
-def create_template(principal: Principal, params: Any) -> EmailTemplate:
+def create_template(principal: Principal, params: TemplateCreate) -> EmailTemplate:
     require_access(principal, ADMIN)
-    values = _validated(params, partial=False)
     account_id = principal.account_id
     template = EmailTemplate(account_id, ids.next_id("email_template"), uuid=ids.new_uuid(),
-                             name=values["name"], subject=values["subject"], category=values["category"])
-    _store_bodies(template, values.get("body_html"), values.get("body_text"))
+                             name=params.name, subject=params.subject, category=params.category)
+    _store_bodies(template, params.body_html, params.body_text)
     counter = ids.Counter(_quota_key(account_id))
     try:
         with TransactWrite(connection=db.transactions()) as tx:
@@ -154,10 +130,11 @@ def create_template(principal: Principal, params: Any) -> EmailTemplate:
     return template
 
 
-def update_template(principal: Principal, template_id: Any, params: Any) -> EmailTemplate:
+def update_template(principal: Principal, template_id: Any, params: TemplateUpdate) -> EmailTemplate:
+    """Changes the fields sent (``null`` clears a body); those left out stay."""
     require_access(principal, ADMIN)
     template = _get(principal.account_id, ids.path_id(template_id))
-    values = _validated(params, partial=True)
+    values = params.model_dump(exclude_unset=True)
     for name in ("name", "subject", "category"):
         if name in values:
             setattr(template, name, values[name])
@@ -190,45 +167,6 @@ def delete_template(principal: Principal, template_id: Any) -> None:
 
 def _quota_key(account_id: int) -> str:
     return f"email_templates:{account_id}"
-
-
-def _validated(params: Any, *, partial: bool) -> dict[str, Any]:
-    """Check the fields present (all required ones when creating); collect every problem."""
-    if not isinstance(params, dict):
-        raise Unprocessable.field("email_template", "must be an object")
-    errors: dict[str, list[str]] = {}
-    values: dict[str, Any] = {}
-    for name in FIELDS:
-        required = name in ("name", "subject", "category")
-        if name not in params:
-            if required and not partial:
-                errors[name] = ["can't be blank"]
-            continue
-        value = params[name]
-        limit = MAX_SHORT_FIELD if required else MAX_BODY
-        if value is None and not required:
-            values[name] = None
-        elif not isinstance(value, str):
-            errors[name] = ["must be a string"]
-        elif required and not value.strip():
-            errors[name] = ["can't be blank"]
-        elif len(value) > limit:
-            errors[name] = [f"is too long (maximum is {limit} characters)"]
-        else:
-            values[name] = value
-    for name in ("subject", "category"):  # they become headers of every message sent with it
-        reason = header_safety.problem(values[name]) if values.get(name) else None
-        if reason:
-            errors[name] = [reason]
-    for name in TEMPLATE_FIELDS:
-        if values.get(name) and name not in errors:
-            try:
-                engine.check(values[name], name)
-            except TemplateError as exc:
-                errors[name] = [exc.reason]
-    if errors:
-        raise Unprocessable(errors)
-    return values
 
 
 # ------------------------------------------------------------------ bodies (inline or S3)
