@@ -6,6 +6,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.core.http import api_route, no_content, principal, request_body
+from chalicelib.core.permissions import ADMIN
 from chalicelib.domains import company, instructions, service, verification
 from chalicelib.domains.request_models import (
     CompanyInfoCreate,
@@ -61,9 +62,9 @@ def verify_domain(domain_id, account_id=None):
 @api_route(bp, ONE + "/send_setup_instructions", ["POST"], unprefixed=ONE_SHORT + "/send_setup_instructions",
            body=SetupInstructions)
 def send_setup_instructions(domain_id, account_id=None):
-    who = principal(bp, account_id)
+    domain = service.domain_for(principal(bp, account_id), domain_id, ADMIN)  # 404 before any 422
     params: SetupInstructions = request_body(bp, allow_empty=True)
-    instructions.request(who, domain_id, params.email)
+    instructions.request(domain, params.email)
     return no_content()
 
 
@@ -75,10 +76,12 @@ def get_company_info(domain_id, account_id=None):
 @api_route(bp, ONE + "/company_info", ["POST"], unprefixed=ONE_SHORT + "/company_info", body=CompanyInfoCreate)
 def create_company_info(domain_id, account_id=None):
     who = principal(bp, account_id)
-    return company.create_company_info(who, domain_id, request_body(bp))
+    domain = service.domain_for(who, domain_id, ADMIN)  # another account's id: 404 whatever the body
+    return company.create_company_info(who, domain, request_body(bp))
 
 
 @api_route(bp, ONE + "/company_info", ["PATCH"], unprefixed=ONE_SHORT + "/company_info", body=CompanyInfoUpdate)
 def update_company_info(domain_id, account_id=None):
     who = principal(bp, account_id)
-    return company.update_company_info(who, domain_id, request_body(bp))
+    domain = service.domain_for(who, domain_id, ADMIN)  # another account's id: 404 whatever the body
+    return company.update_company_info(who, domain, request_body(bp))

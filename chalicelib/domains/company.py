@@ -13,9 +13,9 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.core import clock, db
 from chalicelib.core.errors import Unprocessable
-from chalicelib.core.permissions import ADMIN, VIEWER, Principal
+from chalicelib.core.permissions import VIEWER, Principal
 from chalicelib.domains import compliance, service
-from chalicelib.domains.models import CompanyInfoAttribute, DomainAccountSettings
+from chalicelib.domains.models import CompanyInfoAttribute, Domain, DomainAccountSettings
 from chalicelib.domains.request_models import CompanyInfoCreate, CompanyInfoUpdate
 
 FIELDS = ("name", "address", "city", "country", "phone", "zip_code", "privacy_policy_url",
@@ -39,8 +39,8 @@ def get_company_info(principal: Principal, domain_id: Any) -> dict[str, Any]:
     return to_wire(found.company_info if found else None)
 
 
-def create_company_info(principal: Principal, domain_id: Any, params: CompanyInfoCreate) -> dict[str, Any]:
-    service.domain_for(principal, domain_id, ADMIN)
+def create_company_info(principal: Principal, domain: Domain, params: CompanyInfoCreate) -> dict[str, Any]:
+    """``domain``: one the caller administers (``service.domain_for(..., ADMIN)``)."""
     values = params.model_dump(exclude_unset=True)
     values.setdefault("info_level", "business")
     # the conditional write refuses a second create (no read first)
@@ -50,9 +50,9 @@ def create_company_info(principal: Principal, domain_id: Any, params: CompanyInf
     return to_wire(CompanyInfoAttribute(**values))
 
 
-def update_company_info(principal: Principal, domain_id: Any, params: CompanyInfoUpdate) -> dict[str, Any]:
-    """Changes the fields sent (``null`` clears an optional one); those left out stay."""
-    service.domain_for(principal, domain_id, ADMIN)
+def update_company_info(principal: Principal, domain: Domain, params: CompanyInfoUpdate) -> dict[str, Any]:
+    """Changes the fields sent (``null`` clears an optional one); those left out stay.
+    ``domain``: one the caller administers (``service.domain_for(..., ADMIN)``)."""
     values = params.model_dump(exclude_unset=True)
     found = _settings(principal.account_id)
     if found is None or found.company_info is None:

@@ -20,8 +20,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.core import aws, clock, db, deadletters, ids, queues, ratelimit
 from chalicelib.core.errors import Unprocessable
-from chalicelib.core.permissions import ADMIN, Principal
-from chalicelib.domains import service, system_mail
+from chalicelib.domains import system_mail
 from chalicelib.domains.models import Domain, SetupInstructionRequest
 
 log = logging.getLogger("postline.domains.instructions")
@@ -31,9 +30,9 @@ CLAIM_SECONDS = 300  # a "sending" claim older than this was left by a worker th
 PER_DOMAIN_PER_HOUR = 10  # the endpoint emails any address: keep it from being a spam cannon
 
 
-def request(principal: Principal, domain_id: Any, address: str) -> SetupInstructionRequest:
-    """Queue the instructions email to ``address`` (valid, as ``SetupInstructions`` gives it)."""
-    domain = service.domain_for(principal, domain_id, ADMIN)
+def request(domain: Domain, address: str) -> SetupInstructionRequest:
+    """Queue the instructions email to ``address`` (valid, as ``SetupInstructions`` gives it);
+    ``domain``: one the caller administers (``service.domain_for(..., ADMIN)``)."""
     if domain.demo:
         raise Unprocessable("The demo domain is already set up; there are no DNS records to publish")
     ratelimit.hit(f"setup-instructions:{domain.account_id}:{domain.domain_id}", PER_DOMAIN_PER_HOUR, 3600)
