@@ -14,8 +14,15 @@ from chalicelib.automations.request_models import (
     AutomationTrigger,
     AutomationUpdate,
 )
-from chalicelib.core.http import api_route, created, json_object, no_content, principal, request_body, request_query
-from chalicelib.core.request_models import parse
+from chalicelib.core.http import (
+    api_route,
+    created,
+    no_content,
+    principal,
+    request_body,
+    request_body_later,
+    request_query,
+)
 
 bp = Blueprint(__name__)
 
@@ -40,8 +47,9 @@ def get_automation(automation_id, account_id=None):
 @api_route(bp, "/automations/{automation_id}", ["PATCH"], body=AutomationUpdate)
 def update_automation(automation_id, account_id=None):
     who = principal(bp, account_id)
-    body = json_object(bp)  # unreadable JSON is a 400 first; then 403, 404, and the body's 422s
-    return service.update(service.editable(who, automation_id), parse(AutomationUpdate, body))
+    body = request_body_later(bp)  # unreadable JSON is a 400 first; then 403, 404, and the body's 422s
+    automation = service.editable(who, automation_id)
+    return service.update(automation, body())
 
 
 @api_route(bp, "/automations/{automation_id}", ["DELETE"])
@@ -53,15 +61,17 @@ def delete_automation(automation_id, account_id=None):
 @api_route(bp, "/automations/{automation_id}/activate", ["POST"], body=AutomationActivate)
 def activate_automation(automation_id, account_id=None):
     who = principal(bp, account_id)
-    body = json_object(bp)
-    return service.set_active(service.editable(who, automation_id), parse(AutomationActivate, body).active)
+    body = request_body_later(bp)
+    automation = service.editable(who, automation_id)
+    return service.set_active(automation, body().active)
 
 
 @api_route(bp, "/automations/{automation_id}/trigger", ["POST"], body=AutomationTrigger)
 def trigger_automation(automation_id, account_id=None):
     who = principal(bp, account_id)
-    body = json_object(bp)
-    result, was_created = runs.trigger(service.editable(who, automation_id), parse(AutomationTrigger, body))
+    body = request_body_later(bp)
+    automation = service.editable(who, automation_id)
+    result, was_created = runs.trigger(automation, body())
     return Response(body=result, status_code=201 if was_created else 200)
 
 

@@ -32,9 +32,17 @@ from chalicelib.contacts.request_models import (
 )
 from chalicelib.core import ratelimit
 from chalicelib.core.config import settings
-from chalicelib.core.http import api_route, created, json_object, no_content, principal, request_body, request_query
+from chalicelib.core.http import (
+    api_route,
+    created,
+    json_object,
+    no_content,
+    principal,
+    request_body,
+    request_body_later,
+    request_query,
+)
 from chalicelib.core.permissions import ADMIN, VIEWER
-from chalicelib.core.request_models import parse
 
 bp = Blueprint(__name__)
 
@@ -86,9 +94,9 @@ def delete_contact(contact_identifier, account_id=None):
 @api_route(bp, "/contacts/{contact_identifier}/events", ["POST"], body=ContactEventCreate)
 def create_contact_event(contact_identifier, account_id=None):
     acct = _caller(account_id, ADMIN)
-    body = json_object(bp, allow_empty=True)  # unreadable JSON is a 400 first; then 404, then the body's 422s
+    body = request_body_later(bp, allow_empty=True)  # unreadable JSON is a 400 first; then 404, then the body's 422s
     found = contacts.require(acct, contact_identifier)
-    return created(events.record(acct, contact_identifier, found, parse(ContactEventCreate, body)))
+    return created(events.record(acct, contact_identifier, found, body()))
 
 
 @api_route(bp, "/contacts/{contact_identifier}/timeline", ["GET"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.core.http import api_route, no_content, principal, request_body
+from chalicelib.core.http import api_route, no_content, principal, request_body, request_body_later
 from chalicelib.core.permissions import ADMIN
 from chalicelib.domains import company, instructions, service, verification
 from chalicelib.domains.request_models import (
@@ -62,8 +62,10 @@ def verify_domain(domain_id, account_id=None):
 @api_route(bp, ONE + "/send_setup_instructions", ["POST"], unprefixed=ONE_SHORT + "/send_setup_instructions",
            body=SetupInstructions)
 def send_setup_instructions(domain_id, account_id=None):
-    domain = service.domain_for(principal(bp, account_id), domain_id, ADMIN)  # 404 before any 422
-    params: SetupInstructions = request_body(bp, allow_empty=True)
+    who = principal(bp, account_id)
+    body = request_body_later(bp, allow_empty=True)  # unreadable JSON: 400; another account's id: 404; then 422s
+    domain = service.domain_for(who, domain_id, ADMIN)
+    params: SetupInstructions = body()
     instructions.request(domain, params.email)
     return no_content()
 
@@ -76,12 +78,12 @@ def get_company_info(domain_id, account_id=None):
 @api_route(bp, ONE + "/company_info", ["POST"], unprefixed=ONE_SHORT + "/company_info", body=CompanyInfoCreate)
 def create_company_info(domain_id, account_id=None):
     who = principal(bp, account_id)
-    domain = service.domain_for(who, domain_id, ADMIN)  # another account's id: 404 whatever the body
-    return company.create_company_info(who, domain, request_body(bp))
+    body = request_body_later(bp)  # unreadable JSON: 400; another account's id: 404; then the body's 422s
+    return company.create_company_info(who, service.domain_for(who, domain_id, ADMIN), body())
 
 
 @api_route(bp, ONE + "/company_info", ["PATCH"], unprefixed=ONE_SHORT + "/company_info", body=CompanyInfoUpdate)
 def update_company_info(domain_id, account_id=None):
     who = principal(bp, account_id)
-    domain = service.domain_for(who, domain_id, ADMIN)  # another account's id: 404 whatever the body
-    return company.update_company_info(who, domain, request_body(bp))
+    body = request_body_later(bp)  # unreadable JSON: 400; another account's id: 404; then the body's 422s
+    return company.update_company_info(who, service.domain_for(who, domain_id, ADMIN), body())
