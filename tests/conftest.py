@@ -1,5 +1,7 @@
-"""Test harness: moto in-process (one emulated AWS per test process), resources created from
-infra/template.yaml exactly as the local stack does, and the Chalice app under chalice.test.
+"""Test harness for tests/unit (no emulator), tests/integration (moto in-process) and
+tests/e2e (real HTTP and SMTP servers, the local stack's processes). The emulated AWS is moto
+in-process (one per test process), resources created from infra/template.yaml exactly as the
+local stack does, and the Chalice app under chalice.test.
 
 Tests are isolated by account: each test makes its own account(s), and every query in the
 product is scoped by account, so tests do not see each other's data.
@@ -18,13 +20,13 @@ os.environ.update({
     "POSTLINE_STAGE": "dev",
     "TZ": "UTC",
     "POSTLINE_AUTOMATION_TIME_SCALE": "0",  # delay steps wait 0 s (tests scale time up where they need it)
-    # Sending limits are their own tests' subject (tests/test_limits.py sets plans explicitly);
+    # Sending limits are their own tests' subject (tests/integration/test_limits.py sets plans explicitly);
     # other tests send freely.
     "POSTLINE_DEFAULT_PLAN": "unlimited",
     "POSTLINE_SES_MAX_SEND_RATE": "0",  # 0: no rate (the SES window is shared by every test)
     "POSTLINE_DOMAIN_SEND_RATE": "0",
     # Failed authentications are throttled per client IP, and the suite fails on purpose from
-    # 127.0.0.1 all along: counted, never reached (tests/test_auth_throttle.py sets its own).
+    # 127.0.0.1 all along: counted, never reached (tests/integration/test_auth_throttle.py sets its own).
     "POSTLINE_AUTH_FAILURE_LIMIT": "1000000",
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -55,8 +57,10 @@ def _atomic_dynamodb_writes() -> None:
         setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def emulated_aws():
+    """moto in-process for the whole session: tests/integration and tests/e2e use it (their
+    conftest.py); tests/unit runs without it."""
     _atomic_dynamodb_writes()
     from local.testing import in_process_aws
 

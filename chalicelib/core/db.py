@@ -1,6 +1,6 @@
 """pynamodb base model: table names from configuration, and a registry of every model.
 
-infra/template.yaml declares the same tables; tests/test_infra.py checks that every model
+infra/template.yaml declares the same tables; tests/unit/test_infra.py checks that every model
 here has its table there with the same keys and indexes (one source of truth).
 """
 

@@ -42,7 +42,7 @@ BASE: dict[str, Any] = {
             "HeaderAuth": {"type": "apiKey", "in": "header", "name": "Api-Token"},
         },
         "responses": {
-            # What core/http.py answers for any route: see tests/test_openapi.py for which
+            # What core/http.py answers for any route: see tests/integration/test_openapi.py for which
             # operations must declare which.
             "PAYLOAD_TOO_LARGE": {"description": "Request body too large", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"errors": {"type": "string"}}},
@@ -138,7 +138,7 @@ def _request_models(doc: dict[str, Any]) -> None:
     for (method, path), declared in DECLARED.items():
         op = (doc["paths"].get(path) or {}).get(method.lower())
         if op is None:
-            continue  # tests/test_openapi.py fails on an undocumented route
+            continue  # tests/integration/test_openapi.py fails on an undocumented route
         if declared.body:
             ref = keys[(declared.body, "validation")]
             _body_schema(op, ref, declared.body.envelope)

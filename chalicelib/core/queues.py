@@ -26,7 +26,7 @@ from chalicelib.core.db import BaseModel, table_name
 log = logging.getLogger("postline.queues")
 
 # Short names of every queue Postline uses; infra/template.yaml declares each with a DLQ
-# (tests/test_infra.py checks the two agree). Capabilities add theirs at import.
+# (tests/unit/test_infra.py checks the two agree). Capabilities add theirs at import.
 QUEUES: set[str] = set()
 MAX_BATCH_BYTES = 1024 * 1024
 KEEP_FAILURES = timedelta(days=15)  # outlives the DLQs' 14-day retention

@@ -42,7 +42,7 @@ _OWN_HEADERS = {
     "return-path", "x-mt-category", "x-mt-custom-variables", "dkim-signature", "delivered-to", "x-original-to",
 }
 # Header values the fast paths read themselves (_text_value, _mailboxes); anything else
-# goes through email.policy.default. tests/test_smtp_parse.py holds both to the same answers.
+# goes through email.policy.default. tests/integration/test_smtp_parse.py holds both to the same answers.
 _PLAIN_TEXT = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")  # printable ASCII words, single spaces
 _STRUCTURED = {"date", "resent-date", "orig-date", "sender", "resent-sender", "resent-to", "resent-cc",
                "resent-bcc", "resent-from", "message-id", "mime-version", "content-type",

@@ -91,7 +91,7 @@ class Connection(SMTP):
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's address reading, with the plain form read directly: aiosmtpd's builds a
-        class and a token tree for every MAIL and RCPT (~0.1 ms). tests/test_smtp_parse.py
+        class and a token tree for every MAIL and RCPT (~0.1 ms). tests/integration/test_smtp_parse.py
         holds both to the same answers."""
         match = _PLAIN_PATH.fullmatch(arg)
         if match is None or (self.local_part_limit and len(match.group(1).rpartition("@")[0]) > self.local_part_limit):

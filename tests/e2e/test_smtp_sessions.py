@@ -13,7 +13,8 @@ from datetime import timedelta
 
 from chalicelib.core import clock
 from chalicelib.sending.models import Message
-from tests import smtp_support, test_smtp
+from tests import smtp_support
+from tests.e2e import test_smtp
 from tests.sending_support import take
 from tests.smtp_support import mime
 

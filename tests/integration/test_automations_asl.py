@@ -2,7 +2,7 @@
 those are well formed, and moto's Step Functions accepts and runs them to SUCCEEDED.
 
 Regenerate the fixtures after a deliberate compiler change with
-``POSTLINE_UPDATE_FIXTURES=1 make test PYTEST_ARGS=tests/test_automations_asl.py``.
+``POSTLINE_UPDATE_FIXTURES=1 make test PYTEST_ARGS=tests/integration/test_automations_asl.py``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tests.automation_support import (
     wait_execution,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "automations"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "automations"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/postline-dev-automation-actions"
 RUNS_TABLE = "postline-dev-automation_runs"
 STATS_TABLE = "postline-dev-automation_stats"

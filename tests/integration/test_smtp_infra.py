@@ -17,7 +17,7 @@ from chalicelib.smtp.settings import settings as smtp_settings
 from chalicelib.suppressions.models import Suppression
 from local import stack
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INGRESS = ROOT / "infra" / "smtp-ingress.yaml"
 
 

@@ -10,8 +10,8 @@ from chalicelib.sending import mailbox_providers
 from tests.automation_support import set_settings
 from tests.domain_helpers import unique_domain, zone  # noqa: F401
 from tests.events_support import delivery, record_events
+from tests.integration.test_stats import send_many
 from tests.sending_support import verified_domain
-from tests.test_stats import send_many
 
 
 def test_custom_domains_are_classified_by_their_mx(zone):  # noqa: F811

@@ -14,7 +14,8 @@ import pytest
 from chalice.local import LambdaEventConverter
 
 from chalicelib.core import clock
-from tests import smtp_support, test_smtp
+from tests import smtp_support
+from tests.e2e import test_smtp
 
 smtp = test_smtp.smtp  # fixture: the listeners, shared with the SMTP tests
 

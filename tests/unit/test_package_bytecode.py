@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 spec = importlib.util.spec_from_file_location(
-    "compile_package", Path(__file__).resolve().parents[1] / "infra" / "compile_package.py")
+    "compile_package", Path(__file__).resolve().parents[2] / "infra" / "compile_package.py")
 compile_package = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(compile_package)
 

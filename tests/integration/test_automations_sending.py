@@ -8,8 +8,8 @@ import re
 import pytest
 
 from tests.automation_support import World, all_ended, pump_until, runs_of, set_time_scale
+from tests.integration.test_tracking import visit
 from tests.sending_support import pump, sent_to, verified_domain
-from tests.test_tracking import visit
 
 
 @pytest.fixture()

@@ -15,8 +15,8 @@ from chalicelib.webhooks import delivery, egress
 from chalicelib.webhooks.models import PendingBatch
 from tests.events_support import bounce, delay, record_events
 from tests.events_support import delivery as ses_delivery
+from tests.integration.test_ses_events import sent
 from tests.sending_support import system_mail_to, verified_domain
-from tests.test_ses_events import sent
 from tests.webhook_support import Receiver, pump_webhooks, run_consumer
 
 SEND_FIELDS = {"event", "message_id", "sending_stream", "email", "sending_domain_name", "timestamp", "event_id"}
@@ -223,8 +223,8 @@ def test_a_receiver_that_never_answers_is_a_timeout(loopback):
 
 
 def test_a_reject_the_delivery_worker_writes_reaches_its_webhook(api, client, account, loopback, receiver):
+    from tests.integration.test_ses_events import send
     from tests.sending_support import pump
-    from tests.test_ses_events import send
 
     domain = verified_domain(account[0].account_id)
     hook = webhook(api, receiver.url, event_types=["reject"])

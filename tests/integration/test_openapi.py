@@ -1,6 +1,6 @@
 """The served OpenAPI document: valid OpenAPI 3.0.3, and it declares what every route answers.
 
-The completeness of paths is tests/test_http_edge.py's; here every operation must declare the
+The completeness of paths is tests/integration/test_http_edge.py's; here every operation must declare the
 status codes core/http.py gives every route of its kind (401/403/429 for a token, 400/413
 for a JSON body, 404 for an id in the path), checked on the document and by calling each
 route the ways that produce them.

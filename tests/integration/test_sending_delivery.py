@@ -30,7 +30,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 300
 
 @pytest.fixture()
 def domain(account):
-    # open tracking off: these tests compare bodies exactly (tests/test_tracking.py has the pixel)
+    # open tracking off: these tests compare bodies exactly (tests/integration/test_tracking.py has the pixel)
     return verified_domain(account[0].account_id, open_tracking_enabled=False)
 
 

@@ -19,7 +19,7 @@ from chalicelib.core.config import settings
 from local import stack
 from local.pump import queue_name
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

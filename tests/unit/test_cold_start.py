@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Each costs CPU at import and serves only some requests: pybars builds its grammar (~0.4 s),
 # dnspython is for the DNS checks, PyYAML for the OpenAPI document, email_validator (~15 ms of
 # pattern compiling) for the first address checked.

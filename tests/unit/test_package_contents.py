@@ -12,7 +12,7 @@ import pytest
 from chalice.deploy.packager import LambdaDeploymentPackager
 from chalice.utils import OSUtils
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEV_ONLY = {"local", "moto", "waitress"}  # the local runtime and what only it needs
 
 
