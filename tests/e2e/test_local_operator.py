@@ -16,10 +16,10 @@ import boto3
 import pytest
 import requests
 from local_support import ROOT, free_port, running_emulator
-from test_local_smoke import Stack
 
 from local import state
 from local.settings import LocalSettings
+from tests.e2e.test_local_smoke import Stack
 
 TOOLS = [
     ["-m", "local", "create-account", "--name", "Acme", "--email", "ops@acme.test"],

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.webhook_support import Receiver, pump_webhooks
+from tests.webhook_support import pump_webhooks
 
 
-@pytest.fixture()
-def receiver(monkeypatch):
-    monkeypatch.setenv("POSTLINE_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
-    r = Receiver()
-    yield r
-    r.close()
-
-
-def test_token_and_domain_changes_reach_the_log_and_audit_webhooks(api, client, account, receiver):
+def test_token_and_domain_changes_reach_the_log_and_audit_webhooks(api, client, account, loopback, receiver):
     acct, _ = account
     hook = api.post("/api/webhooks", {"webhook": {"url": receiver.url, "webhook_type": "audit_log"}}).json["data"]
     made = api.post(f"/api/accounts/{acct.account_id}/api_tokens", {"name": "CI token", "resources": [
@@ -41,7 +31,7 @@ def test_token_and_domain_changes_reach_the_log_and_audit_webhooks(api, client, 
     assert {e["resource"]["name"] for e in sent} == {"CI token", "audit-example.com"}
 
 
-def test_an_email_sending_webhook_gets_no_activity(api, client, account, receiver):
+def test_an_email_sending_webhook_gets_no_activity(api, client, account, loopback, receiver):
     api.post("/api/webhooks", {"webhook": {"url": receiver.url, "webhook_type": "email_sending",
                                            "sending_stream": "bulk", "event_types": ["delivery"]}})
     api.post("/api/domains", {"domain": {"domain_name": "quiet-example.com"}})

@@ -7,22 +7,9 @@ import re
 import pytest
 
 from tests.sending_support import verified_domain
-from tests.webhook_support import Receiver
 
 HOOK = {"url": "https://hooks.example.com/x", "webhook_type": "email_sending", "sending_stream": "transactional",
         "event_types": ["delivery", "bounce"]}
-
-
-@pytest.fixture()
-def loopback(monkeypatch):
-    monkeypatch.setenv("POSTLINE_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
-
-
-@pytest.fixture()
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def create(api, prefix, **fields):

@@ -17,21 +17,9 @@ from tests.events_support import bounce, delay, record_events
 from tests.events_support import delivery as ses_delivery
 from tests.integration.test_ses_events import sent
 from tests.sending_support import system_mail_to, verified_domain
-from tests.webhook_support import Receiver, pump_webhooks, run_consumer
+from tests.webhook_support import pump_webhooks, run_consumer
 
 SEND_FIELDS = {"event", "message_id", "sending_stream", "email", "sending_domain_name", "timestamp", "event_id"}
-
-
-@pytest.fixture()
-def loopback(monkeypatch):
-    monkeypatch.setenv("POSTLINE_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
-
-
-@pytest.fixture()
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def webhook(api, url, **fields):

@@ -8,8 +8,8 @@ import subprocess
 import time
 
 import requests
-from test_local_smoke import Stack
 
+from tests.e2e.test_local_smoke import Stack
 from tests.webhook_support import Receiver
 
 
