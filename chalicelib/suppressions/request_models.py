@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from chalicelib.core.request_models import (
     EmailAddress,
-    Invalid,
+    IsoDateTime,
     QueryModel,
     RequestModel,
     choice,
@@ -20,15 +19,6 @@ from chalicelib.suppressions.models import MANUAL_IMPORT, STREAMS, TYPES
 _ALLOWED = "is invalid. Allowed values: {allowed}."
 Stream = Literal[STREAMS]  # type: ignore[valid-type]
 SuppressionType = Literal[TYPES]  # type: ignore[valid-type]
-
-
-def _iso(value: Any) -> datetime:
-    from chalicelib.core import clock
-
-    try:
-        return clock.parse_iso(value)
-    except (TypeError, ValueError):
-        raise Invalid("must be an ISO 8601 date-time") from None
 
 
 class SuppressionCreate(RequestModel):
@@ -44,8 +34,8 @@ class SuppressionCreate(RequestModel):
 
 class SuppressionList(QueryModel):
     email: str | None = Field(None, description="Exact address, case-insensitive")
-    start_time: Annotated[datetime | None, BeforeValidator(_iso)] = None
-    end_time: Annotated[datetime | None, BeforeValidator(_iso)] = None
+    start_time: IsoDateTime | None = None
+    end_time: IsoDateTime | None = None
     last_id: str | None = Field(None, description="Cursor (the previous page's last id)")
     domain_id: int | None = None
     type: SuppressionType | None = None
